@@ -1,0 +1,1 @@
+"""The JSON API: thin routes over the service modules; its OpenAPI is the reference."""

@@ -1,0 +1,81 @@
+"""The ASGI application: API routes, pages, error shapes, and (for ``serve``) the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from chathooks.api import messages, webhooks, workspaces
+from chathooks.deliver.worker import DeliveryWorker
+from chathooks.ingest import UnknownAccount
+from chathooks.runtime import Runtime
+from chathooks.store import deliveries
+from chathooks.store.database import unit_of_work
+from chathooks.workspaces import BadField, Conflict, NotFound
+
+
+def _field_error(loc: list[str | int], message: str, kind: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": [{"loc": loc, "msg": message, "type": kind}]},
+    )
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, error: NotFound) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": f"{error} not found"})
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, error: Conflict) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(error)})
+
+    @app.exception_handler(BadField)
+    async def bad_field(_: Request, error: BadField) -> JSONResponse:
+        return _field_error(["body", error.field], str(error), "value_error")
+
+    @app.exception_handler(UnknownAccount)
+    async def unknown_account(request: Request, error: UnknownAccount) -> JSONResponse:
+        loc: list[str | int] = ["body", "whatsapp_account_phone"]
+        if request.url.path.endswith("/batch"):
+            loc = ["body", "messages", error.index, "whatsapp_account_phone"]
+        return _field_error(loc, str(error), "unknown_account")
+
+
+def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
+    """``run_worker`` makes this process also deliver (``serve``); ``api`` leaves it out."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if run_worker:
+            if rt.settings.is_sqlite:
+                with unit_of_work(rt.sessions) as session:
+                    deliveries.release_all_leases(session)
+            task = asyncio.create_task(DeliveryWorker(rt).run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await rt.transport.close()
+
+    app = FastAPI(
+        title="chathooks",
+        version="0.1.0",
+        description="Forwards every WhatsApp message of a team to outbound webhooks, one POST "
+        "per message or one bundle per chat per period. Authenticate with "
+        "`Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    _install_error_handlers(app)
+    for router in (workspaces.router, messages.router, webhooks.router):
+        app.include_router(router)
+    return app

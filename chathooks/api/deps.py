@@ -1,0 +1,72 @@
+"""What every route needs: the runtime, a unit of work, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from chathooks.admin import admin_token_matches
+from chathooks.runtime import Runtime
+from chathooks.security import hash_token
+from chathooks.store import tenants
+from chathooks.store.database import unit_of_work
+
+bearer = HTTPBearer(auto_error=False, description="A workspace's API token, or the admin token.")
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+@contextmanager
+def transaction(rt: Runtime) -> Iterator[Session]:
+    """The request's unit of work: commits before the response is sent, or rolls back."""
+    with unit_of_work(rt.sessions) as session:
+        yield session
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or unknown bearer token",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def workspace_id(
+    rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> int:
+    """The caller's workspace; every query a route makes is scoped to it."""
+    if credentials is None:
+        raise _unauthorized()
+    token_hash = hash_token(credentials.credentials)
+    cache: dict[str, int] = rt.token_cache
+    if token_hash not in cache:
+        with transaction(rt) as session:
+            workspace = tenants.workspace_by_token_hash(session, token_hash)
+            if workspace is None:
+                raise _unauthorized()
+            cache[token_hash] = workspace.id
+    return cache[token_hash]
+
+
+def require_admin(
+    rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
+    if credentials is None:
+        raise _unauthorized()
+    with transaction(rt) as session:
+        if not admin_token_matches(session, rt.settings, credentials.credentials):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "the admin token is required")
+
+
+WorkspaceDep = Annotated[int, Depends(workspace_id)]

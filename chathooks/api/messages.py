@@ -1,0 +1,81 @@
+"""Message events in, and the chats they create."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from chathooks import ingest, payloads, workspaces
+from chathooks.api.deps import RuntimeDep, WorkspaceDep, transaction
+from chathooks.schemas import (
+    BatchResult,
+    ChatOut,
+    ChatPatch,
+    MessageBatch,
+    MessageEvent,
+    MessageResult,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[MessageResult]:
+    with transaction(rt) as session:
+        outcomes = ingest.ingest(session, workspace, events, rt.clock.now(), rt.settings.base_url)
+    rt.wake_workers()
+    return [
+        MessageResult(message_id=o.message_id, chat_id=str(o.chat_id), status=o.status)
+        for o in outcomes
+    ]  # type: ignore[arg-type]
+
+
+@router.post(
+    "/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=MessageResult,
+    responses={200: {"description": "A duplicate message_id: nothing re-sent."}},
+)
+def post_message(
+    event: MessageEvent, workspace: WorkspaceDep, rt: RuntimeDep, response: Response
+) -> MessageResult:
+    """Store one message event and queue it for every webhook; 202 once stored."""
+    result = _ingest(rt, workspace, [event])[0]
+    if result.status == "duplicate":
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.post("/messages/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchResult)
+def post_batch(batch: MessageBatch, workspace: WorkspaceDep, rt: RuntimeDep) -> BatchResult:
+    """Up to 1,000 events in one transaction: all stored, or (on any bad item) none."""
+    return BatchResult(results=_ingest(rt, workspace, batch.messages))
+
+
+def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
+    obj = payloads.chat_object(ctx, base_url, is_new_chat=False)
+    return ChatOut(
+        chat_id=obj["chat_id"],
+        full_name=obj["full_name"],
+        is_group=obj["is_group"],
+        phone=obj["phone"],
+        whatsapp_account_phone=ctx.account.phone,
+        responsible_name=obj["responsible_name"],
+        responsible_email=obj["responsible_email"],
+        chat_url=obj["chat_url"],
+    )
+
+
+@router.get("/chats/{chat_id}", response_model=ChatOut)
+def get_chat(chat_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
+    with transaction(rt) as session:
+        return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)
+
+
+@router.patch("/chats/{chat_id}", response_model=ChatOut)
+def patch_chat(chat_id: int, body: ChatPatch, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
+    """Assign the responsible teammate (by e-mail), or remove it with null."""
+    with transaction(rt) as session:
+        ctx = workspaces.get_chat(session, workspace, chat_id)
+        email = str(body.responsible_email) if body.responsible_email else None
+        workspaces.set_responsible(session, workspace, ctx.chat, email)
+    with transaction(rt) as session:
+        return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)

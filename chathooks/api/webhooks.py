@@ -1,0 +1,189 @@
+"""Outbound webhooks: settings, activity, request log, flush, test and replay."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from chathooks import outbound
+from chathooks.api.deps import RuntimeDep, WorkspaceDep, transaction
+from chathooks.schemas import (
+    ActivityOut,
+    AttemptOut,
+    FlushResult,
+    ReplayIn,
+    ReplayResult,
+    WebhookIn,
+    WebhookOut,
+    WebhookPatch,
+)
+from chathooks.store import logs
+from chathooks.store.models import Attempt, Webhook
+
+router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"])
+
+
+def webhook_out(webhook: Webhook) -> WebhookOut:
+    return WebhookOut(
+        id=webhook.id,
+        url=webhook.url,
+        aggregation=webhook.aggregation,  # type: ignore[arg-type]
+        enabled=webhook.status == "enabled",
+        status=webhook.status,  # type: ignore[arg-type]
+        secret=webhook.secret,
+        consecutive_failures=webhook.consecutive_failures,
+        last_error=webhook.last_error,
+        retry_at=webhook.retry_at,
+        status_changed_at=webhook.status_changed_at,
+        max_requests_per_second=webhook.max_requests_per_second,
+        created_at=webhook.created_at,
+    )
+
+
+def attempt_out(attempt: Attempt) -> AttemptOut:
+    status_code = attempt.response_status
+    return AttemptOut.model_validate(
+        {
+            **{c: getattr(attempt, c) for c in AttemptOut.model_fields if c != "success"},
+            "success": status_code is not None and 200 <= status_code < 300,
+        }
+    )
+
+
+@router.get("", response_model=list[WebhookOut])
+def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
+    with transaction(rt) as session:
+        return [webhook_out(w) for w in outbound.list_for(session, workspace)]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
+def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+    """The signing secret (``whsec_…``) is in the answer; verify requests with it."""
+    with transaction(rt) as session:
+        webhook = outbound.create(
+            session,
+            workspace,
+            url=body.url,
+            aggregation=body.aggregation,
+            enabled=body.enabled,
+            max_requests_per_second=body.max_requests_per_second,
+            settings=rt.settings,
+            now=rt.clock.now(),
+        )
+        return webhook_out(webhook)
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut)
+def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+    with transaction(rt) as session:
+        return webhook_out(outbound.get(session, workspace, webhook_id))
+
+
+@router.patch("/{webhook_id}", response_model=WebhookOut)
+def patch_webhook(
+    webhook_id: int, body: WebhookPatch, workspace: WorkspaceDep, rt: RuntimeDep
+) -> WebhookOut:
+    """``{"enabled": true}`` re-enables an auto-disabled webhook: failure count reset, the
+    backlog goes out in order. Changing aggregation or disabling first sends what was
+    gathered."""
+    with transaction(rt) as session:
+        webhook = outbound.get(session, workspace, webhook_id)
+        outbound.update(
+            session, webhook, body.model_dump(exclude_unset=True), rt.settings, rt.clock.now()
+        )
+        out = webhook_out(webhook)
+    rt.wake_workers()
+    return out
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+    with transaction(rt) as session:
+        outbound.delete(session, outbound.get(session, workspace, webhook_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{webhook_id}/activity", response_model=list[ActivityOut])
+def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[ActivityOut]:
+    """The latest 10 actions, newest first."""
+    with transaction(rt) as session:
+        outbound.get(session, workspace, webhook_id)
+        return [ActivityOut.model_validate(a) for a in logs.latest_activity(session, webhook_id)]
+
+
+@router.get("/{webhook_id}/requests", response_model=list[AttemptOut])
+def requests_log(
+    webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep, download: bool = False
+) -> Response:
+    """The latest 100 requests with full request and response, newest first;
+    ``?download=1`` answers it as a JSON file."""
+    with transaction(rt) as session:
+        outbound.get(session, workspace, webhook_id)
+        attempts = [
+            attempt_out(a).model_dump(mode="json")
+            for a in logs.latest_attempts(session, webhook_id)
+        ]
+    headers = {}
+    if download:
+        stamp = rt.clock.now().strftime("%Y%m%dT%H%M%SZ")
+        headers["Content-Disposition"] = (
+            f'attachment; filename="chathooks-webhook-{webhook_id}-requests-{stamp}.json"'
+        )
+    return JSONResponse(attempts, headers=headers)
+
+
+@router.post("/{webhook_id}/flush", response_model=FlushResult)
+def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResult:
+    """Send every open bundle of this webhook now."""
+    with transaction(rt) as session:
+        count = outbound.flush(
+            session, outbound.get(session, workspace, webhook_id), rt.clock.now()
+        )
+    rt.wake_workers()
+    return FlushResult(bundles=count)
+
+
+@router.post("/{webhook_id}/test", response_model=AttemptOut)
+async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> AttemptOut:
+    """Send the workspace's latest message (a sample if none) in this webhook's format now,
+    and answer with the attempt. Logged, but never counted toward auto-disable."""
+
+    def prepare() -> tuple[Webhook, str, int | None, str]:
+        with transaction(rt) as session:
+            webhook = outbound.get(session, workspace, webhook_id)
+            return webhook, *outbound.test_payload(
+                session, webhook, rt.clock.now(), rt.settings.base_url
+            )
+
+    webhook, body, chat_id, delivery_uuid = await run_in_threadpool(prepare)
+    sent = await outbound.send_test(
+        rt.transport, webhook, body, chat_id, delivery_uuid, rt.clock.now()
+    )
+
+    def record() -> AttemptOut:
+        with transaction(rt) as session:
+            return attempt_out(outbound.record_test(session, sent))
+
+    return await run_in_threadpool(record)
+
+
+@router.post(
+    "/{webhook_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayResult
+)
+def replay(
+    webhook_id: int, body: ReplayIn, workspace: WorkspaceDep, rt: RuntimeDep
+) -> ReplayResult:
+    """Queue again the messages chathooks received in ``[since, until)``, in this webhook's
+    current format (attachments still skipped)."""
+    with transaction(rt) as session:
+        count, queued = outbound.replay(
+            session,
+            outbound.get(session, workspace, webhook_id),
+            body.since,
+            body.until,
+            rt.clock.now(),
+            rt.settings.base_url,
+        )
+    rt.wake_workers()
+    return ReplayResult(messages=count, deliveries=queued)

@@ -1,0 +1,78 @@
+"""Workspaces (admin), teammates and WhatsApp accounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, status
+
+from chathooks import workspaces
+from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin, transaction
+from chathooks.schemas import (
+    AccountIn,
+    AccountOut,
+    TeammateIn,
+    TeammateOut,
+    WorkspaceCreated,
+    WorkspaceIn,
+)
+from chathooks.web.auth import password_link
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post(
+    "/workspaces",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_admin)],
+    response_model=WorkspaceCreated,
+)
+def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
+    """Create a team's workspace (admin token). The API token is shown only here."""
+    with transaction(rt) as session:
+        new = workspaces.create_workspace(
+            session,
+            name=body.name,
+            owner_name=body.owner_name,
+            owner_email=str(body.owner_email),
+            now=rt.clock.now(),
+        )
+    link = password_link(rt, new.owner)
+    return WorkspaceCreated(
+        id=new.workspace.id,
+        name=new.workspace.name,
+        api_token=new.api_token,
+        owner_password_link=link,
+    )
+
+
+@router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateOut)
+def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateOut:
+    with transaction(rt) as session:
+        teammate = workspaces.add_teammate(
+            session, workspace, full_name=body.full_name, email=str(body.email), now=rt.clock.now()
+        )
+        return TeammateOut.model_validate(teammate)
+
+
+@router.get("/teammates", response_model=list[TeammateOut])
+def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]:
+    with transaction(rt) as session:
+        return [
+            TeammateOut.model_validate(t) for t in workspaces.list_teammates(session, workspace)
+        ]
+
+
+@router.post("/whatsapp-accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> AccountOut:
+    """Connect a WhatsApp number; its owner (by e-mail) becomes a teammate if new."""
+    with transaction(rt) as session:
+        account, owner = workspaces.add_account(
+            session,
+            workspace,
+            phone=body.phone,
+            full_name=body.full_name,
+            email=str(body.email),
+            now=rt.clock.now(),
+        )
+        return AccountOut(
+            id=account.id, phone=account.phone, full_name=owner.full_name, email=owner.email
+        )

@@ -1,0 +1,1 @@
+"""Sending: the transport (one hardened HTTP client), signing, and the worker that claims."""

@@ -1,0 +1,57 @@
+"""Claimed deliveries turned into ready-to-send requests: payloads from stored rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from chathooks import payloads
+from chathooks.store import deliveries, messages
+from chathooks.store.deliveries import Claimed
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    claimed: Claimed
+    body: str
+    message_count: int
+    generation: int
+
+    @property
+    def lane(self) -> tuple[int, int]:
+        """Requests to one webhook keep per-chat order: a lane is sent one at a time."""
+        return self.claimed.webhook_id, self.claimed.chat_id
+
+
+def contexts(session: Session, chat_ids: Sequence[int]) -> dict[int, payloads.ChatContext]:
+    return {
+        chat_id: payloads.ChatContext(*row)
+        for chat_id, row in messages.chat_contexts(session, chat_ids).items()
+    }
+
+
+def load_jobs(
+    session: Session, claimed: Sequence[Claimed], base_url: str, generation: int
+) -> list[Job]:
+    bundles = deliveries.bundle_message_ids(
+        session, [c.id for c in claimed if c.aggregation != "none"]
+    )
+    message_ids = [c.message_id for c in claimed if c.message_id is not None]
+    rows = messages.messages_by_id(
+        session, message_ids + [i for ids in bundles.values() for i in ids]
+    )
+    chats = contexts(session, [c.chat_id for c in claimed])
+    jobs = []
+    for item in claimed:
+        ctx = chats[item.chat_id]
+        if item.message_id is not None:
+            payload = payloads.single_payload(ctx, rows[item.message_id], base_url)
+            count = 1
+        else:
+            members = [rows[i] for i in bundles.get(item.id, [])]
+            payload = payloads.bundle_payload(ctx, members, base_url, item.uuid)
+            count = len(members)
+        jobs.append(Job(item, payloads.encode(payload).decode(), count, generation))
+    return jobs

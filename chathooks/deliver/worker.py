@@ -1,0 +1,232 @@
+"""The delivery worker: claims due deliveries, sends them, hands results to ``record``.
+
+Claims, sends and records overlap: sending never waits for the database, and results are
+recorded in batches (one transaction each). Per webhook, each chat is a lane sent one
+request at a time, so a chat's messages arrive in order; lanes run concurrently up to
+``delivery_concurrency``. After a failure the webhook's other queued requests are handed
+back untried, and its back-off (stored on the webhook) decides when it is claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from datetime import timedelta
+
+from chathooks.deliver.jobs import Job, load_jobs
+from chathooks.deliver.signing import signed_headers, webhook_id
+from chathooks.mail import compose
+from chathooks.record import Sent, record_results
+from chathooks.runtime import Runtime
+from chathooks.store import alerts, deliveries
+from chathooks.store.database import unit_of_work
+
+log = logging.getLogger("chathooks.worker")
+
+
+class RateLimiter:
+    """Spaces one webhook's requests so it never sees more than its requests per second."""
+
+    def __init__(self) -> None:
+        self._next: dict[int, float] = {}
+
+    async def wait(self, webhook: int, per_second: float | None) -> None:
+        if not per_second:
+            return
+        loop_time = asyncio.get_running_loop().time()
+        slot = max(loop_time, self._next.get(webhook, loop_time))
+        self._next[webhook] = slot + 1.0 / per_second
+        if slot > loop_time:
+            await asyncio.sleep(slot - loop_time)
+
+
+class DeliveryWorker:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._lanes: dict[tuple[int, int], deque[Job]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._results: list[Sent] = []
+        self._released: list[int] = []
+        self._held = 0
+        self._generation = 0
+        self._halted: dict[int, float] = {}
+        self._limiter = RateLimiter()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._recorded = asyncio.Event()
+        self._to_record = asyncio.Event()
+        self._slots = asyncio.Semaphore(runtime.settings.delivery_concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then hand back what was not sent and record the rest."""
+        self.rt.on_wake(asyncio.get_running_loop(), self._wake)
+        recorder = asyncio.create_task(self._record_loop())
+        mail = asyncio.create_task(self._mail_loop(stop))
+        try:
+            await self._claim_loop(stop)
+        finally:
+            self._stopping = True
+            if self._lane_tasks:
+                await asyncio.wait(
+                    self._lane_tasks, timeout=self.rt.settings.total_timeout_seconds + 1
+                )
+            recorder.cancel()
+            mail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            with contextlib.suppress(asyncio.CancelledError):
+                await mail
+            await self._record_batch()
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        settings = self.rt.settings
+        while not stop.is_set():
+            room = settings.claim_batch_size - self._held
+            if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
+                self._wake.clear()
+                self._generation += 1
+                jobs = await asyncio.to_thread(self._claim, room, self._generation)
+                self._held += len(jobs)
+                for job in jobs:
+                    self._enqueue(job)
+                if len(jobs) == room:
+                    continue
+                waiters = [self._wake.wait(), stop.wait()]
+                timeout = settings.poll_interval_seconds
+            else:
+                self._recorded.clear()
+                waiters = [self._recorded.wait(), stop.wait()]
+                timeout = None
+            tasks = [asyncio.ensure_future(w) for w in waiters]
+            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+
+    def _claim(self, limit: int, generation: int) -> list[Job]:
+        rt = self.rt
+        with unit_of_work(rt.sessions) as session:
+            now = rt.clock.now()
+            deliveries.close_due_bundles(session, now)
+            claimed = deliveries.claim(
+                session, now, timedelta(seconds=rt.settings.lease_seconds), limit
+            )
+            return load_jobs(session, claimed, rt.settings.base_url, generation)
+
+    def _enqueue(self, job: Job) -> None:
+        lane = self._lanes.get(job.lane)
+        if lane is not None:
+            lane.append(job)
+            return
+        self._lanes[job.lane] = deque([job])
+        task = asyncio.create_task(self._run_lane(job.lane))
+        self._lane_tasks.add(task)
+        task.add_done_callback(self._lane_tasks.discard)
+
+    def _is_halted(self, job: Job) -> bool:
+        return self._stopping or job.generation <= self._halted.get(job.claimed.webhook_id, -1)
+
+    async def _run_lane(self, key: tuple[int, int]) -> None:
+        lane = self._lanes[key]
+        try:
+            while lane:
+                job = lane.popleft()
+                if self._is_halted(job):
+                    self._released.append(job.claimed.id)
+                    continue
+                async with self._slots:
+                    await self._limiter.wait(
+                        job.claimed.webhook_id, job.claimed.max_requests_per_second
+                    )
+                    sent = await self._send(job)
+                self._results.append(sent)
+                if not sent.outcome.success:
+                    self._halted[job.claimed.webhook_id] = math.inf
+                self._to_record.set()
+        finally:
+            del self._lanes[key]
+            self._released.extend(job.claimed.id for job in lane)
+            self._to_record.set()
+
+    async def _send(self, job: Job) -> Sent:
+        claimed = job.claimed
+        at = self.rt.clock.now()
+        headers = signed_headers(claimed.secret, webhook_id(claimed.uuid), at, job.body)
+        outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
+        return Sent(
+            claimed.webhook_id,
+            claimed.id,
+            claimed.chat_id,
+            job.message_count,
+            claimed.url,
+            headers,
+            job.body,
+            outcome,
+            at,
+        )
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._to_record.wait()
+            self._to_record.clear()
+            await self._record_batch()
+            self._recorded.set()
+
+    async def _record_batch(self) -> None:
+        results, self._results = self._results, []
+        released, self._released = self._released, []
+        if not results and not released:
+            return
+        await asyncio.to_thread(self._record, results, released)
+        for webhook in {r.webhook_id for r in results if not r.outcome.success}:
+            self._halted[webhook] = self._generation
+        self._held -= len(results) + len(released)
+
+    def _record(self, results: list[Sent], released: list[int]) -> None:
+        rt = self.rt
+        try:
+            with unit_of_work(rt.sessions) as session:
+                record_results(session, results, released, rt.clock.now(), rt.settings, rt.rng)
+        except Exception:
+            log.exception(
+                "recording %d results failed; their deliveries will be sent again "
+                "when their lease ends",
+                len(results),
+            )
+
+    async def _mail_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await send_pending_alerts(self.rt)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.rt.settings.poll_interval_seconds * 4)
+
+
+async def send_pending_alerts(rt: Runtime) -> int:
+    """Send unsent alert e-mails; a failed send stays queued and is retried a minute later."""
+
+    def claim() -> list[tuple[int, str, str, str]]:
+        with unit_of_work(rt.sessions) as session:
+            claimed = alerts.claim_unsent(session, rt.clock.now(), timedelta(minutes=5))
+            return [(a.id, a.recipient, a.subject, a.body) for a in claimed]
+
+    def finish(alert_id: int, error: str) -> None:
+        with unit_of_work(rt.sessions) as session:
+            now = rt.clock.now()
+            if error:
+                alerts.mark_failed(session, alert_id, error, now + timedelta(minutes=1))
+            else:
+                alerts.mark_sent(session, alert_id, now)
+
+    sent = 0
+    for alert_id, recipient, subject, body in await asyncio.to_thread(claim):
+        try:
+            await rt.mailer.send(compose(rt.settings.mail_from, recipient, subject, body))
+            error = ""
+            sent += 1
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("alert e-mail to %s failed, will retry: %s", recipient, error)
+        await asyncio.to_thread(finish, alert_id, error)
+    return sent

@@ -1,0 +1,278 @@
+"""A message event in: stored, and queued for every webhook in the same transaction.
+
+Nothing here commits; the caller's unit of work does, so a message is stored and queued
+together or not at all, and a bad batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from chathooks import payloads
+from chathooks.schedule import period_of
+from chathooks.schemas import MessageEvent
+from chathooks.store import deliveries, logs, messages, tenants, webhooks
+from chathooks.store.models import Delivery, Message, Webhook
+
+
+class UnknownAccount(Exception):
+    """The event names a WhatsApp account that this workspace has not added."""
+
+    def __init__(self, index: int, phone: str) -> None:
+        super().__init__(f"no WhatsApp account with phone {phone!r} in this workspace")
+        self.index = index
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    message_id: str
+    chat_id: int
+    status: str
+
+
+def new_delivery_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def ingest(
+    session: Session,
+    workspace_id: int,
+    events: Sequence[MessageEvent],
+    now: datetime,
+    base_url: str,
+) -> list[Outcome]:
+    accounts = tenants.accounts_by_phone(
+        session, workspace_id, (e.whatsapp_account_phone for e in events)
+    )
+    for index, event in enumerate(events):
+        if event.whatsapp_account_phone not in accounts:
+            raise UnknownAccount(index, event.whatsapp_account_phone)
+
+    stored = messages.stored_message_chats(session, workspace_id, (e.message_id for e in events))
+    fresh: list[MessageEvent] = []
+    for event in events:
+        if event.message_id not in stored:
+            stored[event.message_id] = -1
+            fresh.append(event)
+
+    chat_ids, created = _chats_for(session, workspace_id, fresh, accounts, now)
+    rows = _message_rows(workspace_id, fresh, accounts, chat_ids, created, now)
+    new_ids = messages.insert_messages(session, rows)
+    inserted = [
+        _as_message(new_ids[row["external_id"]], row)
+        for row in rows
+        if row["external_id"] in new_ids
+    ]
+    _queue(session, workspace_id, inserted, now, base_url)
+
+    by_external = {m.external_id: m for m in inserted}
+    outcomes = []
+    for event in events:
+        message = by_external.pop(event.message_id, None)
+        if message is None:
+            chat_id = stored[event.message_id]
+            if chat_id == -1:
+                chat_id = chat_ids[
+                    (accounts[event.whatsapp_account_phone].id, event.chat.external_id)
+                ]
+            outcomes.append(Outcome(event.message_id, chat_id, "duplicate"))
+        else:
+            status = "skipped" if message.has_attachments else "accepted"
+            outcomes.append(Outcome(event.message_id, message.chat_id, status))
+    return outcomes
+
+
+def _chats_for(
+    session: Session,
+    workspace_id: int,
+    events: Sequence[MessageEvent],
+    accounts: dict[str, Any],
+    now: datetime,
+) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey]]:
+    """Chat ids for the events' chats, creating missing ones; returns (ids, created keys)."""
+    latest = {(accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat for e in events}
+    existing = messages.chats_by_key(session, latest)
+    for key, chat in existing.items():
+        if latest[key].full_name and latest[key].full_name != chat.full_name:
+            messages.rename_chat(session, chat.id, latest[key].full_name)
+    missing = [key for key in latest if key not in existing]
+    messages.insert_chats(
+        session,
+        [
+            {
+                "workspace_id": workspace_id,
+                "account_id": key[0],
+                "external_id": key[1],
+                "full_name": latest[key].full_name,
+                "is_group": latest[key].is_group,
+                "phone": "" if latest[key].is_group else latest[key].phone,
+                "created_at": now,
+            }
+            for key in missing
+        ],
+    )
+    created = messages.chats_by_key(session, missing)
+    ids = {key: chat.id for key, chat in (existing | created).items()}
+    return ids, {key for key, chat in created.items() if chat.created_at == now}
+
+
+def _message_rows(
+    workspace_id: int,
+    events: Sequence[MessageEvent],
+    accounts: dict[str, Any],
+    chat_ids: dict[messages.ChatKey, int],
+    created: set[messages.ChatKey],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    rows = []
+    firsts = set(created)
+    for event in events:
+        key = (accounts[event.whatsapp_account_phone].id, event.chat.external_id)
+        is_first = key in firsts
+        firsts.discard(key)
+        rows.append(
+            {
+                "workspace_id": workspace_id,
+                "chat_id": chat_ids[key],
+                "external_id": event.message_id,
+                "direction": event.direction,
+                "timestamp": event.timestamp,
+                "received_at": now,
+                "sender_name": event.sender.full_name,
+                "sender_phone": event.sender.phone,
+                "recipient_name": event.recipient.full_name,
+                "recipient_phone": "" if event.chat.is_group else event.recipient.phone,
+                "text": event.text,
+                "attachments": event.attachments,
+                "has_attachments": bool(event.attachments),
+                "is_first_in_chat": is_first,
+            }
+        )
+    return rows
+
+
+def _as_message(row_id: int, row: dict[str, Any]) -> Message:
+    """The stored message as an unattached row, for building queue entries without a query."""
+    return Message(id=row_id, **row)
+
+
+def _queue(
+    session: Session,
+    workspace_id: int,
+    inserted: Sequence[Message],
+    now: datetime,
+    base_url: str,
+) -> None:
+    if not inserted:
+        return
+    targets = webhooks.queueing(session, workspace_id)
+    forwardable = [m for m in inserted if not m.has_attachments]
+    logs.add_activity(
+        session,
+        [
+            {
+                "webhook_id": w.id,
+                "at": now,
+                "action": "skipped",
+                "chat_id": m.chat_id,
+                "message_count": 1,
+                "error": "message has attachments",
+            }
+            for m in inserted
+            if m.has_attachments
+            for w in targets
+        ],
+    )
+    for webhook in targets:
+        if webhook.aggregation == "none":
+            queue_singles(session, webhook.id, forwardable, now)
+        else:
+            gather(session, webhook, forwardable, now, base_url)
+
+
+def queue_singles(
+    session: Session, webhook_id: int, queued: Sequence[Message], now: datetime
+) -> None:
+    deliveries.insert_singles(
+        session,
+        [
+            {
+                "uuid": new_delivery_uuid(),
+                "webhook_id": webhook_id,
+                "chat_id": m.chat_id,
+                "message_id": m.id,
+                "status": "pending",
+                "due_at": now,
+                "aggregation": "none",
+                "created_at": now,
+            }
+            for m in queued
+        ],
+    )
+
+
+def gather(
+    session: Session,
+    webhook: Webhook,
+    gathered: Sequence[Message],
+    now: datetime,
+    base_url: str,
+    *,
+    due_now: bool = False,
+) -> int:
+    """Add messages to their chat's open bundle for the current period; returns new bundles.
+
+    A bundle that would pass a size limit is closed (it stays due at its period's end) and
+    a new one opened, so a busy chat goes out as several bundles, in order.
+    """
+    start, end = period_of(webhook.aggregation, now)
+    footer = len(payloads.note_footer(payloads.permalink(base_url, new_delivery_uuid())))
+    open_bundles: dict[int, Delivery | None] = {}
+    links = []
+    opened = 0
+    for message in gathered:
+        if message.chat_id not in open_bundles:
+            open_bundles[message.chat_id] = (
+                None
+                if due_now
+                else deliveries.open_bundle(session, webhook.id, message.chat_id, start)
+            )
+        bundle = open_bundles[message.chat_id]
+        body, note = payloads.bundle_costs(message, footer)
+        if bundle is not None and not payloads.bundle_fits(
+            bundle.message_count + 1, bundle.body_bytes + body, bundle.note_chars + note, footer
+        ):
+            bundle.status = "pending"
+            session.flush()
+            bundle = None
+        if bundle is None:
+            opened += 1
+            bundle = deliveries.add_bundle(
+                session,
+                {
+                    "uuid": new_delivery_uuid(),
+                    "webhook_id": webhook.id,
+                    "chat_id": message.chat_id,
+                    "status": "pending" if due_now else "open",
+                    "due_at": now if due_now else end,
+                    "period_start": start,
+                    "aggregation": webhook.aggregation,
+                    "message_count": 0,
+                    "body_bytes": 0,
+                    "note_chars": 0,
+                    "created_at": now,
+                },
+            )
+            open_bundles[message.chat_id] = bundle
+        bundle.message_count += 1
+        bundle.body_bytes += body
+        bundle.note_chars += note
+        links.append({"delivery_id": bundle.id, "message_id": message.id})
+    deliveries.add_bundle_messages(session, links)
+    return opened

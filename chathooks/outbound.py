@@ -1,0 +1,197 @@
+"""Outbound webhook settings and actions: create, change, re-enable, flush, test, replay."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from chathooks import ingest, payloads
+from chathooks.deliver.signing import signed_headers, webhook_id
+from chathooks.deliver.transport import Transport
+from chathooks.record import Sent, activity_row, attempt_row
+from chathooks.security import UnsafeTarget, check_url, new_webhook_secret
+from chathooks.settings import Settings
+from chathooks.store import deliveries, logs, messages, webhooks
+from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
+from chathooks.workspaces import BadField, NotFound
+
+
+def checked_url(url: str, settings: Settings) -> str:
+    try:
+        return check_url(url, settings.allow_private_targets)
+    except UnsafeTarget as error:
+        raise BadField("url", f"URL {error}") from None
+
+
+def create(
+    session: Session,
+    workspace_id: int,
+    *,
+    url: str,
+    aggregation: str,
+    enabled: bool,
+    max_requests_per_second: float | None,
+    settings: Settings,
+    now: datetime,
+) -> Webhook:
+    return webhooks.add(
+        session,
+        workspace_id=workspace_id,
+        url=checked_url(url, settings),
+        aggregation=aggregation,
+        status="enabled" if enabled else "disabled",
+        secret=new_webhook_secret(),
+        consecutive_failures=0,
+        max_requests_per_second=max_requests_per_second,
+        last_error="",
+        status_changed_at=now,
+        created_at=now,
+    )
+
+
+def get(session: Session, workspace_id: int, webhook_id_: int) -> Webhook:
+    webhook = webhooks.get(session, workspace_id, webhook_id_)
+    if webhook is None:
+        raise NotFound("webhook")
+    return webhook
+
+
+def update(
+    session: Session,
+    webhook: Webhook,
+    changes: dict[str, object],
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Apply settings; changing aggregation or disabling first sends what was gathered."""
+    if "url" in changes and changes["url"] is not None:
+        webhook.url = checked_url(str(changes["url"]), settings)
+    if "max_requests_per_second" in changes:
+        webhook.max_requests_per_second = changes["max_requests_per_second"]  # type: ignore[assignment]
+    if changes.get("rotate_secret"):
+        webhook.secret = new_webhook_secret()
+    aggregation = changes.get("aggregation")
+    enabled = changes.get("enabled")
+    if (aggregation is not None and aggregation != webhook.aggregation) or enabled is False:
+        flush(session, webhook, now)
+    if aggregation is not None:
+        webhook.aggregation = str(aggregation)
+    if enabled is True and webhook.status != "enabled":
+        action = "re_enabled" if webhook.status == "auto_disabled" else "enabled"
+        _set_status(session, webhook, "enabled", action, now)
+        webhook.consecutive_failures = 0
+        webhook.retry_at = None
+    elif enabled is False and webhook.status != "disabled":
+        _set_status(session, webhook, "disabled", "disabled", now)
+
+
+def _set_status(
+    session: Session, webhook: Webhook, status: str, action: str, now: datetime
+) -> None:
+    webhook.status = status
+    webhook.status_changed_at = now
+    logs.add_activity(session, [{"webhook_id": webhook.id, "at": now, "action": action}])
+
+
+def flush(session: Session, webhook: Webhook, now: datetime) -> int:
+    """Make every open bundle of the webhook due now; returns how many."""
+    count = deliveries.close_bundles_now(session, webhook.id, now)
+    if count:
+        logs.add_activity(
+            session,
+            [{"webhook_id": webhook.id, "at": now, "action": "flushed", "message_count": count}],
+        )
+    return count
+
+
+def delete(session: Session, webhook: Webhook) -> None:
+    deliveries.delete_for_webhook(session, webhook.id)
+    logs.delete_for_webhook(session, webhook.id)
+    webhooks.delete(session, webhook)
+
+
+def replay(
+    session: Session,
+    webhook: Webhook,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    base_url: str,
+) -> tuple[int, int]:
+    """Queue again the messages received in [since, until): (messages, deliveries)."""
+    if until <= since:
+        raise BadField("until", "must be later than since")
+    found = messages.received_between(session, webhook.workspace_id, since, until)
+    if webhook.aggregation == "none":
+        ingest.queue_singles(session, webhook.id, found, now)
+        return len(found), len(found)
+    return len(found), ingest.gather(session, webhook, found, now, base_url, due_now=True)
+
+
+def _sample(now: datetime) -> tuple[payloads.ChatContext, Message]:
+    """A made-up message for a workspace that has none yet."""
+    owner = Teammate(id=0, full_name="Sample Owner", email="owner@example.com")
+    account = WhatsappAccount(id=0, phone="+10000000000", teammate_id=0)
+    chat = Chat(id=0, full_name="Sample Chat", is_group=False, phone="+10000000001")
+    message = Message(
+        id=0,
+        chat_id=0,
+        external_id="sample-" + uuid.uuid4().hex,
+        direction="received",
+        timestamp=now,
+        sender_name="Sample Chat",
+        sender_phone="+10000000001",
+        recipient_name="Sample Owner",
+        recipient_phone="+10000000000",
+        text="This is a test message 👋",
+        is_first_in_chat=True,
+    )
+    return payloads.ChatContext(chat, account, owner, None), message
+
+
+def test_payload(
+    session: Session, webhook: Webhook, now: datetime, base_url: str
+) -> tuple[str, int | None, str]:
+    """(body, chat id, delivery uuid) for a test send of the workspace's latest message."""
+    latest = messages.latest_message(session, webhook.workspace_id)
+    if latest is None:
+        ctx, message = _sample(now)
+        chat_id = None
+    else:
+        ctx = payloads.ChatContext(
+            *messages.chat_contexts(session, [latest.chat_id])[latest.chat_id]
+        )
+        message, chat_id = latest, latest.chat_id
+    delivery_uuid = ingest.new_delivery_uuid()
+    if webhook.aggregation == "none":
+        payload = payloads.single_payload(ctx, message, base_url)
+    else:
+        if latest is not None:
+            deliveries.add_test_bundle(session, delivery_uuid, webhook, latest, now)
+        payload = payloads.bundle_payload(ctx, [message], base_url, delivery_uuid)
+    return payloads.encode(payload).decode(), chat_id, delivery_uuid
+
+
+async def send_test(
+    transport: Transport,
+    webhook: Webhook,
+    body: str,
+    chat_id: int | None,
+    delivery_uuid: str,
+    now: datetime,
+) -> Sent:
+    headers = signed_headers(webhook.secret, webhook_id(delivery_uuid), now, body)
+    outcome = await transport.post(webhook.url, headers, body.encode())
+    return Sent(webhook.id, None, chat_id, 1, webhook.url, headers, body, outcome, now)
+
+
+def record_test(session: Session, sent: Sent) -> Attempt:
+    """A test is logged (request log and activity) but never counts toward auto-disable."""
+    logs.add_activity(session, [activity_row(sent, "test")])
+    return logs.add_attempt(session, attempt_row(sent))
+
+
+def list_for(session: Session, workspace_id: int) -> list[Webhook]:
+    return webhooks.list_for_workspace(session, workspace_id)

@@ -1,0 +1,141 @@
+"""The wire format of SPEC §3, as pure functions of stored rows."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
+
+BUNDLE_MAX_MESSAGES = 1000
+BUNDLE_MAX_BYTES = 1024 * 1024
+NOTE_MAX_CHARS = 65536
+BUNDLE_ENVELOPE_BYTES = 16 * 1024
+"""Room kept in a bundle's byte budget for everything but its messages (chat, account …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatContext:
+    """A chat with the people a payload names: the account's owner and the responsible."""
+
+    chat: Chat
+    account: WhatsappAccount
+    owner: Teammate
+    responsible: Teammate | None
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def chat_url(base_url: str, chat_id: int) -> str:
+    return f"{base_url}/chat/{chat_id}/messages/"
+
+
+def permalink(base_url: str, uuid: str) -> str:
+    return f"{base_url}/permalink/{uuid}/"
+
+
+def account_object(ctx: ChatContext) -> dict[str, str]:
+    return {"full_name": ctx.owner.full_name, "email": ctx.owner.email, "phone": ctx.account.phone}
+
+
+def chat_object(ctx: ChatContext, base_url: str, is_new_chat: bool) -> dict[str, Any]:
+    chat, responsible = ctx.chat, ctx.responsible
+    return {
+        "full_name": chat.full_name,
+        "responsible_name": responsible.full_name if responsible else "",
+        "responsible_email": responsible.email if responsible else "",
+        "chat_url": chat_url(base_url, chat.id),
+        "chat_id": str(chat.id),
+        "is_new_chat": is_new_chat,
+        "is_group": chat.is_group,
+        "phone": "" if chat.is_group else chat.phone,
+    }
+
+
+def message_object(message: Message) -> dict[str, Any]:
+    return {
+        "direction": message.direction,
+        "timestamp": timestamp(message.timestamp),
+        "message_id": message.external_id,
+        "sender": {"full_name": message.sender_name, "phone": message.sender_phone},
+        "recipient": {"full_name": message.recipient_name, "phone": message.recipient_phone},
+        "text": message.text,
+    }
+
+
+def single_payload(ctx: ChatContext, message: Message, base_url: str) -> dict[str, Any]:
+    return {
+        "whatsapp_account": account_object(ctx),
+        "chat": chat_object(ctx, base_url, message.is_first_in_chat),
+        "message": message_object(message),
+    }
+
+
+def note_footer(link: str) -> str:
+    return f"<br/>Click <a href='{link}'>here</a> to open the conversation in chathooks"
+
+
+def note_line(message: Message) -> str:
+    """One message as a line of the CRM note: escaped, line breaks as ``<br/>``."""
+    text = html.escape(message.text).replace("\r\n", "\n").replace("\n", "<br/>")
+    when = message.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"from {html.escape(message.sender_name)} on {when}: {text}"
+
+
+def note_line_budget(footer_chars: int) -> int:
+    """Characters a single line may take so that one message alone fits the note."""
+    return NOTE_MAX_CHARS - footer_chars
+
+
+def fit_line(line: str, budget: int) -> str:
+    return line if len(line) <= budget else line[: budget - 1] + "…"
+
+
+def aggregation_note(messages: Sequence[Message], link: str) -> str:
+    footer = note_footer(link)
+    budget = note_line_budget(len(footer))
+    return "<br/>".join(fit_line(note_line(m), budget) for m in messages) + footer
+
+
+def ordered(messages: Sequence[Message]) -> list[Message]:
+    return sorted(messages, key=lambda m: (m.timestamp, m.id))
+
+
+def bundle_payload(
+    ctx: ChatContext, messages: Sequence[Message], base_url: str, uuid: str
+) -> dict[str, Any]:
+    in_order = ordered(messages)
+    return {
+        "whatsapp_account": account_object(ctx),
+        "chat": chat_object(ctx, base_url, any(m.is_first_in_chat for m in in_order)),
+        "messages": [message_object(m) for m in in_order],
+        "first_message_timestamp": timestamp(in_order[0].timestamp),
+        "last_message_timestamp": timestamp(in_order[-1].timestamp),
+        "aggregation": aggregation_note(in_order, permalink(base_url, uuid)),
+    }
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """UTF-8 JSON with emoji as they are, no padding."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def bundle_costs(message: Message, footer_chars: int) -> tuple[int, int]:
+    """What one message adds to a bundle: (body bytes, note characters), separators included."""
+    body = len(encode(message_object(message))) + 1
+    note = len(fit_line(note_line(message), note_line_budget(footer_chars))) + len("<br/>")
+    return body, note
+
+
+def bundle_fits(count: int, body_bytes: int, note_chars: int, footer_chars: int) -> bool:
+    return (
+        count <= BUNDLE_MAX_MESSAGES
+        and body_bytes <= BUNDLE_MAX_BYTES - BUNDLE_ENVELOPE_BYTES
+        and note_chars + footer_chars <= NOTE_MAX_CHARS + len("<br/>")
+    )

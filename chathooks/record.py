@@ -1,0 +1,182 @@
+"""What happened to each request, written in one transaction per batch of results.
+
+The request log, the activity log, the delivery's status and the webhook's failure
+counter move together: a crash leaves either all of a result recorded or none of it
+(then the delivery is simply sent again — at least once).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from chathooks.deliver.transport import Outcome
+from chathooks.settings import Settings
+from chathooks.store import alerts, deliveries, logs, tenants, webhooks
+from chathooks.store.models import Webhook
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request made for a delivery (``delivery_id`` is None for a test send)."""
+
+    webhook_id: int
+    delivery_id: int | None
+    chat_id: int | None
+    message_count: int
+    url: str
+    headers: dict[str, str]
+    body: str
+    outcome: Outcome
+    at: datetime
+
+
+def attempt_row(sent: Sent) -> dict[str, object]:
+    outcome = sent.outcome
+    return {
+        "webhook_id": sent.webhook_id,
+        "delivery_id": sent.delivery_id,
+        "at": sent.at,
+        "url": sent.url,
+        "request_headers": sent.headers,
+        "request_body": sent.body,
+        "response_status": outcome.status,
+        "response_headers": outcome.headers,
+        "response_body": outcome.body,
+        "error": outcome.error,
+        "latency_ms": outcome.latency_ms,
+    }
+
+
+def activity_row(sent: Sent, action: str) -> dict[str, object]:
+    return {
+        "webhook_id": sent.webhook_id,
+        "at": sent.at,
+        "action": action,
+        "chat_id": sent.chat_id,
+        "message_count": sent.message_count,
+        "status_code": sent.outcome.status,
+        "error": sent.outcome.error,
+        "latency_ms": sent.outcome.latency_ms,
+    }
+
+
+def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> float:
+    """10 s doubling up to the maximum, with up to 20 % jitter so retries don't align."""
+    delay = min(settings.retry_base_seconds * 2 ** max(failures - 1, 0), settings.retry_max_seconds)
+    return delay * rng.uniform(1.0, 1.2)
+
+
+def record_results(
+    session: Session,
+    results: Sequence[Sent],
+    released: Sequence[int],
+    now: datetime,
+    settings: Settings,
+    rng: random.Random,
+) -> None:
+    """Results in completion order; ``released`` are claimed deliveries not attempted."""
+    deliveries.mark_delivered(
+        session,
+        [r.delivery_id for r in results if r.outcome.success and r.delivery_id is not None],
+        now,
+    )
+    deliveries.mark_failed(
+        session,
+        [r.delivery_id for r in results if not r.outcome.success and r.delivery_id is not None],
+    )
+    deliveries.release(session, released)
+    logs.add_attempts(session, [attempt_row(r) for r in results])
+    logs.add_activity(
+        session, [activity_row(r, "delivered" if r.outcome.success else "failed") for r in results]
+    )
+    by_webhook: dict[int, list[Sent]] = {}
+    for result in results:
+        by_webhook.setdefault(result.webhook_id, []).append(result)
+    for webhook_id, webhook_results in sorted(by_webhook.items()):
+        _update_webhook(session, webhook_id, webhook_results, now, settings, rng)
+
+
+def _update_webhook(
+    session: Session,
+    webhook_id: int,
+    results: Sequence[Sent],
+    now: datetime,
+    settings: Settings,
+    rng: random.Random,
+) -> None:
+    webhook = webhooks.get_for_update(session, webhook_id)
+    if webhook is None:
+        return
+    failures = webhook.consecutive_failures
+    gone = None
+    for result in results:
+        failures = 0 if result.outcome.success else failures + 1
+        if result.outcome.status == 410:
+            gone = result
+    last = results[-1]
+    webhook.consecutive_failures = failures
+    if last.outcome.success:
+        webhook.retry_at = None
+        return
+    webhook.last_error = last.outcome.describe()
+    delay = last.outcome.retry_after_seconds(now.timestamp())
+    if delay is None:
+        delay = backoff_seconds(failures, settings, rng)
+    webhook.retry_at = now + timedelta(seconds=min(delay, settings.retry_after_max_seconds))
+    if webhook.status != "auto_disabled" and (
+        gone is not None or failures > settings.disable_after_failures
+    ):
+        reason = (
+            "the receiver answered 410 Gone (the URL is retired)"
+            if gone is not None
+            else f"{failures} consecutive failed requests"
+        )
+        auto_disable(session, webhook, reason, now, settings.base_url)
+
+
+def auto_disable(
+    session: Session, webhook: Webhook, reason: str, now: datetime, base_url: str
+) -> None:
+    """Hold the webhook's backlog and tell the workspace owner, in this same transaction."""
+    webhook.status = "auto_disabled"
+    webhook.status_changed_at = now
+    logs.add_activity(
+        session,
+        [
+            {
+                "webhook_id": webhook.id,
+                "at": now,
+                "action": "auto_disabled",
+                "error": f"{reason}; last: {webhook.last_error}",
+            }
+        ],
+    )
+    workspace = tenants.get_workspace(session, webhook.workspace_id)
+    if workspace is None:
+        return
+    alerts.add(
+        session,
+        workspace_id=workspace.id,
+        recipient=workspace.owner_email,
+        now=now,
+        subject=f"chathooks: webhook {webhook.id} was disabled automatically",
+        body=(
+            f"Hello {workspace.owner_name},\n\n"
+            f"chathooks stopped sending to the outbound webhook {webhook.id} of the workspace "
+            f'"{workspace.name}":\n\n    {webhook.url}\n\n'
+            f"Why: {reason}.\nLast status or error: {webhook.last_error}\n"
+            f"When: {now:%Y-%m-%d %H:%M:%S} UTC\n\n"
+            "Messages that arrive meanwhile are kept and will be sent, in order, once the "
+            "webhook is enabled again.\n\n"
+            "To re-enable it, fix the receiver, then either open\n"
+            f"    {base_url}/webhooks/outbound/{webhook.id}\n"
+            'and press "Re-enable", or call the API:\n'
+            f"    PATCH {base_url}/api/v1/outbound-webhooks/{webhook.id}  "
+            '{"enabled": true}\n'
+        ),
+    )

@@ -1,0 +1,64 @@
+"""The parts one running chathooks shares: settings, database, clock, mailer, transport."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chathooks.clock import Clock, SystemClock
+from chathooks.deliver.transport import AiohttpTransport, Transport
+from chathooks.mail import Mailer, mailer_for
+from chathooks.settings import Settings
+from chathooks.store.database import make_engine, make_sessionmaker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    mailer: Mailer
+    transport: Transport
+    rng: random.Random = field(default_factory=random.Random)
+    token_cache: dict[str, int] = field(default_factory=dict)
+    session_secret: str = ""
+    _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+
+    def on_wake(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+        """Register a worker to be woken when new deliveries are queued in this process."""
+        self._wake.append((loop, event))
+
+    def wake_workers(self) -> None:
+        """Called after a commit that queued work; safe from any thread."""
+        for loop, event in self._wake:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    transport: Transport | None = None,
+) -> Runtime:
+    engine = make_engine(settings.database_url)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        clock=clock or SystemClock(),
+        mailer=mailer or mailer_for(settings),
+        transport=transport
+        or AiohttpTransport(
+            allow_private=settings.allow_private_targets,
+            connect_timeout=settings.connect_timeout_seconds,
+            total_timeout=settings.total_timeout_seconds,
+            connections=settings.delivery_concurrency,
+        ),
+    )

@@ -1,0 +1,191 @@
+"""Request and response bodies of the API; their OpenAPI is the API reference."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+
+from chathooks.schedule import Aggregation
+
+
+def _none_as_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+Text = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=200)]
+Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class WorkspaceIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    owner_name: str = Field(min_length=1, max_length=200)
+    owner_email: EmailStr
+
+
+class WorkspaceCreated(BaseModel):
+    id: int
+    name: str
+    api_token: str
+    owner_password_link: str = Field(
+        description="One-time link where the owner sets a password for the web pages."
+    )
+
+
+class TeammateIn(Strict):
+    full_name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class TeammateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    full_name: str
+    email: str
+
+
+class AccountIn(Strict):
+    phone: str = Field(min_length=1, max_length=40)
+    full_name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+
+
+class AccountOut(BaseModel):
+    id: int
+    phone: str
+    full_name: str
+    email: str
+
+
+class ChatIn(Strict):
+    external_id: str = Field(min_length=1, max_length=200)
+    full_name: Text = ""
+    is_group: bool = False
+    phone: Phone = ""
+
+
+class Party(Strict):
+    full_name: Text = ""
+    phone: Phone = ""
+
+
+class MessageEvent(Strict):
+    whatsapp_account_phone: str = Field(min_length=1, max_length=40)
+    chat: ChatIn
+    message_id: str = Field(min_length=1, max_length=200)
+    direction: Literal["sent", "received"]
+    timestamp: AwareDatetime
+    sender: Party = Party()
+    recipient: Party = Party()
+    text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = ""
+    attachments: list[Any] = Field(default_factory=list, max_length=100)
+
+
+class MessageBatch(Strict):
+    messages: list[MessageEvent] = Field(min_length=1, max_length=1000)
+
+
+class MessageResult(BaseModel):
+    message_id: str
+    chat_id: str
+    status: Literal["accepted", "skipped", "duplicate"] = Field(
+        description="accepted: stored and queued; skipped: stored, not forwarded "
+        "(it has attachments); duplicate: this message_id was already stored, nothing re-sent."
+    )
+
+
+class BatchResult(BaseModel):
+    results: list[MessageResult]
+
+
+class ChatOut(BaseModel):
+    chat_id: str
+    full_name: str
+    is_group: bool
+    phone: str
+    whatsapp_account_phone: str
+    responsible_name: str
+    responsible_email: str
+    chat_url: str
+
+
+class ChatPatch(Strict):
+    responsible_email: EmailStr | None = Field(
+        description="E-mail of a teammate of this workspace; null removes the responsible."
+    )
+
+
+class WebhookIn(Strict):
+    url: str = Field(min_length=1, max_length=2000)
+    aggregation: Aggregation = "none"
+    enabled: bool = True
+    max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
+
+
+class WebhookPatch(Strict):
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    aggregation: Aggregation | None = None
+    enabled: bool | None = None
+    max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
+    rotate_secret: bool = False
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    aggregation: Aggregation
+    enabled: bool
+    status: Literal["enabled", "disabled", "auto_disabled"]
+    secret: str
+    consecutive_failures: int
+    last_error: str
+    retry_at: datetime | None
+    status_changed_at: datetime
+    max_requests_per_second: float | None
+    created_at: datetime
+
+
+class ActivityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: datetime
+    action: str
+    chat_id: int | None
+    message_count: int
+    status_code: int | None
+    error: str
+    latency_ms: float | None
+
+
+class AttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: datetime
+    delivery_id: int | None
+    url: str
+    request_headers: dict[str, Any]
+    request_body: str
+    response_status: int | None
+    response_headers: dict[str, Any]
+    response_body: str
+    error: str
+    latency_ms: float
+    success: bool
+
+
+class FlushResult(BaseModel):
+    bundles: int
+
+
+class ReplayIn(Strict):
+    since: AwareDatetime
+    until: AwareDatetime
+
+
+class ReplayResult(BaseModel):
+    messages: int
+    deliveries: int

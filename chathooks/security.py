@@ -1,0 +1,70 @@
+"""Tokens, secrets and the safe-target rule for webhook URLs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+from urllib.parse import urlsplit
+
+
+class UnsafeTarget(ValueError):
+    """A webhook URL that chathooks refuses to send to."""
+
+
+def new_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are high-entropy, so a plain SHA-256 is the right stored form (and indexable)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_matches(token: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (cloud metadata), shared, reserved ranges."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str, allow_private: bool) -> str:
+    """The URL if chathooks may send to it; raises ``UnsafeTarget`` saying why not.
+
+    A host that does not resolve now is accepted: the same rule runs again at connect time.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeTarget("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise UnsafeTarget("has no host")
+    try:
+        port = parts.port
+    except ValueError as error:
+        raise UnsafeTarget(f"has a bad port: {error}") from None
+    if allow_private:
+        return url
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return url
+    for info in infos:
+        address = str(info[4][0])
+        if not is_public_address(address):
+            raise UnsafeTarget(
+                f"resolves to {address}, a loopback, private or link-local address "
+                "(set CHATHOOKS_ALLOW_PRIVATE_TARGETS=true to allow it)"
+            )
+    return url

@@ -1,0 +1,60 @@
+"""One typed settings object, read from ``CHATHOOKS_*`` environment variables and ``.env``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATHOOKS_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./chathooks.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = ""
+    admin_token: str = ""
+    allow_private_targets: bool = False
+
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    mail_from: str = "chathooks@localhost"
+    outbox_dir: Path = Path("./outbox")
+
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 3600.0
+    retry_after_max_seconds: float = 86400.0
+    disable_after_failures: int = 10
+
+    connect_timeout_seconds: float = 5.0
+    total_timeout_seconds: float = 15.0
+    delivery_concurrency: int = 64
+    claim_batch_size: int = 500
+    lease_seconds: float = 60.0
+    poll_interval_seconds: float = 0.5
+
+    session_secret: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, url: str) -> str:
+        """``postgresql://`` means psycopg 3 here, the driver the project installs."""
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @cached_property
+    def base_url(self) -> str:
+        """Base of ``chat_url`` and permalinks, without a trailing slash."""
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

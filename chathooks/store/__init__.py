@@ -1,0 +1,1 @@
+"""Every table and every SQL statement of chathooks; nothing outside this package queries."""

@@ -1,0 +1,132 @@
+"""Chats and messages: looked up and stored in bulk, one statement per kind of row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
+
+from chathooks.store.dialect import insert_ignoring_conflicts
+from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
+
+ChatKey = tuple[int, str]
+
+
+def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Chat]:
+    """Existing chats by (account id, external id)."""
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    rows = session.scalars(select(Chat).where(tuple_(Chat.account_id, Chat.external_id).in_(keys)))
+    return {(row.account_id, row.external_id): row for row in rows}
+
+
+def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert_ignoring_conflicts(session, Chat), list(rows))
+
+
+def rename_chat(session: Session, chat_id: int, full_name: str) -> None:
+    session.execute(update(Chat).where(Chat.id == chat_id).values(full_name=full_name))
+
+
+def stored_message_chats(
+    session: Session, workspace_id: int, external_ids: Iterable[str]
+) -> dict[str, int]:
+    """Of these message ids, the ones already stored, with their chat ids."""
+    rows = session.execute(
+        select(Message.external_id, Message.chat_id).where(
+            Message.workspace_id == workspace_id, Message.external_id.in_(set(external_ids))
+        )
+    )
+    return {external_id: chat_id for external_id, chat_id in rows}
+
+
+def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert messages, skipping ids stored meanwhile; returns external id -> row id."""
+    if not rows:
+        return {}
+    stmt = insert_ignoring_conflicts(session, Message).returning(Message.id, Message.external_id)
+    result = session.execute(stmt, list(rows))
+    return {external_id: row_id for row_id, external_id in result}
+
+
+def get_chat(session: Session, workspace_id: int, chat_id: int) -> Chat | None:
+    chat = session.get(Chat, chat_id)
+    return chat if chat and chat.workspace_id == workspace_id else None
+
+
+def set_responsible(session: Session, chat_id: int, teammate_id: int | None) -> None:
+    session.execute(update(Chat).where(Chat.id == chat_id).values(responsible_id=teammate_id))
+
+
+def chat_messages(session: Session, chat_id: int) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.chat_id == chat_id)
+            .order_by(Message.timestamp, Message.id)
+        )
+    )
+
+
+def latest_message(session: Session, workspace_id: int) -> Message | None:
+    return session.scalars(
+        select(Message)
+        .where(Message.workspace_id == workspace_id, Message.has_attachments.is_(False))
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+
+
+def messages_by_id(session: Session, ids: Iterable[int]) -> dict[int, Message]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    return {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
+
+
+def chat_contexts(
+    session: Session, chat_ids: Iterable[int]
+) -> dict[int, tuple[Chat, WhatsappAccount, Teammate, Teammate | None]]:
+    """Everything a payload needs around a chat: the chat, its account, owner, responsible."""
+    chat_ids = list(set(chat_ids))
+    if not chat_ids:
+        return {}
+    chats = list(session.scalars(select(Chat).where(Chat.id.in_(chat_ids))))
+    accounts = {
+        a.id: a
+        for a in session.scalars(
+            select(WhatsappAccount).where(WhatsappAccount.id.in_({c.account_id for c in chats}))
+        )
+    }
+    people_ids = {a.teammate_id for a in accounts.values()}
+    people_ids |= {c.responsible_id for c in chats if c.responsible_id is not None}
+    people = {t.id: t for t in session.scalars(select(Teammate).where(Teammate.id.in_(people_ids)))}
+    out: dict[int, tuple[Chat, WhatsappAccount, Teammate, Teammate | None]] = {}
+    for chat in chats:
+        account = accounts[chat.account_id]
+        responsible = people.get(chat.responsible_id) if chat.responsible_id else None
+        out[chat.id] = (chat, account, people[account.teammate_id], responsible)
+    return out
+
+
+def received_between(
+    session: Session, workspace_id: int, since: datetime, until: datetime
+) -> list[Message]:
+    """Forwardable messages received in [since, until), in arrival order (for replay)."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.workspace_id == workspace_id,
+                Message.received_at >= since,
+                Message.received_at < until,
+                Message.has_attachments.is_(False),
+            )
+            .order_by(Message.id)
+        )
+    )

@@ -1,0 +1,261 @@
+"""The tables. Indexes are few on purpose: each one serves a query the hot path runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC on every backend, always read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON}
+
+
+class Meta(Base):
+    """Operator-level key/value facts, such as the hash of the generated admin token."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_name: Mapped[str] = mapped_column(String(200))
+    owner_email: Mapped[str] = mapped_column(String(320))
+    api_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Teammate(Base):
+    __tablename__ = "teammates"
+    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime]
+
+
+class WhatsappAccount(Base):
+    __tablename__ = "whatsapp_accounts"
+    __table_args__ = (UniqueConstraint("workspace_id", "phone"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    phone: Mapped[str] = mapped_column(String(40))
+    teammate_id: Mapped[int] = mapped_column(ForeignKey("teammates.id"))
+    created_at: Mapped[datetime]
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("whatsapp_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    full_name: Mapped[str] = mapped_column(String(200))
+    is_group: Mapped[bool] = mapped_column(Boolean)
+    phone: Mapped[str] = mapped_column(String(40))
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("teammates.id"), default=None)
+    created_at: Mapped[datetime]
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("workspace_id", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    direction: Mapped[str] = mapped_column(String(8))
+    timestamp: Mapped[datetime]
+    received_at: Mapped[datetime]
+    sender_name: Mapped[str] = mapped_column(String(200))
+    sender_phone: Mapped[str] = mapped_column(String(40))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_phone: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[Any]] = mapped_column(JSON)
+    has_attachments: Mapped[bool] = mapped_column(Boolean)
+    is_first_in_chat: Mapped[bool] = mapped_column(Boolean)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    aggregation: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(100))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
+    max_requests_per_second: Mapped[float | None] = mapped_column(Float, default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    status_changed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    """One payload for one webhook: a single message, or a bundle of one chat's messages.
+
+    ``status`` is ``open`` while a bundle gathers, ``pending`` until a 2xx answer, then
+    ``delivered``. A worker owns a pending row while ``lease_until`` is in the future.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index(
+            "ix_deliveries_due",
+            "due_at",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_deliveries_lane",
+            "webhook_id",
+            "chat_id",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_deliveries_bundle_uuid",
+            "uuid",
+            unique=True,
+            sqlite_where=text("aggregation != 'none'"),
+            postgresql_where=text("aggregation != 'none'"),
+        ),
+        Index(
+            "ix_deliveries_closing",
+            "due_at",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_deliveries_open_bundle",
+            "webhook_id",
+            "chat_id",
+            "period_start",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(40))
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    period_start: Mapped[datetime | None] = mapped_column(default=None)
+    aggregation: Mapped[str] = mapped_column(String(8))
+    message_count: Mapped[int] = mapped_column(Integer, default=1)
+    body_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    note_chars: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class BundleMessage(Base):
+    """Which messages a bundle delivery carries, in arrival order."""
+
+    __tablename__ = "bundle_messages"
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+
+
+class Attempt(Base):
+    """One HTTP request and its response: a row of the downloadable request log."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_webhook", "webhook_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), default=None)
+    at: Mapped[datetime]
+    url: Mapped[str] = mapped_column(String(2000))
+    request_headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    request_body: Mapped[str] = mapped_column(Text)
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response_body: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float] = mapped_column(Float)
+
+
+class Activity(Base):
+    """One action shown in a webhook's activity log (delivered, failed, skipped ...)."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_webhook", "webhook_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[int | None] = mapped_column(default=None)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Alert(Base):
+    """An e-mail to send; written in the transaction that decides it, so it is never lost."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

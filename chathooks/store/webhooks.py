@@ -1,0 +1,57 @@
+"""Outbound webhooks and their delivery state (status, failure counter, back-off)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from chathooks.store.models import Webhook
+
+QUEUEING_STATUSES = ("enabled", "auto_disabled")
+"""Webhooks that new messages are queued for: an auto-disabled one keeps its backlog."""
+
+
+def add(session: Session, **values: Any) -> Webhook:
+    webhook = Webhook(**values)
+    session.add(webhook)
+    session.flush()
+    return webhook
+
+
+def get(session: Session, workspace_id: int, webhook_id: int) -> Webhook | None:
+    webhook = session.get(Webhook, webhook_id)
+    return webhook if webhook and webhook.workspace_id == workspace_id else None
+
+
+def get_for_update(session: Session, webhook_id: int) -> Webhook | None:
+    return session.scalars(
+        select(Webhook).where(Webhook.id == webhook_id).with_for_update()
+    ).one_or_none()
+
+
+def list_for_workspace(session: Session, workspace_id: int) -> list[Webhook]:
+    return list(
+        session.scalars(
+            select(Webhook).where(Webhook.workspace_id == workspace_id).order_by(Webhook.id)
+        )
+    )
+
+
+def queueing(session: Session, workspace_id: int) -> list[Webhook]:
+    return list(
+        session.scalars(
+            select(Webhook)
+            .where(Webhook.workspace_id == workspace_id, Webhook.status.in_(QUEUEING_STATUSES))
+            .order_by(Webhook.id)
+        )
+    )
+
+
+def set_values(session: Session, webhook_id: int, **values: Any) -> None:
+    session.execute(update(Webhook).where(Webhook.id == webhook_id).values(**values))
+
+
+def delete(session: Session, webhook: Webhook) -> None:
+    session.delete(webhook)

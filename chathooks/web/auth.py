@@ -1,0 +1,50 @@
+"""Page logins: password hashes, signed session cookies, one-time set-password links."""
+
+from __future__ import annotations
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from chathooks.runtime import Runtime
+from chathooks.security import new_token
+from chathooks.store import tenants
+from chathooks.store.database import unit_of_work
+from chathooks.store.models import Teammate
+
+SESSION_SECRET_KEY = "session_secret"
+PASSWORD_LINK_MAX_AGE = 7 * 24 * 3600
+
+
+def session_secret(rt: Runtime) -> str:
+    """From configuration, else generated once and kept in the database across restarts."""
+    if rt.settings.session_secret:
+        return rt.settings.session_secret
+    if not rt.session_secret:
+        with unit_of_work(rt.sessions) as session:
+            secret = tenants.get_meta(session, SESSION_SECRET_KEY)
+            if secret is None:
+                secret = new_token("")
+                tenants.set_meta(session, SESSION_SECRET_KEY, secret)
+        rt.session_secret = secret
+    return rt.session_secret
+
+
+def _password_serializer(rt: Runtime) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(session_secret(rt), salt="set-password")
+
+
+def password_link(rt: Runtime, teammate: Teammate) -> str:
+    """A link that sets this teammate's password once: it dies when the password changes."""
+    token = _password_serializer(rt).dumps([teammate.id, teammate.password_hash or ""])
+    return f"{rt.settings.base_url}/set-password/{token}"
+
+
+def teammate_for_password_token(rt: Runtime, session: Session, token: str) -> Teammate | None:
+    try:
+        teammate_id, old_hash = _password_serializer(rt).loads(token, max_age=PASSWORD_LINK_MAX_AGE)
+    except BadSignature:
+        return None
+    teammate = session.get(Teammate, teammate_id)
+    if teammate is None or (teammate.password_hash or "") != old_hash:
+        return None
+    return teammate

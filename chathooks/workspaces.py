@@ -1,0 +1,100 @@
+"""Workspaces and the people and chats in them; used by the API, the pages and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from chathooks import payloads
+from chathooks.security import hash_token, new_token
+from chathooks.store import messages, tenants
+from chathooks.store.models import Chat, Teammate, WhatsappAccount, Workspace
+
+
+class Conflict(Exception):
+    """The thing to create exists already."""
+
+
+class NotFound(Exception):
+    """No such thing in the caller's workspace (or anywhere: the caller can't tell)."""
+
+
+class BadField(ValueError):
+    """A field's value is well-formed but not acceptable; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkspace:
+    workspace: Workspace
+    api_token: str
+    owner: Teammate
+
+
+def create_workspace(
+    session: Session, *, name: str, owner_name: str, owner_email: str, now: datetime
+) -> NewWorkspace:
+    token = new_token("chk_")
+    workspace = tenants.add_workspace(
+        session,
+        name=name,
+        owner_name=owner_name,
+        owner_email=owner_email,
+        token_hash=hash_token(token),
+        now=now,
+    )
+    owner = tenants.add_teammate(
+        session, workspace.id, full_name=owner_name, email=owner_email.lower(), now=now
+    )
+    return NewWorkspace(workspace, token, owner)
+
+
+def add_teammate(
+    session: Session, workspace_id: int, *, full_name: str, email: str, now: datetime
+) -> Teammate:
+    if tenants.teammate_by_email(session, workspace_id, email.lower()):
+        raise Conflict(f"a teammate with e-mail {email} exists already")
+    return tenants.add_teammate(
+        session, workspace_id, full_name=full_name, email=email.lower(), now=now
+    )
+
+
+def add_account(
+    session: Session, workspace_id: int, *, phone: str, full_name: str, email: str, now: datetime
+) -> tuple[WhatsappAccount, Teammate]:
+    """Connect a WhatsApp number; its owner becomes a teammate if they are not one yet."""
+    if tenants.account_by_phone(session, workspace_id, phone):
+        raise Conflict(f"a WhatsApp account with phone {phone} exists already")
+    owner = tenants.teammate_by_email(session, workspace_id, email.lower())
+    if owner is None:
+        owner = tenants.add_teammate(
+            session, workspace_id, full_name=full_name, email=email.lower(), now=now
+        )
+    return tenants.add_account(
+        session, workspace_id, phone=phone, teammate_id=owner.id, now=now
+    ), owner
+
+
+def get_chat(session: Session, workspace_id: int, chat_id: int) -> payloads.ChatContext:
+    chat = messages.get_chat(session, workspace_id, chat_id)
+    if chat is None:
+        raise NotFound("chat")
+    return payloads.ChatContext(*messages.chat_contexts(session, [chat.id])[chat.id])
+
+
+def set_responsible(session: Session, workspace_id: int, chat: Chat, email: str | None) -> None:
+    teammate = None
+    if email is not None:
+        teammate = tenants.teammate_by_email(session, workspace_id, email.lower())
+        if teammate is None:
+            raise BadField("responsible_email", f"no teammate with e-mail {email}")
+    messages.set_responsible(session, chat.id, teammate.id if teammate else None)
+
+
+def list_teammates(session: Session, workspace_id: int) -> list[Teammate]:
+    return tenants.list_teammates(session, workspace_id)
