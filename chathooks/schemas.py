@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from chathooks.schedule import Aggregation
 
@@ -15,6 +15,10 @@ def _none_as_empty(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=200)]
+Email = Annotated[
+    str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["amnon@acme.com"])
+]
+"""Checked for shape only: self-hosted teams use internal domains a strict check refuses."""
 Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
 
 
@@ -25,7 +29,7 @@ class Strict(BaseModel):
 class WorkspaceIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     owner_name: str = Field(min_length=1, max_length=200)
-    owner_email: EmailStr
+    owner_email: Email
 
 
 class WorkspaceCreated(BaseModel):
@@ -39,7 +43,7 @@ class WorkspaceCreated(BaseModel):
 
 class TeammateIn(Strict):
     full_name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    email: Email
 
 
 class TeammateOut(BaseModel):
@@ -52,7 +56,7 @@ class TeammateOut(BaseModel):
 class AccountIn(Strict):
     phone: str = Field(min_length=1, max_length=40)
     full_name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    email: Email
 
 
 class AccountOut(BaseModel):
@@ -115,7 +119,7 @@ class ChatOut(BaseModel):
 
 
 class ChatPatch(Strict):
-    responsible_email: EmailStr | None = Field(
+    responsible_email: Email | None = Field(
         description="E-mail of a teammate of this workspace; null removes the responsible."
     )
 
