@@ -52,3 +52,113 @@ def test_message_arrives_as_the_spec_single_payload(service: Service, receiver: 
     }
     assert "👋".encode() in request.body.encode()
     Webhook(hook["secret"]).verify(request.body, request.headers)
+
+
+def test_group_chat_has_empty_phones_and_is_new_chat_only_first(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    group = {
+        "chat": "120363@g.us",
+        "chat_name": "Sales team",
+        "is_group": True,
+        "phone": "+972540000000",
+    }
+    team.post("/messages", event("g1", **group))
+    team.post("/messages", event("g2", **group))
+    wait_for(lambda: len(receiver.requests) == 2, what="two deliveries")
+    first, second = sorted(receiver.bodies(), key=lambda b: b["message"]["message_id"])
+    assert first["chat"]["is_group"] is True
+    assert first["chat"]["phone"] == ""
+    assert first["message"]["recipient"]["phone"] == ""
+    assert first["chat"]["is_new_chat"] is True
+    assert second["chat"]["is_new_chat"] is False
+
+
+def test_duplicate_message_id_is_acknowledged_and_not_sent_again(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    assert team.post("/messages", event("once")).status_code == 202
+    again = team.post("/messages", event("once", text="changed"))
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    batch = team.post(
+        "/messages/batch", {"messages": [event("once"), event("twice"), event("twice")]}
+    )
+    assert [r["status"] for r in batch.json()["results"]] == ["duplicate", "accepted", "duplicate"]
+    wait_for(lambda: len(receiver.requests) == 2, what="two deliveries")
+    team.post("/outbound-webhooks", {"url": receiver.url})  # a barrier: one more webhook
+    team.post("/messages", event("barrier"))
+    wait_for(lambda: len(receiver.requests) == 4, what="the barrier message")
+    ids = [b["message"]["message_id"] for b in receiver.bodies()]
+    assert sorted(ids) == ["barrier", "barrier", "once", "twice"]
+    assert receiver.bodies()[0]["message"]["text"] == "lorem ipsum"
+
+
+def test_attachment_messages_are_stored_not_sent_and_logged_as_skipped(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url)
+    answer = team.post("/messages", event("photo", attachments=[{"type": "image"}]))
+    assert answer.status_code == 202
+    assert answer.json()["status"] == "skipped"
+    team.post("/messages", event("text"))
+    wait_for(lambda: receiver.requests, what="the text message")
+    assert [b["message"]["message_id"] for b in receiver.bodies()] == ["text"]
+    actions = [a["action"] for a in team.get(f"/outbound-webhooks/{hook['id']}/activity").json()]
+    assert "skipped" in actions
+    skipped = next(
+        a
+        for a in team.get(f"/outbound-webhooks/{hook['id']}/activity").json()
+        if a["action"] == "skipped"
+    )
+    assert skipped["chat_id"] == int(answer.json()["chat_id"])
+    assert "attachment" in skipped["error"]
+
+
+def test_batch_delivers_every_message_with_per_chat_order(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    events = [event(f"m{i:03}", chat=f"chat{i % 5}@c.us", text=f"n{i}") for i in range(300)]
+    answer = team.post("/messages/batch", {"messages": events})
+    assert answer.status_code == 202
+    assert {r["status"] for r in answer.json()["results"]} == {"accepted"}
+    wait_for(lambda: len(receiver.requests) == 300, what="300 deliveries")
+    per_chat: dict[str, list[str]] = {}
+    for body in receiver.bodies():
+        per_chat.setdefault(body["chat"]["chat_id"], []).append(body["message"]["message_id"])
+    assert len(per_chat) == 5
+    for ids in per_chat.values():
+        assert ids == sorted(ids)
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 300
+
+
+def test_responsible_teammate_appears_in_the_payload(service: Service, receiver: Receiver) -> None:
+    team = service.workspace()
+    team.account()
+    chat_id = team.post("/messages", event("before")).json()["chat_id"]
+    team.post("/teammates", {"full_name": "Rita Responsible", "email": "rita@acme.test"})
+    patched = team.patch(f"/chats/{chat_id}", {"responsible_email": "rita@acme.test"})
+    assert patched.status_code == 200
+    assert patched.json()["responsible_name"] == "Rita Responsible"
+    team.webhook(receiver.url)
+    team.post("/messages", event("after"))
+    wait_for(lambda: receiver.requests, what="the delivery")
+    chat = receiver.bodies()[0]["chat"]
+    assert (chat["responsible_name"], chat["responsible_email"]) == (
+        "Rita Responsible",
+        "rita@acme.test",
+    )
+    unknown = team.patch(f"/chats/{chat_id}", {"responsible_email": "nobody@acme.test"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "responsible_email"]

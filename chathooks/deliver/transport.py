@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import aiohttp
+import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
@@ -69,7 +71,9 @@ class GuardedResolver(AbstractResolver):
         if not self._allow_private:
             for result in results:
                 if not is_public_address(result["host"]):
-                    raise OSError(f"{host} resolves to {result['host']}, a non-public address")
+                    raise OSError(
+                        errno.EACCES, f"{host} resolves to {result['host']}, a non-public address"
+                    )
         return results
 
     async def close(self) -> None:
@@ -108,6 +112,8 @@ class AiohttpTransport:
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         started = time.perf_counter()
         try:
+            if not self._allow_private:
+                _refuse_private_literal(url)
             async with self._client().post(
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
@@ -131,6 +137,17 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _refuse_private_literal(url: str) -> None:
+    """aiohttp skips the resolver for an IP in the URL, so that IP is checked here."""
+    host = yarl.URL(url).host or ""
+    try:
+        public = is_public_address(host)
+    except ValueError:
+        return
+    if not public:
+        raise OSError(errno.EACCES, f"{host} is a non-public address")
 
 
 async def _read_limited(stream: Any) -> bytes:
