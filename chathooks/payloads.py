@@ -127,10 +127,15 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 def bundle_costs(message: Message, footer_chars: int) -> tuple[int, int]:
-    """What one message adds to a bundle: (body bytes, note characters), separators included."""
-    body = len(encode(message_object(message))) + 1
-    note = len(fit_line(note_line(message), note_line_budget(footer_chars))) + len("<br/>")
-    return body, note
+    """What one message adds to a bundle: (body bytes, note characters), separators included.
+
+    The body carries the message twice, as an object and as its line of the note, so both
+    count toward the byte limit (the note's line as JSON-encoded bytes).
+    """
+    line = fit_line(note_line(message), note_line_budget(footer_chars)) + "<br/>"
+    line_bytes = len(json.dumps(line, ensure_ascii=False).encode()) - 2
+    body = len(encode(message_object(message))) + 1 + line_bytes
+    return body, len(line)
 
 
 def bundle_fits(count: int, body_bytes: int, note_chars: int, footer_chars: int) -> bool:
