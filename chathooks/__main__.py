@@ -1,0 +1,5 @@
+"""``python -m chathooks`` is the ``chathooks`` command."""
+
+from chathooks.cli import app
+
+app()

@@ -1,0 +1,126 @@
+"""Stop chathooks at any moment, start it again: every accepted message is delivered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN, event, wait_for
+from tests.receiver import Receiver, Reply
+
+
+def test_backlog_survives_a_restart(start_service: Any, receiver: Receiver) -> None:
+    service = start_service()
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url)
+    receiver.default = Reply(503)
+    team.post(
+        "/messages/batch", {"messages": [event(f"m{i}", chat=f"c{i % 3}@c.us") for i in range(30)]}
+    )
+    wait_for(lambda: receiver.requests, what="the first failed attempt")
+    service.stop()
+
+    receiver.default = Reply(200)
+    again = start_service()
+    again.clock.advance(60)
+    wait_for(
+        lambda: (
+            len(
+                {
+                    r.json["message"]["message_id"]
+                    for r in receiver.requests
+                    if r.headers.get("webhook-id")
+                }
+            )
+            == 30
+        ),
+        what="all 30 after restart",
+    )
+    state = again.http.get(f"/api/v1/outbound-webhooks/{hook['id']}", headers=team.headers)
+    assert state.json()["consecutive_failures"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CHATHOOKS_DATABASE_URL": database_url,
+        "CHATHOOKS_PORT": str(port),
+        "CHATHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CHATHOOKS_ALLOW_PRIVATE_TARGETS": "true",
+        "CHATHOOKS_LEASE_SECONDS": "2",
+        "CHATHOOKS_POLL_INTERVAL_SECONDS": "0.1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chathooks", "serve"],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: _answers(port), timeout=30, what="chathooks serve to listen")
+    return process
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_kill_9_mid_delivery_loses_nothing(
+    database_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/api/v1"
+    process = _serve(database_url, port, tmp_path)
+    try:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        created = httpx.post(
+            f"{base}/workspaces",
+            headers=admin,
+            json={"name": "Acme", "owner_name": "O", "owner_email": "o@acme.test"},
+        ).json()
+        auth = {"Authorization": f"Bearer {created['api_token']}"}
+        httpx.post(
+            f"{base}/whatsapp-accounts",
+            headers=auth,
+            json={"phone": "+972500000000", "full_name": "A", "email": "a@acme.test"},
+        )
+        httpx.post(f"{base}/outbound-webhooks", headers=auth, json={"url": receiver.url})
+        receiver.default = Reply(200, delay=0.01)
+        answer = httpx.post(
+            f"{base}/messages/batch",
+            headers=auth,
+            timeout=30,
+            json={"messages": [event(f"m{i}", chat=f"c{i % 20}@c.us") for i in range(1000)]},
+        )
+        assert answer.status_code == 202
+        wait_for(lambda: len(receiver.requests) >= 20, what="deliveries to be under way")
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        assert len({r.json["message"]["message_id"] for r in receiver.requests}) < 1000
+
+        process = _serve(database_url, port, tmp_path)
+        wait_for(
+            lambda: len({r.json["message"]["message_id"] for r in receiver.requests}) == 1000,
+            timeout=60,
+            what="every accepted message after kill -9",
+        )
+    finally:
+        process.kill()
+        process.wait(10)
