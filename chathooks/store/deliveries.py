@@ -74,10 +74,24 @@ def close_due_bundles(session: Session, now: datetime) -> int:
 
 
 def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
-    """Flush: every open bundle of one webhook is due now."""
+    """Flush: every open bundle of one webhook is due now.
+
+    Bundles a split closed early wait for their period's end as ``pending``; they are due
+    now too, or a flush would send a period's last part before its first ones.
+    """
     result = session.execute(
         update(Delivery)
-        .where(Delivery.webhook_id == webhook_id, Delivery.status == "open")
+        .where(
+            Delivery.webhook_id == webhook_id,
+            or_(
+                Delivery.status == "open",
+                and_(
+                    Delivery.status == "pending",
+                    Delivery.aggregation != "none",
+                    Delivery.due_at > now,
+                ),
+            ),
+        )
         .values(status="pending", due_at=now)
         .execution_options(synchronize_session=False)
     )
