@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: str
+    at: float = 0.0
 
     @property
     def json(self) -> Any:
@@ -69,7 +71,7 @@ class Receiver:
         reply = self.replies.popleft() if self.replies else self.default
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        self.requests.append(Received(request.path, dict(request.headers), body))
+        self.requests.append(Received(request.path, dict(request.headers), body, time.monotonic()))
         return web.Response(status=reply.status, headers=reply.headers, text=reply.body)
 
     def stop(self) -> None:

@@ -162,3 +162,16 @@ def test_responsible_teammate_appears_in_the_payload(service: Service, receiver:
     unknown = team.patch(f"/chats/{chat_id}", {"responsible_email": "nobody@acme.test"})
     assert unknown.status_code == 422
     assert unknown.json()["detail"][0]["loc"] == ["body", "responsible_email"]
+
+
+def test_max_requests_per_second_is_never_exceeded(service: Service, receiver: Receiver) -> None:
+    team = service.workspace()
+    team.account()
+    team.webhook(receiver.url, max_requests_per_second=20)
+    team.post(
+        "/messages/batch", {"messages": [event(f"m{i}", chat=f"c{i}@c.us") for i in range(45)]}
+    )
+    wait_for(lambda: len(receiver.requests) == 45, what="45 deliveries")
+    arrivals = sorted(r.at for r in receiver.requests)
+    windows = [later - earlier for earlier, later in zip(arrivals, arrivals[20:], strict=False)]
+    assert min(windows) >= 0.9, "more than 20 requests arrived within one second"
