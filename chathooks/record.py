@@ -67,7 +67,9 @@ def activity_row(sent: Sent, action: str) -> dict[str, object]:
 
 def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> float:
     """10 s doubling up to the maximum, with up to 20 % jitter so retries don't align."""
-    delay = min(settings.retry_base_seconds * 2 ** max(failures - 1, 0), settings.retry_max_seconds)
+    delay: float = min(
+        settings.retry_base_seconds * 2 ** max(failures - 1, 0), settings.retry_max_seconds
+    )
     return delay * rng.uniform(1.0, 1.2)
 
 

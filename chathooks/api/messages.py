@@ -25,7 +25,7 @@ def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[
     return [
         MessageResult(message_id=o.message_id, chat_id=str(o.chat_id), status=o.status)
         for o in outcomes
-    ]  # type: ignore[arg-type]
+    ]
 
 
 @router.post(
