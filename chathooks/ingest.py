@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -29,11 +29,14 @@ class UnknownAccount(Exception):
         self.index = index
 
 
+Status = Literal["accepted", "skipped", "duplicate"]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     message_id: str
     chat_id: int
-    status: str
+    status: Status
 
 
 def new_delivery_uuid() -> str:
@@ -83,7 +86,7 @@ def ingest(
                 ]
             outcomes.append(Outcome(event.message_id, chat_id, "duplicate"))
         else:
-            status = "skipped" if message.has_attachments else "accepted"
+            status: Status = "skipped" if message.has_attachments else "accepted"
             outcomes.append(Outcome(event.message_id, message.chat_id, status))
     return outcomes
 
@@ -102,7 +105,7 @@ def _chats_for(
         if latest[key].full_name and latest[key].full_name != chat.full_name:
             messages.rename_chat(session, chat.id, latest[key].full_name)
     missing = [key for key in latest if key not in existing]
-    messages.insert_chats(
+    created = messages.insert_chats(
         session,
         [
             {
@@ -117,9 +120,10 @@ def _chats_for(
             for key in missing
         ],
     )
-    created = messages.chats_by_key(session, missing)
-    ids = {key: chat.id for key, chat in (existing | created).items()}
-    return ids, {key for key, chat in created.items() if chat.created_at == now}
+    ids = {key: chat.id for key, chat in existing.items()} | created
+    raced = [key for key in missing if key not in created]
+    ids |= {key: chat.id for key, chat in messages.chats_by_key(session, raced).items()}
+    return ids, set(created)
 
 
 def _message_rows(
@@ -234,42 +238,50 @@ def gather(
     start, end = period_of(webhook.aggregation, now)
     footer = len(payloads.note_footer(payloads.permalink(base_url, new_delivery_uuid())))
     open_bundles: dict[int, Delivery | None] = {}
+    # locked in chat order, so two requests gathering the same chats cannot deadlock
+    for chat_id in sorted({m.chat_id for m in gathered}):
+        open_bundles[chat_id] = (
+            None if due_now else deliveries.open_bundle(session, webhook.id, chat_id, start)
+        )
     links = []
     opened = 0
     for message in gathered:
-        if message.chat_id not in open_bundles:
-            open_bundles[message.chat_id] = (
-                None
-                if due_now
-                else deliveries.open_bundle(session, webhook.id, message.chat_id, start)
-            )
         bundle = open_bundles[message.chat_id]
         body, note = payloads.bundle_costs(message, footer)
-        if bundle is not None and not payloads.bundle_fits(
-            bundle.message_count + 1, bundle.body_bytes + body, bundle.note_chars + note, footer
-        ):
-            bundle.status = "pending"
-            session.flush()
-            bundle = None
-        if bundle is None:
-            opened += 1
-            bundle = deliveries.add_bundle(
-                session,
-                {
-                    "uuid": new_delivery_uuid(),
-                    "webhook_id": webhook.id,
-                    "chat_id": message.chat_id,
-                    "status": "pending" if due_now else "open",
-                    "due_at": now if due_now else end,
-                    "period_start": start,
-                    "aggregation": webhook.aggregation,
-                    "message_count": 0,
-                    "body_bytes": 0,
-                    "note_chars": 0,
-                    "created_at": now,
-                },
+        while bundle is None or (
+            bundle.message_count
+            and not payloads.bundle_fits(
+                bundle.message_count + 1,
+                bundle.body_bytes + body,
+                bundle.note_chars + note,
+                footer,
             )
-            open_bundles[message.chat_id] = bundle
+        ):
+            if bundle is not None:
+                bundle.status = "pending"
+                session.flush()
+            row = {
+                "uuid": new_delivery_uuid(),
+                "webhook_id": webhook.id,
+                "chat_id": message.chat_id,
+                "status": "pending" if due_now else "open",
+                "due_at": now if due_now else end,
+                "period_start": start,
+                "aggregation": webhook.aggregation,
+                "message_count": 0,
+                "body_bytes": 0,
+                "note_chars": 0,
+                "created_at": now,
+            }
+            if due_now:
+                bundle = deliveries.add_bundle(session, row)
+            else:
+                bundle = deliveries.add_open_bundle(session, row)
+                if bundle is None:  # a concurrent request opened it first: join that one
+                    bundle = deliveries.open_bundle(session, webhook.id, message.chat_id, start)
+                    continue
+            opened += 1
+        open_bundles[message.chat_id] = bundle
         bundle.message_count += 1
         bundle.body_bytes += body
         bundle.note_chars += note

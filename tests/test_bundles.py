@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
@@ -442,3 +444,37 @@ def test_replay_resends_a_range_in_the_current_format(service: Service, receiver
     wait_for(lambda: len(s.bundles()) == 8, what="three single messages")
     singles = s.bundles()[5:]
     assert sorted(b["message"]["message_id"] for b in singles) == ["a1", "a2", "b1"]
+
+
+def test_concurrent_messages_of_one_chat_all_join_its_bundles(
+    service: Service, receiver: Receiver
+) -> None:
+    """Several requests at once add to one chat's open bundle: none fails, none is lost,
+    and the size counters stay exact, so the limits still hold."""
+    s = Setup(service, receiver, "1h")
+    s.send("warm-up", chat="972541111111@c.us")  # the account exists; the chat is new below
+    wanted = [f"m{i:03}" for i in range(160)]
+
+    def post(chunk: list[str]) -> list[int]:
+        client = httpx.Client(base_url=service.url, headers=s.team.headers, timeout=30)
+        with client:
+            return [
+                client.post("/api/v1/messages", json=event(i, text="x" * 3000)).status_code
+                for i in chunk
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = [c for r in pool.map(post, [wanted[i::8] for i in range(8)]) for c in r]
+    assert codes == [202] * len(wanted)
+    service.clock.advance(3600)
+    wait_for(
+        lambda: sum(len(b["messages"]) for b in s.bundles()) == len(wanted) + 1,
+        what="every message",
+    )
+    s.barrier()
+    bundles, bodies = hook_requests(receiver)
+    chat = [b for b in bundles if ids(b) != ["warm-up"]]
+    assert sorted(i for b in chat for i in ids(b)) == wanted
+    check_limits(bundles, bodies)
+    # a line is 3,040 characters: 21 fit a note, so exact counters give exactly 8 bundles
+    assert [len(b["messages"]) for b in chat] == [21] * 7 + [13]

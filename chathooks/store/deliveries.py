@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
@@ -40,14 +41,28 @@ def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 def open_bundle(
     session: Session, webhook_id: int, chat_id: int, period_start: datetime
 ) -> Delivery | None:
+    """The chat's open bundle, locked: concurrent gathers add to it in turn (exact counters),
+    and a flush or a closing worker waits until the message that joins it is committed."""
     return session.scalars(
-        select(Delivery).where(
+        select(Delivery)
+        .where(
             Delivery.webhook_id == webhook_id,
             Delivery.chat_id == chat_id,
             Delivery.period_start == period_start,
             Delivery.status == "open",
         )
+        .with_for_update()
     ).one_or_none()
+
+
+def add_open_bundle(session: Session, row: dict[str, Any]) -> Delivery | None:
+    """A new open bundle, or None if a concurrent transaction opened the chat's bundle for
+    this period first (by now committed: ``open_bundle`` finds it)."""
+    try:
+        with session.begin_nested():
+            return add_bundle(session, row)
+    except IntegrityError:
+        return None
 
 
 def add_bundle(session: Session, row: dict[str, Any]) -> Delivery:
@@ -138,7 +153,7 @@ def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list
         .limit(limit)
         .with_for_update(of=Delivery, skip_locked=True)
     )
-    claimed = [Claimed(*row) for row in session.execute(stmt)]
+    claimed = [Claimed(**row._asdict()) for row in session.execute(stmt)]
     if claimed:
         session.execute(
             update(Delivery)
