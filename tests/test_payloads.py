@@ -58,8 +58,12 @@ def test_unknown_aggregation_has_no_period() -> None:
 
 
 def context(**chat: Any) -> payloads.ChatContext:
-    values: dict[str, Any] = {"id": 42, "full_name": "John Doe>", "is_group": False,
-                              "phone": "+97254000000"}
+    values: dict[str, Any] = {
+        "id": 42,
+        "full_name": "John Doe>",
+        "is_group": False,
+        "phone": "+97254000000",
+    }
     values.update(chat)
     return payloads.ChatContext(
         Chat(**values),
