@@ -1,0 +1,1 @@
+"""One-command benchmark of chathooks against the machine's raw HTTP limit (see README)."""
