@@ -15,6 +15,7 @@ from chathooks.ingest import UnknownAccount
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries
 from chathooks.store.database import unit_of_work
+from chathooks.web.mount import install_pages
 from chathooks.workspaces import BadField, Conflict, NotFound
 
 
@@ -78,4 +79,5 @@ def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
     _install_error_handlers(app)
     for router in (workspaces.router, messages.router, webhooks.router):
         app.include_router(router)
+    install_pages(app, rt)
     return app
