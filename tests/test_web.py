@@ -257,6 +257,9 @@ def test_auto_disabled_webhook_shows_why_and_re_enables_with_its_backlog(
     expect(status.locator(".reason")).to_contain_text("410")
     expect(status).to_contain_text("2 deliveries waiting")
     expect(page.locator("#activity .act.auto_disabled")).to_have_count(1)
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: one column
+    screenshot(page, "webhook-auto-disabled-mobile")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("button", name="Re-enable and send the backlog").click()
     expect(page.locator(".webhook-title .badge")).to_have_text("Enabled")
     wait_for(lambda: len(receiver.requests) == 3, what="the backlog")
@@ -349,6 +352,12 @@ def test_a_post_without_the_csrf_token_is_refused(
 ) -> None:
     team = service.workspace()
     set_password(page, service, team)
+    [cookie] = page.context.cookies()
+    assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "chathooks_session",
+        True,
+        "Lax",
+    )
     form: dict[str, Any] = {"url": receiver.url, "aggregation": "none", "enabled": "1"}
     for token in (None, "forged"):
         data = form if token is None else {**form, "csrf_token": token}

@@ -19,7 +19,7 @@ from chathooks.api.deps import transaction
 from chathooks.api.webhooks import attempt_out
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries, logs, messages
-from chathooks.store.models import Webhook
+from chathooks.store.models import Activity, Webhook
 from chathooks.web.csrf import require_csrf
 from chathooks.web.forms import AGGREGATIONS, WebhookForm
 from chathooks.web.render import flash, render
@@ -68,17 +68,40 @@ def _page(webhook_id: int) -> str:
 
 
 def _activity(session: Session, webhook_id: int) -> list[dict[str, Any]]:
-    """The latest 10 actions, newest first, with the chat's name for display."""
+    """The latest 10 actions, newest first, each with its details as (text, link, class)."""
     rows = logs.latest_activity(session, webhook_id)
     contexts = messages.chat_contexts(session, {r.chat_id for r in rows if r.chat_id})
     return [
         {
             "row": row,
             "label": ACTIONS.get(row.action, row.action.replace("_", " ").capitalize()),
-            "chat_name": contexts[row.chat_id][0].full_name if row.chat_id in contexts else "",
+            "details": _details(
+                row, contexts[row.chat_id][0].full_name if row.chat_id in contexts else ""
+            ),
         }
         for row in rows
     ]
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _details(row: Activity, chat_name: str) -> list[tuple[str, str | None, str]]:
+    details: list[tuple[str, str | None, str]] = []
+    if row.chat_id:
+        details.append((chat_name or f"chat {row.chat_id}", f"/chat/{row.chat_id}/messages/", ""))
+    if row.action == "flushed":  # the service counts bundles here
+        details.append((_plural(row.message_count, "bundle"), None, ""))
+    elif row.message_count:
+        details.append((_plural(row.message_count, "message"), None, ""))
+    if row.status_code is not None:
+        details.append((f"HTTP {row.status_code}", None, "code"))
+    if row.error:
+        details.append((row.error, None, "err"))
+    if row.latency_ms is not None:
+        details.append((f"{row.latency_ms:.0f} ms", None, ""))
+    return details
 
 
 @router.get("/")
