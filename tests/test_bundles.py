@@ -205,6 +205,13 @@ def test_bundle_payload_exactly_per_spec(service: Service, receiver: Receiver) -
     assert "👋".encode() in request.body.encode()
     assert "<script>" not in body["aggregation"]
 
+    # the permalink leads somewhere real: the chat page, through the login
+    link = body["aggregation"].split("href='")[1].split("'")[0].removeprefix(PUBLIC_BASE)
+    opened = service.http.get(link, follow_redirects=False)
+    assert opened.status_code in (302, 303, 307), opened.text[:300]
+    target = opened.headers["location"]
+    assert "/login" in target or target.startswith(f"/chat/{chat_id}/messages/")
+
     # the same keys, nesting and value types as the source document's example
     source = next(SEED.glob("*.txt")).read_text().replace("\xa0", " ")
     example = json.loads(
@@ -424,6 +431,7 @@ def test_replay_resends_a_range_in_the_current_format(service: Service, receiver
     s.send("b1", chat="972549999999@c.us")
     s.send("photo", attachments=[{"type": "image"}])
     clock.advance(3600)  # the next period: replay crosses periods
+    assert sorted(ids(b) for b in s.wait_bundles(2)) == [["b1"], ["early", "a1"]]
     s.send("a2")
     until = clock.now() + timedelta(seconds=1)
     clock.advance(10)
