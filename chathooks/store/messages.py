@@ -24,9 +24,17 @@ def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Cha
     return {(row.account_id, row.external_id): row for row in rows}
 
 
-def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert_ignoring_conflicts(session, Chat), list(rows))
+def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> dict[ChatKey, int]:
+    """Insert chats, skipping any a concurrent request created; returns the ones inserted."""
+    if not rows:
+        return {}
+    stmt = insert_ignoring_conflicts(session, Chat).returning(
+        Chat.id, Chat.account_id, Chat.external_id
+    )
+    return {
+        (account, external): chat_id
+        for chat_id, account, external in session.execute(stmt, list(rows))
+    }
 
 
 def rename_chat(session: Session, chat_id: int, full_name: str) -> None:
