@@ -28,19 +28,25 @@ log = logging.getLogger("chathooks.worker")
 
 
 class RateLimiter:
-    """Spaces one webhook's requests so it never sees more than its requests per second."""
+    """Spaces one webhook's requests so it never sees more than its requests per second.
+
+    The spacing is measured from when each request really started, so a stalled event
+    loop that wakes late cannot let a burst through.
+    """
 
     def __init__(self) -> None:
-        self._next: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
 
     async def wait(self, webhook: int, per_second: float | None) -> None:
         if not per_second:
             return
-        loop_time = asyncio.get_running_loop().time()
-        slot = max(loop_time, self._next.get(webhook, loop_time))
-        self._next[webhook] = slot + 1.0 / per_second
-        if slot > loop_time:
-            await asyncio.sleep(slot - loop_time)
+        loop = asyncio.get_running_loop()
+        async with self._locks.setdefault(webhook, asyncio.Lock()):
+            pause = self._last.get(webhook, -math.inf) + 1.0 / per_second - loop.time()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._last[webhook] = loop.time()
 
 
 class DeliveryWorker:
