@@ -56,7 +56,9 @@ class DeliveryWorker:
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._results: list[Sent] = []
         self._released: list[int] = []
-        self._held = 0
+        self._owned: set[int] = set()
+        """Deliveries claimed and not yet recorded: a lease that ran out meanwhile (a clock
+        jump, a slow record) must not make this worker send one of them twice."""
         self._generation = 0
         self._halted: dict[int, float] = {}
         self._limiter = RateLimiter()
@@ -90,14 +92,15 @@ class DeliveryWorker:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         settings = self.rt.settings
         while not stop.is_set():
-            room = settings.claim_batch_size - self._held
+            room = settings.claim_batch_size - len(self._owned)
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
                 self._wake.clear()
                 self._generation += 1
                 jobs = await asyncio.to_thread(self._claim, room, self._generation)
-                self._held += len(jobs)
                 for job in jobs:
-                    self._enqueue(job)
+                    if job.claimed.id not in self._owned:
+                        self._owned.add(job.claimed.id)
+                        self._enqueue(job)
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
@@ -188,7 +191,8 @@ class DeliveryWorker:
         await asyncio.to_thread(self._record, results, released)
         for webhook in {r.webhook_id for r in results if not r.outcome.success}:
             self._halted[webhook] = self._generation
-        self._held -= len(results) + len(released)
+        self._owned.difference_update(r.delivery_id for r in results)
+        self._owned.difference_update(released)
 
     def _record(self, results: list[Sent], released: list[int]) -> None:
         rt = self.rt
