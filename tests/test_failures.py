@@ -216,6 +216,6 @@ def test_disabled_by_hand_queues_nothing_new(service: Service, receiver: Receive
     wait_for(lambda: receiver.requests, what="the message after re-enabling")
     team.webhook(receiver.url.replace("/hook", "/barrier"))
     team.post("/messages", event("barrier"))
-    wait_for(lambda: any(r.path == "/barrier" for r in receiver.requests), what="the barrier")
+    wait_for(lambda: len(receiver.requests) == 3, what="the barrier on both webhooks")
     sent = [r.json["message"]["message_id"] for r in receiver.requests if r.path == "/hook"]
-    assert sent == ["after", "barrier"]
+    assert sent == ["after", "barrier"], "the message sent while disabled was not queued"

@@ -44,8 +44,11 @@ def test_backlog_survives_a_restart(start_service: Any, receiver: Receiver) -> N
         ),
         what="all 30 after restart",
     )
-    state = again.http.get(f"/api/v1/outbound-webhooks/{hook['id']}", headers=team.headers)
-    assert state.json()["consecutive_failures"] == 0
+    path = f"/api/v1/outbound-webhooks/{hook['id']}"
+    wait_for(
+        lambda: again.http.get(path, headers=team.headers).json()["consecutive_failures"] == 0,
+        what="the successes to reset the failure count",
+    )
 
 
 def _free_port() -> int:
