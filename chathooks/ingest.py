@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from chathooks import payloads
 from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
 from chathooks.store import deliveries, logs, messages, tenants, webhooks
-from chathooks.store.models import Delivery, Message, Webhook
+from chathooks.store.models import Delivery, Webhook
 
 
 class UnknownAccount(Exception):
@@ -161,15 +161,44 @@ def _message_rows(
     return rows
 
 
-def _as_message(row_id: int, row: dict[str, Any]) -> Message:
-    """The stored message as an unattached row, for building queue entries without a query."""
-    return Message(id=row_id, **row)
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message just stored, kept as plain values to queue it without reading it back."""
+
+    id: int
+    workspace_id: int
+    chat_id: int
+    external_id: str
+    direction: str
+    timestamp: datetime
+    received_at: datetime
+    sender_name: str
+    sender_phone: str
+    recipient_name: str
+    recipient_phone: str
+    text: str
+    attachments: list[Any]
+    has_attachments: bool
+    is_first_in_chat: bool
+
+
+class Queueable(payloads.MessageRow, Protocol):
+    """A stored message as queueing needs it: a fresh ``StoredMessage`` or a model row."""
+
+    @property
+    def chat_id(self) -> int: ...
+    @property
+    def has_attachments(self) -> bool: ...
+
+
+def _as_message(row_id: int, row: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(id=row_id, **row)
 
 
 def _queue(
     session: Session,
     workspace_id: int,
-    inserted: Sequence[Message],
+    inserted: Sequence[Queueable],
     now: datetime,
     base_url: str,
 ) -> None:
@@ -201,7 +230,7 @@ def _queue(
 
 
 def queue_singles(
-    session: Session, webhook_id: int, queued: Sequence[Message], now: datetime
+    session: Session, webhook_id: int, queued: Sequence[Queueable], now: datetime
 ) -> None:
     deliveries.insert_singles(
         session,
@@ -224,7 +253,7 @@ def queue_singles(
 def gather(
     session: Session,
     webhook: Webhook,
-    gathered: Sequence[Message],
+    gathered: Sequence[Queueable],
     now: datetime,
     base_url: str,
     *,

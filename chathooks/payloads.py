@@ -7,9 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
+from typing import Any, Protocol
 
 BUNDLE_MAX_MESSAGES = 1000
 BUNDLE_MAX_BYTES = 1024 * 1024
@@ -18,14 +16,62 @@ BUNDLE_ENVELOPE_BYTES = 16 * 1024
 """Room kept in a bundle's byte budget for everything but its messages (chat, account …)."""
 
 
+class MessageRow(Protocol):
+    """The stored message fields a payload shows (an ORM object or a plain result row)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def sender_name(self) -> str: ...
+    @property
+    def sender_phone(self) -> str: ...
+    @property
+    def recipient_name(self) -> str: ...
+    @property
+    def recipient_phone(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def is_first_in_chat(self) -> bool: ...
+
+
+class ChatRow(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def is_group(self) -> bool: ...
+    @property
+    def phone(self) -> str: ...
+
+
+class PersonRow(Protocol):
+    @property
+    def full_name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+
+
+class AccountRow(Protocol):
+    @property
+    def phone(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ChatContext:
     """A chat with the people a payload names: the account's owner and the responsible."""
 
-    chat: Chat
-    account: WhatsappAccount
-    owner: Teammate
-    responsible: Teammate | None
+    chat: ChatRow
+    account: AccountRow
+    owner: PersonRow
+    responsible: PersonRow | None
 
 
 def timestamp(moment: datetime) -> str:
@@ -58,7 +104,7 @@ def chat_object(ctx: ChatContext, base_url: str, is_new_chat: bool) -> dict[str,
     }
 
 
-def message_object(message: Message) -> dict[str, Any]:
+def message_object(message: MessageRow) -> dict[str, Any]:
     return {
         "direction": message.direction,
         "timestamp": timestamp(message.timestamp),
@@ -69,7 +115,7 @@ def message_object(message: Message) -> dict[str, Any]:
     }
 
 
-def single_payload(ctx: ChatContext, message: Message, base_url: str) -> dict[str, Any]:
+def single_payload(ctx: ChatContext, message: MessageRow, base_url: str) -> dict[str, Any]:
     return {
         "whatsapp_account": account_object(ctx),
         "chat": chat_object(ctx, base_url, message.is_first_in_chat),
@@ -81,7 +127,7 @@ def note_footer(link: str) -> str:
     return f"<br/>Click <a href='{link}'>here</a> to open the conversation in chathooks"
 
 
-def note_line(message: Message) -> str:
+def note_line(message: MessageRow) -> str:
     """One message as a line of the CRM note: escaped, line breaks as ``<br/>``."""
     text = html.escape(message.text).replace("\r\n", "\n").replace("\n", "<br/>")
     when = message.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
@@ -97,18 +143,18 @@ def fit_line(line: str, budget: int) -> str:
     return line if len(line) <= budget else line[: budget - 1] + "…"
 
 
-def aggregation_note(messages: Sequence[Message], link: str) -> str:
+def aggregation_note(messages: Sequence[MessageRow], link: str) -> str:
     footer = note_footer(link)
     budget = note_line_budget(len(footer))
     return "<br/>".join(fit_line(note_line(m), budget) for m in messages) + footer
 
 
-def ordered(messages: Sequence[Message]) -> list[Message]:
+def ordered(messages: Sequence[MessageRow]) -> list[MessageRow]:
     return sorted(messages, key=lambda m: (m.timestamp, m.id))
 
 
 def bundle_payload(
-    ctx: ChatContext, messages: Sequence[Message], base_url: str, uuid: str
+    ctx: ChatContext, messages: Sequence[MessageRow], base_url: str, uuid: str
 ) -> dict[str, Any]:
     in_order = ordered(messages)
     return {
@@ -126,7 +172,7 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def bundle_costs(message: Message, footer_chars: int) -> tuple[int, int]:
+def bundle_costs(message: MessageRow, footer_chars: int) -> tuple[int, int]:
     """What one message adds to a bundle: (body bytes, note characters), separators included.
 
     The body carries the message twice, as an object and as its line of the note, so both

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from chathooks import payloads
 from chathooks.security import hash_token, new_token
 from chathooks.store import messages, tenants
-from chathooks.store.models import Chat, Teammate, WhatsappAccount, Workspace
+from chathooks.store.models import Teammate, WhatsappAccount, Workspace
 
 
 class Conflict(Exception):
@@ -87,13 +87,13 @@ def get_chat(session: Session, workspace_id: int, chat_id: int) -> payloads.Chat
     return payloads.ChatContext(*messages.chat_contexts(session, [chat.id])[chat.id])
 
 
-def set_responsible(session: Session, workspace_id: int, chat: Chat, email: str | None) -> None:
+def set_responsible(session: Session, workspace_id: int, chat_id: int, email: str | None) -> None:
     teammate = None
     if email is not None:
         teammate = tenants.teammate_by_email(session, workspace_id, email.lower())
         if teammate is None:
             raise BadField("responsible_email", f"no teammate with e-mail {email}")
-    messages.set_responsible(session, chat.id, teammate.id if teammate else None)
+    messages.set_responsible(session, chat_id, teammate.id if teammate else None)
 
 
 def list_teammates(session: Session, workspace_id: int) -> list[Teammate]:

@@ -76,6 +76,6 @@ def patch_chat(chat_id: int, body: ChatPatch, workspace: WorkspaceDep, rt: Runti
     with transaction(rt) as session:
         ctx = workspaces.get_chat(session, workspace, chat_id)
         email = str(body.responsible_email) if body.responsible_email else None
-        workspaces.set_responsible(session, workspace, ctx.chat, email)
+        workspaces.set_responsible(session, workspace, ctx.chat.id, email)
     with transaction(rt) as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)

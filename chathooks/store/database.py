@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
@@ -34,6 +36,7 @@ def make_engine(url: str) -> Engine:
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    _sqlite_writer_locks[engine] = threading.Lock()
     return engine
 
 
@@ -41,10 +44,29 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_sqlite_writer_locks: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+"""SQLite has one writer at a time. Threads of one process queue on this lock and wake the
+moment it is free, instead of in SQLite's busy handler, which sleeps up to 100 ms a try."""
+
+
+@contextmanager
+def _sqlite_turn(engine: Any) -> Iterator[None]:
+    lock = _sqlite_writer_locks.get(engine)
+    if lock is None:
+        yield
+        return
+    if not lock.acquire(timeout=60):
+        raise TimeoutError("waited 60 s for the SQLite writer lock (a nested transaction?)")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @contextmanager
 def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """The only place that commits: all of a request's or a job's writes, or none."""
-    with sessions() as session:
+    with _sqlite_turn(sessions.kw.get("bind")), sessions() as session:
         try:
             yield session
             session.commit()

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
+from chathooks.store.dialect import table
 from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
 
 SENDABLE_STATUSES = ("enabled", "disabled")
 """A webhook disabled by hand still sends what was queued before; an auto-disabled one holds."""
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):
     """A delivery a worker now owns until its lease ends, with what it needs to send it."""
 
     id: int
@@ -35,7 +35,7 @@ class Claimed:
 
 def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        session.execute(insert(Delivery), list(rows))
+        session.execute(insert(table(Delivery)), list(rows))
 
 
 def open_bundle(
@@ -74,7 +74,7 @@ def add_bundle(session: Session, row: dict[str, Any]) -> Delivery:
 
 def add_bundle_messages(session: Session, rows: Sequence[dict[str, int]]) -> None:
     if rows:
-        session.execute(insert(BundleMessage), list(rows))
+        session.execute(insert(table(BundleMessage)), list(rows))
 
 
 def close_due_bundles(session: Session, now: datetime) -> int:
@@ -113,91 +113,88 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold.
+_deliveries = table(Delivery)
+_webhooks = table(Webhook)
+_earlier = _deliveries.alias("earlier")
+_now: BindParameter[datetime] = bindparam("now")
 
-    A delivery is skipped while an earlier one of the same webhook and chat is leased,
-    so per-chat order holds across workers.
-    """
-    earlier = aliased(Delivery)
-    leased_before = exists().where(
-        earlier.webhook_id == Delivery.webhook_id,
-        earlier.chat_id == Delivery.chat_id,
-        earlier.status == "pending",
-        earlier.id < Delivery.id,
-        earlier.lease_until >= now,
+_CLAIM = (
+    select(
+        _deliveries.c.id,
+        _deliveries.c.uuid,
+        _deliveries.c.webhook_id,
+        _deliveries.c.chat_id,
+        _deliveries.c.message_id,
+        _deliveries.c.aggregation,
+        _deliveries.c.attempts,
+        _webhooks.c.url,
+        _webhooks.c.secret,
+        _webhooks.c.max_requests_per_second,
     )
-    stmt = (
-        select(
-            Delivery.id,
-            Delivery.uuid,
-            Delivery.webhook_id,
-            Delivery.chat_id,
-            Delivery.message_id,
-            Delivery.aggregation,
-            Delivery.attempts,
-            Webhook.url,
-            Webhook.secret,
-            Webhook.max_requests_per_second,
-        )
-        .join(Webhook, Webhook.id == Delivery.webhook_id)
-        .where(
-            Delivery.status == "pending",
-            Delivery.due_at <= now,
-            or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
-            Webhook.status.in_(SENDABLE_STATUSES),
-            or_(Webhook.retry_at.is_(None), Webhook.retry_at <= now),
-            ~leased_before,
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
+    .join_from(_deliveries, _webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
+    .where(
+        _deliveries.c.status == "pending",
+        _deliveries.c.due_at <= _now,
+        or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < _now),
+        _webhooks.c.status.in_(SENDABLE_STATUSES),
+        or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
+        ~exists().where(
+            _earlier.c.webhook_id == _deliveries.c.webhook_id,
+            _earlier.c.chat_id == _deliveries.c.chat_id,
+            _earlier.c.status == "pending",
+            _earlier.c.id < _deliveries.c.id,
+            _earlier.c.lease_until >= _now,
+        ),
     )
-    claimed = [Claimed(**row._asdict()) for row in session.execute(stmt)]
+    .order_by(_deliveries.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(of=_deliveries, skip_locked=True)
+)
+"""Built once: the claim runs many times a second, and building it costs more than running it.
+
+A delivery is skipped while an earlier one of the same webhook and chat is leased, so
+per-chat order holds across workers."""
+
+_by_ids = _deliveries.c.id.in_(bindparam("ids", expanding=True))
+_LEASE = update(_deliveries).where(_by_ids).values(lease_until=bindparam("until"))
+_DELIVERED = (
+    update(_deliveries)
+    .where(_by_ids)
+    .values(
+        status="delivered",
+        delivered_at=bindparam("at"),
+        lease_until=None,
+        attempts=_deliveries.c.attempts + 1,
+    )
+)
+_FAILED = (
+    update(_deliveries).where(_by_ids).values(lease_until=None, attempts=_deliveries.c.attempts + 1)
+)
+_RELEASE = update(_deliveries).where(_by_ids).values(lease_until=None)
+
+
+def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold."""
+    claimed = [Claimed._make(row) for row in session.execute(_CLAIM, {"now": now, "limit": limit})]
     if claimed:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([c.id for c in claimed]))
-            .values(lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": now + lease})
     return claimed
 
 
 def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
     if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(
-                status="delivered",
-                delivered_at=now,
-                lease_until=None,
-                attempts=Delivery.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_DELIVERED, {"ids": list(ids), "at": now})
 
 
 def mark_failed(session: Session, ids: Sequence[int]) -> None:
     if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(lease_until=None, attempts=Delivery.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_FAILED, {"ids": list(ids)})
 
 
 def release(session: Session, ids: Sequence[int]) -> None:
     """Give back deliveries that were claimed but not attempted."""
     if ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_RELEASE, {"ids": list(ids)})
 
 
 def release_all_leases(session: Session) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from chathooks.store.dialect import table
 from chathooks.store.models import Activity, Attempt
 
 REQUESTS_KEPT = 100
@@ -33,7 +34,7 @@ def _add_newest(session: Session, model: Any, rows: Sequence[dict[str, Any]], ke
     for row in rows:
         newest.setdefault(row["webhook_id"], []).append(row)
     for webhook_id, webhook_rows in newest.items():
-        session.execute(insert(model), webhook_rows[-keep:])
+        session.execute(insert(table(model)), webhook_rows[-keep:])
         _prune(session, model, webhook_id, keep)
 
 

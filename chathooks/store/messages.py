@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import insert_ignoring_conflicts
+from chathooks.store.dialect import insert_ignoring_conflicts, table
 from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
 
 ChatKey = tuple[int, str]
@@ -90,31 +90,52 @@ def latest_message(session: Session, workspace_id: int) -> Message | None:
     ).first()
 
 
-def messages_by_id(session: Session, ids: Iterable[int]) -> dict[int, Message]:
+_PAYLOAD_COLUMNS = [
+    table(Message).c[name]
+    for name in (
+        "id",
+        "chat_id",
+        "external_id",
+        "direction",
+        "timestamp",
+        "sender_name",
+        "sender_phone",
+        "recipient_name",
+        "recipient_phone",
+        "text",
+        "is_first_in_chat",
+    )
+]
+_MESSAGES_BY_ID = select(*_PAYLOAD_COLUMNS).where(
+    table(Message).c.id.in_(bindparam("ids", expanding=True))
+)
+
+
+def messages_by_id(session: Session, ids: Iterable[int]) -> dict[int, Any]:
+    """The columns a payload shows, as plain rows (attribute access like the model)."""
     ids = list(set(ids))
     if not ids:
         return {}
-    return {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
+    return {row.id: row for row in session.execute(_MESSAGES_BY_ID, {"ids": ids})}
 
 
-def chat_contexts(
-    session: Session, chat_ids: Iterable[int]
-) -> dict[int, tuple[Chat, WhatsappAccount, Teammate, Teammate | None]]:
-    """Everything a payload needs around a chat: the chat, its account, owner, responsible."""
+def _rows_by_id(session: Session, model: Any, ids: Iterable[int]) -> dict[int, Any]:
+    rows = table(model)
+    return {row.id: row for row in session.execute(select(rows).where(rows.c.id.in_(set(ids))))}
+
+
+def chat_contexts(session: Session, chat_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+    """Around each chat, as plain rows: (chat, its account, the account's owner, the
+    responsible teammate or None) — everything a payload names."""
     chat_ids = list(set(chat_ids))
     if not chat_ids:
         return {}
-    chats = list(session.scalars(select(Chat).where(Chat.id.in_(chat_ids))))
-    accounts = {
-        a.id: a
-        for a in session.scalars(
-            select(WhatsappAccount).where(WhatsappAccount.id.in_({c.account_id for c in chats}))
-        )
-    }
+    chats = list(_rows_by_id(session, Chat, chat_ids).values())
+    accounts = _rows_by_id(session, WhatsappAccount, {c.account_id for c in chats})
     people_ids = {a.teammate_id for a in accounts.values()}
     people_ids |= {c.responsible_id for c in chats if c.responsible_id is not None}
-    people = {t.id: t for t in session.scalars(select(Teammate).where(Teammate.id.in_(people_ids)))}
-    out: dict[int, tuple[Chat, WhatsappAccount, Teammate, Teammate | None]] = {}
+    people = _rows_by_id(session, Teammate, people_ids)
+    out: dict[int, tuple[Any, ...]] = {}
     for chat in chats:
         account = accounts[chat.account_id]
         responsible = people.get(chat.responsible_id) if chat.responsible_id else None
