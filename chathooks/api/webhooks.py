@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from chathooks import outbound
+from chathooks.api import actions
 from chathooks.api.deps import RuntimeDep, WorkspaceDep, transaction
 from chathooks.schemas import (
     ActivityOut,
@@ -19,7 +18,7 @@ from chathooks.schemas import (
     WebhookPatch,
 )
 from chathooks.store import logs
-from chathooks.store.models import Attempt, Webhook
+from chathooks.store.models import Webhook
 
 router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"])
 
@@ -38,16 +37,6 @@ def webhook_out(webhook: Webhook) -> WebhookOut:
         status_changed_at=webhook.status_changed_at,
         max_requests_per_second=webhook.max_requests_per_second,
         created_at=webhook.created_at,
-    )
-
-
-def attempt_out(attempt: Attempt) -> AttemptOut:
-    status_code = attempt.response_status
-    return AttemptOut.model_validate(
-        {
-            **{c: getattr(attempt, c) for c in AttemptOut.model_fields if c != "success"},
-            "success": status_code is not None and 200 <= status_code < 300,
-        }
     )
 
 
@@ -118,19 +107,7 @@ def requests_log(
 ) -> Response:
     """The latest 100 requests with full request and response, newest first;
     ``?download=1`` answers it as a JSON file."""
-    with transaction(rt) as session:
-        outbound.get(session, workspace, webhook_id)
-        attempts = [
-            attempt_out(a).model_dump(mode="json")
-            for a in logs.latest_attempts(session, webhook_id)
-        ]
-    headers = {}
-    if download:
-        stamp = rt.clock.now().strftime("%Y%m%dT%H%M%SZ")
-        headers["Content-Disposition"] = (
-            f'attachment; filename="chathooks-webhook-{webhook_id}-requests-{stamp}.json"'
-        )
-    return JSONResponse(attempts, headers=headers)
+    return actions.request_log(rt, workspace, webhook_id, download)
 
 
 @router.post("/{webhook_id}/flush", response_model=FlushResult)
@@ -149,23 +126,7 @@ async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) ->
     """Send the workspace's latest message (a sample if none) in this webhook's format now,
     and answer with the attempt. Logged, but never counted toward auto-disable."""
 
-    def prepare() -> tuple[Webhook, str, int | None, str]:
-        with transaction(rt) as session:
-            webhook = outbound.get(session, workspace, webhook_id)
-            return webhook, *outbound.test_payload(
-                session, webhook, rt.clock.now(), rt.settings.base_url
-            )
-
-    webhook, body, chat_id, delivery_uuid = await run_in_threadpool(prepare)
-    sent = await outbound.send_test(
-        rt.transport, webhook, body, chat_id, delivery_uuid, rt.clock.now()
-    )
-
-    def record() -> AttemptOut:
-        with transaction(rt) as session:
-            return attempt_out(outbound.record_test(session, sent))
-
-    return await run_in_threadpool(record)
+    return await actions.send_test(rt, workspace, webhook_id)
 
 
 @router.post(

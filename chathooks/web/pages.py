@@ -10,13 +10,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from chathooks import outbound
+from chathooks.api import actions
 from chathooks.api.deps import transaction
-from chathooks.api.webhooks import attempt_out
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries, logs, messages
 from chathooks.store.models import Activity, Webhook
@@ -236,22 +235,36 @@ def webhook_save(
 @router.post("/webhooks/outbound/{webhook_id}/enable", dependencies=CsrfChecked)
 def webhook_enable(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     """Re-enable: failure count reset, the waiting backlog goes out in order."""
-    rt = _rt(request)
-    with transaction(rt) as session:
-        webhook = _webhook(session, viewer, webhook_id)
-        outbound.update(session, webhook, {"enabled": True}, rt.settings, rt.clock.now())
-    rt.wake_workers()
-    flash(request, "Webhook enabled. Waiting messages are being sent in order.")
-    return _see_other(_page(webhook_id))
+    return _apply(
+        request,
+        viewer,
+        webhook_id,
+        {"enabled": True},
+        "Webhook enabled. Waiting messages are being sent in order.",
+    )
 
 
 @router.post("/webhooks/outbound/{webhook_id}/rotate-secret", dependencies=CsrfChecked)
 def webhook_rotate(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+    return _apply(
+        request,
+        viewer,
+        webhook_id,
+        {"rotate_secret": True},
+        "New signing secret created; the old one no longer signs requests.",
+    )
+
+
+def _apply(
+    request: Request, viewer: Viewer, webhook_id: int, changes: dict[str, object], done: str
+) -> Response:
+    """One settings change through the same service as the API, then back to the page."""
     rt = _rt(request)
     with transaction(rt) as session:
         webhook = _webhook(session, viewer, webhook_id)
-        outbound.update(session, webhook, {"rotate_secret": True}, rt.settings, rt.clock.now())
-    flash(request, "New signing secret created; the old one no longer signs requests.")
+        outbound.update(session, webhook, changes, rt.settings, rt.clock.now())
+    rt.wake_workers()
+    flash(request, done)
     return _see_other(_page(webhook_id))
 
 
@@ -276,25 +289,12 @@ def webhook_delete(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
 @router.post("/webhooks/outbound/{webhook_id}/test", dependencies=CsrfChecked)
 async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     """Sends now and answers with the result: a fragment for htmx, else back to the page."""
-    rt = _rt(request)
-
-    def prepare() -> tuple[Webhook, str, int | None, str]:
-        with transaction(rt) as session:
-            webhook = _webhook(session, viewer, webhook_id)
-            return webhook, *outbound.test_payload(
-                session, webhook, rt.clock.now(), rt.settings.base_url
-            )
-
-    webhook, body, chat_id, delivery_uuid = await run_in_threadpool(prepare)
-    sent = await outbound.send_test(
-        rt.transport, webhook, body, chat_id, delivery_uuid, rt.clock.now()
-    )
-
-    def record() -> dict[str, Any]:
-        with transaction(rt) as session:
-            return attempt_out(outbound.record_test(session, sent)).model_dump()
-
-    attempt = await run_in_threadpool(record)
+    try:
+        attempt = (
+            await actions.send_test(_rt(request), viewer.workspace_id, webhook_id)
+        ).model_dump()
+    except NotFound:
+        raise PageNotFound() from None
     excerpt = attempt["response_body"][:EXCERPT_CHARS]
     if request.headers.get("hx-request"):
         return render(request, "_test_result.html", viewer, attempt=attempt, excerpt=excerpt)
@@ -319,16 +319,7 @@ def webhook_activity(request: Request, webhook_id: int, viewer: ViewerDep) -> HT
 @router.get("/webhooks/outbound/{webhook_id}/requests.json")
 def webhook_requests(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     """The latest 100 requests, newest first, as a file: the same shape as the API's."""
-    rt = _rt(request)
-    with transaction(rt) as session:
-        _webhook(session, viewer, webhook_id)
-        attempts = [
-            attempt_out(a).model_dump(mode="json")
-            for a in logs.latest_attempts(session, webhook_id)
-        ]
-    stamp = rt.clock.now().strftime("%Y%m%dT%H%M%SZ")
-    name = f"chathooks-webhook-{webhook_id}-requests-{stamp}.json"
-    return JSONResponse(
-        attempts,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    try:
+        return actions.request_log(_rt(request), viewer.workspace_id, webhook_id, download=True)
+    except NotFound:
+        raise PageNotFound() from None
