@@ -266,12 +266,9 @@ def gather(
     """
     start, end = period_of(webhook.aggregation, now)
     footer = len(payloads.note_footer(payloads.permalink(base_url, new_delivery_uuid())))
-    open_bundles: dict[int, Delivery | None] = {}
-    # locked in chat order, so two requests gathering the same chats cannot deadlock
-    for chat_id in sorted({m.chat_id for m in gathered}):
-        open_bundles[chat_id] = (
-            None if due_now else deliveries.open_bundle(session, webhook.id, chat_id, start)
-        )
+    chat_ids = {m.chat_id for m in gathered}
+    found = {} if due_now else deliveries.open_bundles(session, webhook.id, chat_ids, start)
+    open_bundles: dict[int, Delivery | None] = {c: found.get(c) for c in chat_ids}
     links = []
     opened = 0
     for message in gathered:
