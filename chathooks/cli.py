@@ -62,7 +62,7 @@ def serve() -> None:
 
 @app.command()
 def api() -> None:
-    """Run only the API and pages (deliveries are left to ``chathooks worker`` processes)."""
+    """Run only the API and pages (deliveries are left to "chathooks worker" processes)."""
     _run_http(_prepared(), run_worker=False)
 
 
@@ -87,7 +87,7 @@ def worker() -> None:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Bring the database schema up to date (``serve``, ``api`` and ``worker`` do this too)."""
+    """Bring the database schema up to date ("serve", "api" and "worker" do this too)."""
     settings = Settings()
     migrate(settings.database_url)
     typer.echo("database schema is up to date")
