@@ -120,3 +120,27 @@ def test_deleting_a_webhook_stops_its_deliveries(service: Service, receiver: Rec
     team.post("/messages", event("m2"))
     wait_for(lambda: receiver.requests, what="the barrier")
     assert [r.path for r in receiver.requests] == ["/barrier"]
+
+
+def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
+    service: Service, receiver: Receiver
+) -> None:
+    from chathooks.store import deliveries
+    from chathooks.store.database import unit_of_work
+
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url, aggregation="6h")
+    chat_id = team.post("/messages", event("gathered", text="in the open bundle")).json()["chat_id"]
+    attempt = team.post(f"/outbound-webhooks/{hook['id']}/test", None).json()
+    assert attempt["success"] is True
+    bundle = receiver.requests[0].json
+    assert [m["message_id"] for m in bundle["messages"]] == ["gathered"]
+    uuid = bundle["aggregation"].split("/permalink/")[1].split("/")[0]
+    with unit_of_work(service.rt.sessions) as session:
+        found = deliveries.by_uuid(session, uuid)
+        assert found is not None and found.chat_id == int(chat_id)
+        first = deliveries.first_bundle_message(session, found.id)
+        assert first is not None and first.external_id == "gathered"
+    flushed = team.post(f"/outbound-webhooks/{hook['id']}/flush", None).json()
+    assert flushed == {"bundles": 1}, "the test did not take the message out of its bundle"

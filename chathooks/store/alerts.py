@@ -52,9 +52,3 @@ def mark_failed(session: Session, alert_id: int, error: str, retry_at: datetime)
         .where(Alert.id == alert_id)
         .values(tries=Alert.tries + 1, last_error=error, lease_until=retry_at)
     )
-
-
-def for_workspace(session: Session, workspace_id: int) -> list[Alert]:
-    return list(
-        session.scalars(select(Alert).where(Alert.workspace_id == workspace_id).order_by(Alert.id))
-    )

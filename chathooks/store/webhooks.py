@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chathooks.store.models import Webhook
@@ -47,10 +47,6 @@ def queueing(session: Session, workspace_id: int) -> list[Webhook]:
             .order_by(Webhook.id)
         )
     )
-
-
-def set_values(session: Session, webhook_id: int, **values: Any) -> None:
-    session.execute(update(Webhook).where(Webhook.id == webhook_id).values(**values))
 
 
 def delete(session: Session, webhook: Webhook) -> None:
