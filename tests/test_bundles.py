@@ -17,7 +17,8 @@ from standardwebhooks import Webhook
 from tests.conftest import PUBLIC_BASE, Service, Workspace, event, wait_for
 from tests.receiver import Receiver, Reply
 
-SEED = Path("/work/shared/seed")
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
+"""The source document, beside the checkout as ../shared (read-only)."""
 MIB = 1024 * 1024
 NOTE_MAX = 65536
 PERIOD_START = datetime(2030, 3, 5, tzinfo=UTC)
