@@ -31,6 +31,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: str = "ok"
     delay: float = 0.0
+    content_type: str = ""
+    """Sent as given (e.g. ``text/html`` with no charset), instead of aiohttp's default."""
 
 
 class Receiver:
@@ -72,6 +74,9 @@ class Receiver:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         self.requests.append(Received(request.path, dict(request.headers), body, time.monotonic()))
+        if reply.content_type:
+            headers = {**reply.headers, "Content-Type": reply.content_type}
+            return web.Response(status=reply.status, headers=headers, body=reply.body.encode())
         return web.Response(status=reply.status, headers=reply.headers, text=reply.body)
 
     def stop(self) -> None:

@@ -122,9 +122,7 @@ class AiohttpTransport:
                     status=response.status,
                     latency_ms=_since(started),
                     headers=dict(response.headers),
-                    body=content.decode(
-                        response.get_encoding() if content else "utf-8", errors="replace"
-                    ),
+                    body=_decode(content, response.charset),
                 )
         except TimeoutError:
             return Outcome(status=None, latency_ms=_since(started), error="timed out")
@@ -148,6 +146,14 @@ def _refuse_private_literal(url: str) -> None:
         return
     if not public:
         raise OSError(errno.EACCES, f"{host} is a non-public address")
+
+
+def _decode(content: bytes, charset: str | None) -> str:
+    """The stored response body: its declared charset, else UTF-8, never an exception."""
+    try:
+        return content.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return content.decode("utf-8", errors="replace")
 
 
 async def _read_limited(stream: Any) -> bytes:
