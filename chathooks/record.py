@@ -67,10 +67,8 @@ def activity_row(sent: Sent, action: str) -> dict[str, object]:
 
 def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> float:
     """10 s doubling up to the maximum, with up to 20 % jitter so retries don't align."""
-    delay: float = min(
-        settings.retry_base_seconds * 2 ** max(failures - 1, 0), settings.retry_max_seconds
-    )
-    return delay * rng.uniform(1.0, 1.2)
+    delay = settings.retry_base_seconds * 2 ** min(max(failures - 1, 0), 30)
+    return float(min(delay * rng.uniform(1.0, 1.2), settings.retry_max_seconds))
 
 
 def record_results(
@@ -81,7 +79,16 @@ def record_results(
     settings: Settings,
     rng: random.Random,
 ) -> None:
-    """Results in completion order; ``released`` are claimed deliveries not attempted."""
+    """Results in completion order; ``released`` are claimed deliveries not attempted.
+
+    The webhooks are locked first (in id order, like every writer of them); results of a
+    webhook deleted meanwhile are dropped, so they can't fail the batch or leave logs.
+    """
+    by_webhook: dict[int, list[Sent]] = {}
+    for result in results:
+        by_webhook.setdefault(result.webhook_id, []).append(result)
+    present = webhooks.lock(session, sorted(by_webhook))
+    results = [r for r in results if r.webhook_id in present]
     deliveries.mark_delivered(
         session,
         [r.delivery_id for r in results if r.outcome.success and r.delivery_id is not None],
@@ -96,47 +103,47 @@ def record_results(
     logs.add_activity(
         session, [activity_row(r, "delivered" if r.outcome.success else "failed") for r in results]
     )
-    by_webhook: dict[int, list[Sent]] = {}
-    for result in results:
-        by_webhook.setdefault(result.webhook_id, []).append(result)
     for webhook_id, webhook_results in sorted(by_webhook.items()):
-        _update_webhook(session, webhook_id, webhook_results, now, settings, rng)
+        if webhook_id in present:
+            _update_webhook(session, present[webhook_id], webhook_results, now, settings, rng)
 
 
 def _update_webhook(
     session: Session,
-    webhook_id: int,
+    webhook: Webhook,
     results: Sequence[Sent],
     now: datetime,
     settings: Settings,
     rng: random.Random,
 ) -> None:
-    webhook = webhooks.get_for_update(session, webhook_id)
-    if webhook is None:
-        return
-    failures = webhook.consecutive_failures
-    gone = None
-    for result in results:
-        failures = 0 if result.outcome.success else failures + 1
-        if result.outcome.status == 410:
-            gone = result
-    last = results[-1]
-    webhook.consecutive_failures = failures
-    if last.outcome.success:
+    """Failure counter, back-off and auto-disable from one batch of a webhook's results.
+
+    Requests that failed together (one outage seen by many chats at once) count as one
+    failed attempt: the budget of failures is spent one back-off round at a time.
+    """
+    last_success = max((i for i, r in enumerate(results) if r.outcome.success), default=-1)
+    failing = list(results[last_success + 1 :])
+    gone = next((r for r in results if r.outcome.status == 410), None)
+    if not failing and gone is None:
+        webhook.consecutive_failures = 0
         webhook.retry_at = None
         return
-    webhook.last_error = last.outcome.describe()
-    delay = last.outcome.retry_after_seconds(now.timestamp())
-    if delay is None:
-        delay = backoff_seconds(failures, settings, rng)
+    previous = webhook.consecutive_failures if last_success < 0 else 0
+    failures = previous + (1 if failing else 0)
+    webhook.consecutive_failures = failures
+    last_failure = gone or failing[-1]
+    webhook.last_error = last_failure.outcome.describe()
+    delay = backoff_seconds(failures, settings, rng)
+    asked = [r.outcome.retry_after_seconds(now.timestamp()) for r in failing]
+    delay = max([delay, *(a for a in asked if a is not None)])
     webhook.retry_at = now + timedelta(seconds=min(delay, settings.retry_after_max_seconds))
-    if webhook.status != "auto_disabled" and (
+    if webhook.status == "enabled" and (
         gone is not None or failures > settings.disable_after_failures
     ):
         reason = (
             "the receiver answered 410 Gone (the URL is retired)"
             if gone is not None
-            else f"{failures} consecutive failed requests"
+            else f"{failures} consecutive failed attempts"
         )
         auto_disable(session, webhook, reason, now, settings.base_url)
 

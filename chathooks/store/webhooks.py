@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -25,10 +26,14 @@ def get(session: Session, workspace_id: int, webhook_id: int) -> Webhook | None:
     return webhook if webhook and webhook.workspace_id == workspace_id else None
 
 
-def get_for_update(session: Session, webhook_id: int) -> Webhook | None:
-    return session.scalars(
-        select(Webhook).where(Webhook.id == webhook_id).with_for_update()
-    ).one_or_none()
+def lock(session: Session, webhook_ids: Sequence[int]) -> dict[int, Webhook]:
+    """The webhooks that still exist, locked in id order (no deadlocks between recorders)."""
+    if not webhook_ids:
+        return {}
+    rows = session.scalars(
+        select(Webhook).where(Webhook.id.in_(webhook_ids)).order_by(Webhook.id).with_for_update()
+    )
+    return {webhook.id: webhook for webhook in rows}
 
 
 def list_for_workspace(session: Session, workspace_id: int) -> list[Webhook]:
