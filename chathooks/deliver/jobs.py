@@ -19,11 +19,6 @@ class Job:
     message_count: int
     generation: int
 
-    @property
-    def lane(self) -> tuple[int, int]:
-        """Requests to one webhook keep per-chat order: a lane is sent one at a time."""
-        return self.claimed.webhook_id, self.claimed.chat_id
-
 
 def contexts(session: Session, chat_ids: Sequence[int]) -> dict[int, payloads.ChatContext]:
     return {

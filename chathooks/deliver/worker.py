@@ -1,9 +1,10 @@
 """The delivery worker: claims due deliveries, sends them, hands results to ``record``.
 
 Claims, sends and records overlap: sending never waits for the database, and results are
-recorded in batches (one transaction each). Per webhook, each chat is a lane sent one
-request at a time, so a chat's messages arrive in order; lanes run concurrently up to
-``delivery_concurrency``. After a failure the webhook's other queued requests are handed
+recorded in batches (one transaction each). The claim hands out only the oldest pending
+delivery of each (webhook, chat), so a chat's messages go out one at a time, in order,
+however many workers share the database; different chats go out concurrently, up to
+``delivery_concurrency``. After a failure the webhook's other claimed requests are handed
 back untried, and its back-off (stored on the webhook) decides when it is claimed again.
 """
 
@@ -13,11 +14,11 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections import deque
 from datetime import timedelta
 
 from chathooks.deliver.jobs import Job, load_jobs
 from chathooks.deliver.signing import signed_headers, webhook_id
+from chathooks.deliver.transport import Outcome
 from chathooks.mail import compose
 from chathooks.record import Sent, record_results
 from chathooks.runtime import Runtime
@@ -26,7 +27,7 @@ from chathooks.store.database import unit_of_work
 
 log = logging.getLogger("chathooks.worker")
 
-RECORD_GATHER_SECONDS = 0.05
+RECORD_GATHER_SECONDS = 0.02
 """Results wait this long to share one transaction: fewer commits, and the request log
 writes only the newest 100 of a batch instead of writing and pruning each row."""
 
@@ -56,8 +57,7 @@ class RateLimiter:
 class DeliveryWorker:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self._lanes: dict[tuple[int, int], deque[Job]] = {}
-        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Sent] = []
         self._released: list[int] = []
         self._owned: set[int] = set()
@@ -81,10 +81,8 @@ class DeliveryWorker:
             await self._claim_loop(stop)
         finally:
             self._stopping = True
-            if self._lane_tasks:
-                await asyncio.wait(
-                    self._lane_tasks, timeout=self.rt.settings.total_timeout_seconds + 1
-                )
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=self.rt.settings.total_timeout_seconds + 1)
             recorder.cancel()
             mail.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -100,11 +98,17 @@ class DeliveryWorker:
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
                 self._wake.clear()
                 self._generation += 1
-                jobs = await asyncio.to_thread(self._claim, room, self._generation)
+                try:
+                    jobs = await asyncio.to_thread(self._claim, room, self._generation)
+                except Exception:
+                    log.exception("claiming deliveries failed; trying again shortly")
+                    jobs = []
                 for job in jobs:
                     if job.claimed.id not in self._owned:
                         self._owned.add(job.claimed.id)
-                        self._enqueue(job)
+                        task = asyncio.create_task(self._deliver(job))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
@@ -113,10 +117,10 @@ class DeliveryWorker:
                 self._recorded.clear()
                 waiters = [self._recorded.wait(), stop.wait()]
                 timeout = None
-            tasks = [asyncio.ensure_future(w) for w in waiters]
-            await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            for task in tasks:
-                task.cancel()
+            waiting = [asyncio.ensure_future(w) for w in waiters]
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiting:
+                waiter.cancel()
 
     def _claim(self, limit: int, generation: int) -> list[Job]:
         rt = self.rt
@@ -128,46 +132,34 @@ class DeliveryWorker:
             )
             return load_jobs(session, claimed, rt.settings.base_url, generation)
 
-    def _enqueue(self, job: Job) -> None:
-        lane = self._lanes.get(job.lane)
-        if lane is not None:
-            lane.append(job)
-            return
-        self._lanes[job.lane] = deque([job])
-        task = asyncio.create_task(self._run_lane(job.lane))
-        self._lane_tasks.add(task)
-        task.add_done_callback(self._lane_tasks.discard)
-
     def _is_halted(self, job: Job) -> bool:
         return self._stopping or job.generation <= self._halted.get(job.claimed.webhook_id, -1)
 
-    async def _run_lane(self, key: tuple[int, int]) -> None:
-        lane = self._lanes[key]
-        try:
-            while lane:
-                job = lane.popleft()
-                if self._is_halted(job):
-                    self._released.append(job.claimed.id)
-                    continue
-                async with self._slots:
-                    await self._limiter.wait(
-                        job.claimed.webhook_id, job.claimed.max_requests_per_second
-                    )
+    async def _deliver(self, job: Job) -> None:
+        """Send one claimed delivery, unless its webhook failed since it was claimed."""
+        claimed = job.claimed
+        if not self._is_halted(job):
+            await self._limiter.wait(claimed.webhook_id, claimed.max_requests_per_second)
+            async with self._slots:
+                if not self._is_halted(job):
                     sent = await self._send(job)
-                self._results.append(sent)
-                if not sent.outcome.success:
-                    self._halted[job.claimed.webhook_id] = math.inf
-                self._to_record.set()
-        finally:
-            del self._lanes[key]
-            self._released.extend(job.claimed.id for job in lane)
-            self._to_record.set()
+                    self._results.append(sent)
+                    if not sent.outcome.success:
+                        self._halted[claimed.webhook_id] = math.inf
+                    self._to_record.set()
+                    return
+        self._released.append(claimed.id)
+        self._to_record.set()
 
     async def _send(self, job: Job) -> Sent:
         claimed = job.claimed
         at = self.rt.clock.now()
         headers = signed_headers(claimed.secret, webhook_id(claimed.uuid), at, job.body)
-        outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
+        try:
+            outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
+        except Exception as error:
+            log.exception("sending delivery %d failed unexpectedly", claimed.id)
+            outcome = Outcome(status=None, latency_ms=0.0, error=f"{type(error).__name__}: {error}")
         return Sent(
             claimed.webhook_id,
             claimed.id,
@@ -198,6 +190,7 @@ class DeliveryWorker:
             self._halted[webhook] = self._generation
         self._owned.difference_update(r.delivery_id for r in results)
         self._owned.difference_update(released)
+        self._wake.set()
 
     def _record(self, results: list[Sent], released: list[int]) -> None:
         rt = self.rt
@@ -213,7 +206,10 @@ class DeliveryWorker:
 
     async def _mail_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await send_pending_alerts(self.rt)
+            try:
+                await send_pending_alerts(self.rt)
+            except Exception:
+                log.exception("sending alert e-mails failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.rt.settings.poll_interval_seconds * 4)
 

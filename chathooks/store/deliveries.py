@@ -161,7 +161,6 @@ _CLAIM = (
             _earlier.c.chat_id == _deliveries.c.chat_id,
             _earlier.c.status == "pending",
             _earlier.c.id < _deliveries.c.id,
-            _earlier.c.lease_until >= _now,
         ),
     )
     .order_by(_deliveries.c.id)
@@ -170,8 +169,10 @@ _CLAIM = (
 )
 """Built once: the claim runs many times a second, and building it costs more than running it.
 
-A delivery is skipped while an earlier one of the same webhook and chat is leased, so
-per-chat order holds across workers."""
+Only the oldest pending delivery of each (webhook, chat) is claimable: the next one waits
+until it is delivered. Per-chat order then holds across workers, even under READ
+COMMITTED, where one worker cannot see another's uncommitted lease — it sees the earlier
+row still pending (or skips it, locked) and leaves the later one alone."""
 
 _by_ids = _deliveries.c.id.in_(bindparam("ids", expanding=True))
 _LEASE = update(_deliveries).where(_by_ids).values(lease_until=bindparam("until"))
