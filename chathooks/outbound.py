@@ -107,8 +107,8 @@ def flush(session: Session, webhook: Webhook, now: datetime) -> int:
 
 
 def delete(session: Session, webhook: Webhook) -> None:
-    deliveries.delete_for_webhook(session, webhook.id)
     logs.delete_for_webhook(session, webhook.id)
+    deliveries.delete_for_webhook(session, webhook.id)
     webhooks.delete(session, webhook)
 
 

@@ -122,6 +122,9 @@ class Message(Base):
 
 class Webhook(Base):
     __tablename__ = "webhooks"
+    __table_args__ = {"sqlite_autoincrement": True}
+    """A deleted webhook's id is never given to a new one (its in-flight results are dropped
+    by id)."""
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))

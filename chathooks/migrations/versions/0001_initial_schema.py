@@ -87,6 +87,7 @@ def upgrade() -> None:
             ["workspaces.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("webhooks", schema=None) as batch_op:
         batch_op.create_index(
