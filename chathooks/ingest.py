@@ -59,9 +59,10 @@ def ingest(
 
     stored = messages.stored_message_chats(session, workspace_id, (e.message_id for e in events))
     fresh: list[MessageEvent] = []
+    seen = set(stored)
     for event in events:
-        if event.message_id not in stored:
-            stored[event.message_id] = -1
+        if event.message_id not in seen:
+            seen.add(event.message_id)
             fresh.append(event)
 
     chat_ids, created = _chats_for(session, workspace_id, fresh, accounts, now)
@@ -74,17 +75,13 @@ def ingest(
     ]
     _queue(session, workspace_id, inserted, now, base_url)
 
+    chat_of = stored | {row["external_id"]: row["chat_id"] for row in rows}
     by_external = {m.external_id: m for m in inserted}
     outcomes = []
     for event in events:
         message = by_external.pop(event.message_id, None)
         if message is None:
-            chat_id = stored[event.message_id]
-            if chat_id == -1:
-                chat_id = chat_ids[
-                    (accounts[event.whatsapp_account_phone].id, event.chat.external_id)
-                ]
-            outcomes.append(Outcome(event.message_id, chat_id, "duplicate"))
+            outcomes.append(Outcome(event.message_id, chat_of[event.message_id], "duplicate"))
         else:
             status: Status = "skipped" if message.has_attachments else "accepted"
             outcomes.append(Outcome(event.message_id, message.chat_id, status))
