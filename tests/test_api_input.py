@@ -208,3 +208,41 @@ def test_duplicate_account_and_teammate_are_409(service: Service) -> None:
     assert again.status_code == 409
     team.post("/teammates", {"full_name": "T", "email": "t@acme.test"})
     assert team.post("/teammates", {"full_name": "T", "email": "T@acme.test"}).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("1.1.1.1", True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("100.64.0.1", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("64:ff9b::a9fe:a9fe", False),
+        ("2002:a9fe:a9fe::1", False),
+        ("::7f00:1", False),
+        ("64:ff9b::101:101", True),
+    ],
+)
+def test_which_addresses_count_as_public(address: str, public: bool) -> None:
+    from chathooks.security import is_public_address
+
+    assert is_public_address(address) is public
+
+
+def test_same_message_id_twice_in_one_batch_under_different_chats(service: Service) -> None:
+    team = service.workspace()
+    team.account()
+    answer = team.post(
+        "/messages/batch",
+        {"messages": [event("same", chat="a@c.us"), event("same", chat="b@c.us")]},
+    )
+    assert answer.status_code == 202
+    first, second = answer.json()["results"]
+    assert (first["status"], second["status"]) == ("accepted", "duplicate")
+    assert second["chat_id"] == first["chat_id"]

@@ -219,3 +219,48 @@ def test_disabled_by_hand_queues_nothing_new(service: Service, receiver: Receive
     wait_for(lambda: len(receiver.requests) == 3, what="the barrier on both webhooks")
     sent = [r.json["message"]["message_id"] for r in receiver.requests if r.path == "/hook"]
     assert sent == ["after", "barrier"], "the message sent while disabled was not queued"
+
+
+def test_an_html_error_page_without_charset_is_logged_and_retried(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url)
+    receiver.replies.append(Reply(502, body="<html>Bad Gateway</html>", content_type="text/html"))
+    team.post("/messages", event("m1"))
+    attempts = _wait_attempts(team, hook["id"], 1)
+    assert attempts[0]["response_status"] == 502
+    assert attempts[0]["response_body"] == "<html>Bad Gateway</html>"
+    service.clock.advance(13)
+    attempts = _wait_attempts(team, hook["id"], 2)
+    assert attempts[0]["success"] is True
+
+
+def test_one_outage_seen_by_many_chats_counts_as_one_failed_attempt(
+    service: Service, receiver: Receiver
+) -> None:
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url)
+    receiver.default = Reply(500, delay=0.3)
+    team.post(
+        "/messages/batch", {"messages": [event(f"m{i}", chat=f"c{i}@c.us") for i in range(20)]}
+    )
+    wait_for(lambda: len(receiver.requests) == 20, what="20 concurrent failing requests")
+    state = wait_for(
+        lambda: (w := _webhook(team, hook["id"]))["consecutive_failures"] and w,
+        what="the failures recorded",
+    )
+    assert state["consecutive_failures"] <= 2, "each chat's failure was counted on its own"
+    assert state["status"] == "enabled"
+
+
+def test_retry_after_zero_still_backs_off(service: Service, receiver: Receiver) -> None:
+    team = service.workspace()
+    team.account()
+    hook = team.webhook(receiver.url)
+    receiver.replies.append(Reply(429, {"Retry-After": "0"}))
+    team.post("/messages", event("m1"))
+    _wait_attempts(team, hook["id"], 1)
+    assert _retry_delay(service, _webhook(team, hook["id"])) >= 10

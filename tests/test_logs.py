@@ -113,13 +113,20 @@ def test_deleting_a_webhook_stops_its_deliveries(service: Service, receiver: Rec
     team = service.workspace()
     team.account()
     hook = team.webhook(receiver.url)
+    team.post("/messages", event("m0"))
+    wait_for(
+        lambda: team.get(f"/outbound-webhooks/{hook['id']}/requests").json(),
+        what="a logged request",
+    )
     assert team.request("DELETE", f"/outbound-webhooks/{hook['id']}").status_code == 204
     assert team.get(f"/outbound-webhooks/{hook['id']}").status_code == 404
     team.post("/messages", event("m1"))
-    team.webhook(receiver.url.replace("/hook", "/barrier"))
+    replacement = team.webhook(receiver.url.replace("/hook", "/barrier"))
+    assert replacement["id"] != hook["id"], "a deleted webhook's id is never reused"
+    assert team.get(f"/outbound-webhooks/{replacement['id']}/requests").json() == []
     team.post("/messages", event("m2"))
-    wait_for(lambda: receiver.requests, what="the barrier")
-    assert [r.path for r in receiver.requests] == ["/barrier"]
+    wait_for(lambda: len(receiver.requests) == 2, what="the barrier")
+    assert [r.path for r in receiver.requests] == ["/hook", "/barrier"]
 
 
 def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
