@@ -185,7 +185,8 @@ class Workspace:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.service.http.request(method, "/api/v1" + path, headers=self.headers, **kwargs)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.service.http.request(method, "/api/v1" + path, headers=headers, **kwargs)
 
     def post(self, path: str, body: Any) -> httpx.Response:
         return self.request("POST", path, json=body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ def _loc(answer: Any) -> list[Any]:
         ({"direction": "sideways"}, ["body", "direction"]),
         ({"message_id": ""}, ["body", "message_id"]),
         ({"chat": {"full_name": "no external id"}}, ["body", "chat", "external_id"]),
+        ({"text": "half an emoji \ud83d"}, ["body", "text"]),
     ],
 )
 def test_bad_message_event_is_422_and_stores_nothing(
@@ -31,7 +33,14 @@ def test_bad_message_event_is_422_and_stores_nothing(
     team = service.workspace()
     team.account()
     hook = team.webhook(receiver.url)
-    assert _loc(team.post("/messages", {**event("bad"), **change})) == loc
+    raw = json.dumps({**event("bad"), **change})  # ASCII escapes: a lone surrogate survives
+    answer = team.request(
+        "POST",
+        "/messages",
+        content=raw,
+        headers={**team.headers, "Content-Type": "application/json"},
+    )
+    assert _loc(answer) == loc
     assert team.post("/messages", event("bad")).json()["status"] == "accepted"
     logged = wait_for(
         lambda: team.get(f"/outbound-webhooks/{hook['id']}/requests").json(),
