@@ -122,16 +122,21 @@ def webhook_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
         )
 
 
-@router.post("/webhooks/outbound", dependencies=CsrfChecked)
-def webhook_create(
-    request: Request,
-    viewer: ViewerDep,
+def _webhook_form(
     url: Annotated[str, Form()] = "",
     aggregation: Annotated[str, Form()] = "none",
     enabled: Annotated[str | None, Form()] = None,
-) -> Response:
+) -> WebhookForm:
+    """The settings form as posted, checked field by field (errors shown inline)."""
+    return WebhookForm.parse(url, aggregation, enabled)
+
+
+WebhookFormDep = Annotated[WebhookForm, Depends(_webhook_form)]
+
+
+@router.post("/webhooks/outbound", dependencies=CsrfChecked)
+def webhook_create(request: Request, viewer: ViewerDep, form: WebhookFormDep) -> Response:
     rt = _rt(request)
-    form = WebhookForm.parse(url, aggregation, enabled)
     with transaction(rt) as session:
         if not form.errors:
             try:
@@ -202,16 +207,10 @@ def webhook_page(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLRe
 
 @router.post("/webhooks/outbound/{webhook_id}", dependencies=CsrfChecked)
 def webhook_save(
-    request: Request,
-    webhook_id: int,
-    viewer: ViewerDep,
-    url: Annotated[str, Form()] = "",
-    aggregation: Annotated[str, Form()] = "none",
-    enabled: Annotated[str | None, Form()] = None,
+    request: Request, webhook_id: int, viewer: ViewerDep, form: WebhookFormDep
 ) -> Response:
     """Changing aggregation or disabling first sends what was gathered (service rule)."""
     rt = _rt(request)
-    form = WebhookForm.parse(url, aggregation, enabled)
     with transaction(rt) as session:
         webhook = _webhook(session, viewer, webhook_id)
         if not form.errors:
