@@ -31,6 +31,19 @@ def _chathooks(
     )
 
 
+def _create_workspace(database_url: str, owner_email: str) -> subprocess.CompletedProcess[str]:
+    return _chathooks(
+        database_url,
+        "create-workspace",
+        "--name",
+        "Acme",
+        "--owner-name",
+        "Olive",
+        "--owner-email",
+        owner_email,
+    )
+
+
 def test_schema_from_migrations_matches_the_models(database_url: str) -> None:
     engine = make_engine(Settings(database_url=database_url).database_url)
     with engine.connect() as conn:
@@ -39,16 +52,7 @@ def test_schema_from_migrations_matches_the_models(database_url: str) -> None:
 
 
 def test_create_workspace_prints_a_working_token(database_url: str, start_service: Any) -> None:
-    done = _chathooks(
-        database_url,
-        "create-workspace",
-        "--name",
-        "Acme",
-        "--owner-name",
-        "Olive",
-        "--owner-email",
-        "olive@acme.test",
-    )
+    done = _create_workspace(database_url, "olive@acme.test")
     assert done.returncode == 0, done.stderr
     token = done.stdout.split("API token: ")[1].split()[0]
     assert "/set-password/" in done.stdout
@@ -60,16 +64,7 @@ def test_create_workspace_prints_a_working_token(database_url: str, start_servic
 
 
 def test_cli_errors_name_the_problem(database_url: str) -> None:
-    bad = _chathooks(
-        database_url,
-        "create-workspace",
-        "--name",
-        "Acme",
-        "--owner-name",
-        "O",
-        "--owner-email",
-        "not-an-address",
-    )
+    bad = _create_workspace(database_url, "not-an-address")
     assert bad.returncode != 0
     assert "--owner-email" in bad.stderr and "e-mail" in bad.stderr
     unknown = _chathooks(
@@ -77,16 +72,7 @@ def test_cli_errors_name_the_problem(database_url: str) -> None:
     )
     assert unknown.returncode == 1
     assert "no teammate with e-mail nobody@acme.test" in unknown.stderr
-    _chathooks(
-        database_url,
-        "create-workspace",
-        "--name",
-        "Acme",
-        "--owner-name",
-        "O",
-        "--owner-email",
-        "o@acme.test",
-    )
+    _create_workspace(database_url, "o@acme.test")
     short = _chathooks(database_url, "set-password", "o@acme.test", "--password", "short")
     assert short.returncode == 1
     assert "at least 8 characters" in short.stderr
