@@ -61,6 +61,10 @@ def teammates_by_email_anywhere(session: Session, email: str) -> list[Teammate]:
     return list(session.scalars(select(Teammate).where(Teammate.email == email)))
 
 
+def teammate_by_id(session: Session, teammate_id: int) -> Teammate | None:
+    return session.get(Teammate, teammate_id)
+
+
 def get_teammate(session: Session, workspace_id: int, teammate_id: int) -> Teammate | None:
     teammate = session.get(Teammate, teammate_id)
     return teammate if teammate and teammate.workspace_id == workspace_id else None

@@ -39,12 +39,24 @@ def password_link(rt: Runtime, teammate: Teammate) -> str:
     return f"{rt.settings.base_url}/set-password/{token}"
 
 
-def teammate_for_password_token(rt: Runtime, session: Session, token: str) -> Teammate | None:
+PasswordClaims = tuple[int, str]
+"""What a set-password link says: the teammate, and the password hash it was made for."""
+
+
+def password_token_claims(rt: Runtime, token: str) -> PasswordClaims | None:
+    """Read a link's claims before any transaction (the secret may need one of its own)."""
     try:
         teammate_id, old_hash = _password_serializer(rt).loads(token, max_age=PASSWORD_LINK_MAX_AGE)
     except BadSignature:
         return None
-    teammate = session.get(Teammate, teammate_id)
-    if teammate is None or (teammate.password_hash or "") != old_hash:
+    return int(teammate_id), str(old_hash)
+
+
+def teammate_for_claims(session: Session, claims: PasswordClaims | None) -> Teammate | None:
+    """The link's teammate, while their password is still the one the link was made for."""
+    if claims is None:
+        return None
+    teammate = tenants.teammate_by_id(session, claims[0])
+    if teammate is None or (teammate.password_hash or "") != claims[1]:
         return None
     return teammate

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from chathooks.api.deps import transaction
 from chathooks.runtime import Runtime
 from chathooks.store import tenants
-from chathooks.web.auth import teammate_for_password_token
+from chathooks.web.auth import password_token_claims, teammate_for_claims
 from chathooks.web.csrf import require_csrf
 from chathooks.web.passwords import MIN_PASSWORD_LENGTH, password_matches, set_password
 from chathooks.web.render import flash, render
@@ -77,8 +77,9 @@ def logout(request: Request) -> Response:
 
 @router.get("/set-password/{token}")
 def set_password_page(request: Request, token: str) -> HTMLResponse:
+    claims = password_token_claims(_rt(request), token)
     with transaction(_rt(request)) as session:
-        teammate = teammate_for_password_token(_rt(request), session, token)
+        teammate = teammate_for_claims(session, claims)
         who = (teammate.full_name, teammate.email) if teammate else None
     if who is None:
         return render(request, "link_expired.html", status_code=status.HTTP_404_NOT_FOUND)
@@ -94,8 +95,9 @@ def set_password_submit(
 ) -> Response:
     """Sets the password (the link dies with it) and logs the teammate in."""
     errors: dict[str, str] = {}
+    claims = password_token_claims(_rt(request), token)
     with transaction(_rt(request)) as session:
-        teammate = teammate_for_password_token(_rt(request), session, token)
+        teammate = teammate_for_claims(session, claims)
         if teammate is None:
             return render(request, "link_expired.html", status_code=status.HTTP_404_NOT_FOUND)
         who = (teammate.full_name, teammate.email)
