@@ -21,11 +21,11 @@ from types import FrameType
 import uvicorn
 
 from chathooks.admin import ensure_admin_token
-from chathooks.api.app import create_app
+from chathooks.app import create_app
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.schedule import period_of
 from chathooks.settings import Settings
-from chathooks.store.database import migrate, unit_of_work
+from chathooks.store.database import migrate
 
 
 class OffsetClock:
@@ -64,7 +64,7 @@ def main() -> None:
     clock = OffsetClock()
     clock.start_of_period(aggregation)
     rt = build_runtime(settings, clock=clock)
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         ensure_admin_token(session, settings)
     _on_period_end(rt, clock, aggregation)
     print(f"bench: clock starts at {clock.now().isoformat()}", file=sys.stderr, flush=True)

@@ -11,14 +11,13 @@ import uvicorn
 
 from chathooks import workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
-from chathooks.api.app import create_app
+from chathooks.app import create_app
 from chathooks.deliver.worker import DeliveryWorker
+from chathooks.logins import password_link, set_password
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
 from chathooks.store import tenants
-from chathooks.store.database import migrate, unit_of_work
-from chathooks.web.auth import password_link
-from chathooks.web.passwords import set_password
+from chathooks.store.database import migrate
 
 app = typer.Typer(
     help="chathooks: forwards a team's WhatsApp messages to outbound webhooks.",
@@ -34,7 +33,7 @@ def _prepared() -> Runtime:
 
 
 def _announce_admin_token(rt: Runtime) -> None:
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         token = ensure_admin_token(session, rt.settings)
     if token:
         typer.echo(f"Generated the admin token (shown once, keep it): {token}")
@@ -103,7 +102,7 @@ def create_workspace(
     if "@" not in owner_email:
         raise typer.BadParameter("must be an e-mail address", param_hint="--owner-email")
     rt = _prepared()
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         new = workspaces.create_workspace(
             session, name=name, owner_name=owner_name, owner_email=owner_email, now=rt.clock.now()
         )
@@ -121,7 +120,7 @@ def set_password_command(
 ) -> None:
     """Set a teammate's password for the web pages."""
     rt = _prepared()
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         found = tenants.teammates_by_email_anywhere(session, email.lower())
         if not found:
             typer.echo(f"no teammate with e-mail {email}", err=True)
@@ -142,6 +141,6 @@ def rotate_admin_token_command() -> None:
     if rt.settings.admin_token:
         typer.echo("CHATHOOKS_ADMIN_TOKEN is set; change it there", err=True)
         raise typer.Exit(1)
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         token = rotate_admin_token(session)
     typer.echo(f"new admin token: {token}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -11,6 +13,8 @@ from chathooks import ingest, payloads
 from chathooks.deliver.signing import signed_headers, webhook_id
 from chathooks.deliver.transport import Transport
 from chathooks.record import Sent, activity_row, attempt_row
+from chathooks.runtime import Runtime
+from chathooks.schemas import AttemptOut
 from chathooks.security import UnsafeTarget, check_url, new_webhook_secret
 from chathooks.settings import Settings
 from chathooks.store import deliveries, logs, messages, webhooks
@@ -174,7 +178,7 @@ def test_payload(
     return payloads.encode(payload).decode(), chat_id, delivery_uuid
 
 
-async def send_test(
+async def _post_test(
     transport: Transport,
     webhook: Webhook,
     body: str,
@@ -195,3 +199,34 @@ def record_test(session: Session, sent: Sent) -> Attempt:
 
 def list_for(session: Session, workspace_id: int) -> list[Webhook]:
     return webhooks.list_for_workspace(session, workspace_id)
+
+
+async def send_test(rt: Runtime, workspace_id: int, webhook_id_: int) -> AttemptOut:
+    """Read (one transaction), POST (none held open while waiting), record (another)."""
+
+    def prepare() -> tuple[Webhook, str, int | None, str]:
+        with rt.transaction() as session:
+            webhook = get(session, workspace_id, webhook_id_)
+            return webhook, *test_payload(session, webhook, rt.clock.now(), rt.settings.base_url)
+
+    webhook, body, chat_id, delivery_uuid = await asyncio.to_thread(prepare)
+    sent = await _post_test(rt.transport, webhook, body, chat_id, delivery_uuid, rt.clock.now())
+
+    def record() -> AttemptOut:
+        with rt.transaction() as session:
+            return AttemptOut.of(record_test(session, sent))
+
+    return await asyncio.to_thread(record)
+
+
+def request_log(session: Session, workspace_id: int, webhook_id_: int) -> list[dict[str, Any]]:
+    """The latest 100 requests, newest first, as JSON-ready objects: the API's answer and
+    the downloadable file have this one shape."""
+    get(session, workspace_id, webhook_id_)
+    return [
+        AttemptOut.of(a).model_dump(mode="json") for a in logs.latest_attempts(session, webhook_id_)
+    ]
+
+
+def request_log_filename(webhook_id_: int, now: datetime) -> str:
+    return f"chathooks-webhook-{webhook_id_}-requests-{now:%Y%m%dT%H%M%SZ}.json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -13,7 +14,7 @@ from chathooks.clock import Clock, SystemClock
 from chathooks.deliver.transport import AiohttpTransport, Transport
 from chathooks.mail import Mailer, mailer_for
 from chathooks.settings import Settings
-from chathooks.store.database import make_engine, make_sessionmaker
+from chathooks.store.database import make_engine, make_sessionmaker, unit_of_work
 
 
 @dataclass
@@ -28,6 +29,11 @@ class Runtime:
     token_cache: dict[str, int] = field(default_factory=dict)
     session_secret: str = ""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A unit of work: commits when the block ends, rolls back if it raises. The API's
+        requests, the pages and the worker's jobs each use one; nothing else commits."""
+        return unit_of_work(self.sessions)
 
     def on_wake(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
         """Register a worker to be woken when new deliveries are queued in this process."""

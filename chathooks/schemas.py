@@ -191,6 +191,17 @@ class AttemptOut(BaseModel):
     latency_ms: float
     success: bool
 
+    @classmethod
+    def of(cls, attempt: Any) -> AttemptOut:
+        """From a stored ``Attempt`` row; ``success`` is derived from its status."""
+        status_code = attempt.response_status
+        return cls.model_validate(
+            {
+                **{c: getattr(attempt, c) for c in cls.model_fields if c != "success"},
+                "success": status_code is not None and 200 <= status_code < 300,
+            }
+        )
+
 
 class FlushResult(BaseModel):
     bundles: int

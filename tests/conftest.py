@@ -22,7 +22,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
-from chathooks.api.app import create_app
+from chathooks.app import create_app
 from chathooks.clock import ManualClock
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings

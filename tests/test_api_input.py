@@ -145,11 +145,10 @@ def test_connect_time_check_refuses_private_address(
 
 def _webhook_row_bypassing_save_check(service: Service, team: Workspace, url: str) -> int:
     from chathooks import outbound
-    from chathooks.store.database import unit_of_work
 
     rt = service.rt
     workspace_id = rt.token_cache[next(iter(rt.token_cache))]
-    with unit_of_work(rt.sessions) as session:
+    with rt.transaction() as session:
         allowing = rt.settings.model_copy(update={"allow_private_targets": True})
         hook = outbound.create(
             session,

@@ -133,7 +133,6 @@ def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
     service: Service, receiver: Receiver
 ) -> None:
     from chathooks.store import deliveries
-    from chathooks.store.database import unit_of_work
 
     team = service.workspace()
     team.account()
@@ -144,7 +143,7 @@ def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
     bundle = receiver.requests[0].json
     assert [m["message_id"] for m in bundle["messages"]] == ["gathered"]
     uuid = bundle["aggregation"].split("/permalink/")[1].split("/")[0]
-    with unit_of_work(service.rt.sessions) as session:
+    with service.rt.transaction() as session:
         found = deliveries.by_uuid(session, uuid)
         assert found is not None and found.chat_id == int(chat_id)
         first = deliveries.first_bundle_message(session, found.id)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from chathooks.admin import admin_token_matches
 from chathooks.runtime import Runtime
 from chathooks.security import hash_token
 from chathooks.store import tenants
-from chathooks.store.database import unit_of_work
 
 bearer = HTTPBearer(auto_error=False, description="A workspace's API token, or the admin token.")
 
@@ -25,13 +21,6 @@ def runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
-
-
-@contextmanager
-def transaction(rt: Runtime) -> Iterator[Session]:
-    """The request's unit of work: commits before the response is sent, or rolls back."""
-    with unit_of_work(rt.sessions) as session:
-        yield session
 
 
 def _unauthorized() -> HTTPException:
@@ -51,7 +40,7 @@ def workspace_id(
     token_hash = hash_token(credentials.credentials)
     cache: dict[str, int] = rt.token_cache
     if token_hash not in cache:
-        with transaction(rt) as session:
+        with rt.transaction() as session:
             workspace = tenants.workspace_by_token_hash(session, token_hash)
             if workspace is None:
                 raise _unauthorized()
@@ -64,7 +53,7 @@ def require_admin(
 ) -> None:
     if credentials is None:
         raise _unauthorized()
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         if not admin_token_matches(session, rt.settings, credentials.credentials):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the admin token is required")
 

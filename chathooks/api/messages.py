@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from chathooks import ingest, payloads, workspaces
-from chathooks.api.deps import RuntimeDep, WorkspaceDep, transaction
+from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.schemas import (
     BatchResult,
     ChatOut,
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1")
 
 
 def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[MessageResult]:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         outcomes = ingest.ingest(session, workspace, events, rt.clock.now(), rt.settings.base_url)
     rt.wake_workers()
     return [
@@ -66,16 +66,16 @@ def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
 
 @router.get("/chats/{chat_id}", response_model=ChatOut)
 def get_chat(chat_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)
 
 
 @router.patch("/chats/{chat_id}", response_model=ChatOut)
 def patch_chat(chat_id: int, body: ChatPatch, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
     """Assign the responsible teammate (by e-mail), or remove it with null."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         ctx = workspaces.get_chat(session, workspace, chat_id)
         email = str(body.responsible_email) if body.responsible_email else None
         workspaces.set_responsible(session, workspace, ctx.chat.id, email)
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import JSONResponse
 
 from chathooks import outbound
-from chathooks.api import actions
-from chathooks.api.deps import RuntimeDep, WorkspaceDep, transaction
+from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.schemas import (
     ActivityOut,
     AttemptOut,
@@ -42,14 +42,14 @@ def webhook_out(webhook: Webhook) -> WebhookOut:
 
 @router.get("", response_model=list[WebhookOut])
 def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         return [webhook_out(w) for w in outbound.list_for(session, workspace)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
 def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     """The signing secret (``whsec_…``) is in the answer; verify requests with it."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         webhook = outbound.create(
             session,
             workspace,
@@ -65,7 +65,7 @@ def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
 def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         return webhook_out(outbound.get(session, workspace, webhook_id))
 
 
@@ -76,7 +76,7 @@ def patch_webhook(
     """``{"enabled": true}`` re-enables an auto-disabled webhook: failure count reset, the
     backlog goes out in order. Changing aggregation or disabling first sends what was
     gathered."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         webhook = outbound.get(session, workspace, webhook_id)
         outbound.update(
             session, webhook, body.model_dump(exclude_unset=True), rt.settings, rt.clock.now()
@@ -88,7 +88,7 @@ def patch_webhook(
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         outbound.delete(session, outbound.get(session, workspace, webhook_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -96,7 +96,7 @@ def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> 
 @router.get("/{webhook_id}/activity", response_model=list[ActivityOut])
 def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[ActivityOut]:
     """The latest 10 actions, newest first."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         outbound.get(session, workspace, webhook_id)
         return [ActivityOut.model_validate(a) for a in logs.latest_activity(session, webhook_id)]
 
@@ -107,13 +107,19 @@ def requests_log(
 ) -> Response:
     """The latest 100 requests with full request and response, newest first;
     ``?download=1`` answers it as a JSON file."""
-    return actions.request_log(rt, workspace, webhook_id, download)
+    with rt.transaction() as session:
+        attempts = outbound.request_log(session, workspace, webhook_id)
+    headers = {}
+    if download:
+        name = outbound.request_log_filename(webhook_id, rt.clock.now())
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return JSONResponse(attempts, headers=headers)
 
 
 @router.post("/{webhook_id}/flush", response_model=FlushResult)
 def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResult:
     """Send every open bundle of this webhook now."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         count = outbound.flush(
             session, outbound.get(session, workspace, webhook_id), rt.clock.now()
         )
@@ -126,7 +132,7 @@ async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) ->
     """Send the workspace's latest message (a sample if none) in this webhook's format now,
     and answer with the attempt. Logged, but never counted toward auto-disable."""
 
-    return await actions.send_test(rt, workspace, webhook_id)
+    return await outbound.send_test(rt, workspace, webhook_id)
 
 
 @router.post(
@@ -137,7 +143,7 @@ def replay(
 ) -> ReplayResult:
     """Queue again the messages chathooks received in ``[since, until)``, in this webhook's
     current format (attachments still skipped)."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         count, queued = outbound.replay(
             session,
             outbound.get(session, workspace, webhook_id),

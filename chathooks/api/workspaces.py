@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, status
 
 from chathooks import workspaces
-from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin, transaction
+from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin
+from chathooks.logins import password_link
 from chathooks.schemas import (
     AccountIn,
     AccountOut,
@@ -14,7 +15,6 @@ from chathooks.schemas import (
     WorkspaceCreated,
     WorkspaceIn,
 )
-from chathooks.web.auth import password_link
 
 router = APIRouter(prefix="/api/v1")
 
@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1")
 )
 def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
     """Create a team's workspace (admin token). The API token is shown only here."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         new = workspaces.create_workspace(
             session,
             name=body.name,
@@ -46,7 +46,7 @@ def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
 
 @router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateOut)
 def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateOut:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         teammate = workspaces.add_teammate(
             session, workspace, full_name=body.full_name, email=str(body.email), now=rt.clock.now()
         )
@@ -55,7 +55,7 @@ def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> T
 
 @router.get("/teammates", response_model=list[TeammateOut])
 def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]:
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         return [
             TeammateOut.model_validate(t) for t in workspaces.list_teammates(session, workspace)
         ]
@@ -64,7 +64,7 @@ def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]
 @router.post("/whatsapp-accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
 def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> AccountOut:
     """Connect a WhatsApp number; its owner (by e-mail) becomes a teammate if new."""
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         account, owner = workspaces.add_account(
             session,
             workspace,

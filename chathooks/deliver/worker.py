@@ -23,7 +23,6 @@ from chathooks.mail import compose
 from chathooks.record import Sent, record_results
 from chathooks.runtime import Runtime
 from chathooks.store import alerts, deliveries
-from chathooks.store.database import unit_of_work
 
 log = logging.getLogger("chathooks.worker")
 
@@ -124,7 +123,7 @@ class DeliveryWorker:
 
     def _claim(self, limit: int, generation: int) -> list[Job]:
         rt = self.rt
-        with unit_of_work(rt.sessions) as session:
+        with rt.transaction() as session:
             now = rt.clock.now()
             deliveries.close_due_bundles(session, now)
             claimed = deliveries.claim(
@@ -195,7 +194,7 @@ class DeliveryWorker:
     def _record(self, results: list[Sent], released: list[int]) -> None:
         rt = self.rt
         try:
-            with unit_of_work(rt.sessions) as session:
+            with rt.transaction() as session:
                 record_results(session, results, released, rt.clock.now(), rt.settings, rt.rng)
         except Exception:
             log.exception(
@@ -218,12 +217,12 @@ async def send_pending_alerts(rt: Runtime) -> int:
     """Send unsent alert e-mails; a failed send stays queued and is retried a minute later."""
 
     def claim() -> list[tuple[int, str, str, str]]:
-        with unit_of_work(rt.sessions) as session:
+        with rt.transaction() as session:
             claimed = alerts.claim_unsent(session, rt.clock.now(), timedelta(minutes=5))
             return [(a.id, a.recipient, a.subject, a.body) for a in claimed]
 
     def finish(alert_id: int, error: str) -> None:
-        with unit_of_work(rt.sessions) as session:
+        with rt.transaction() as session:
             now = rt.clock.now()
             if error:
                 alerts.mark_failed(session, alert_id, error, now + timedelta(minutes=1))

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from chathooks import workspaces
-from chathooks.api.deps import transaction
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries, messages
 from chathooks.web.pages import PageNotFound
@@ -24,7 +23,7 @@ def _rt(request: Request) -> Runtime:
 @router.get("/chat/{chat_id}/messages/")
 def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse:
     """All of a chat's messages by timestamp, then arrival; ``#m{id}`` marks one."""
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         try:
             ctx = workspaces.get_chat(session, viewer.workspace_id, chat_id)
         except workspaces.NotFound:
@@ -41,7 +40,7 @@ def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse
 @router.get("/permalink/{uuid}/")
 def permalink(request: Request, uuid: str, viewer: ViewerDep) -> Response:
     """A bundle's stable link: the chat page at the bundle's first message."""
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         delivery = deliveries.by_uuid(session, uuid)
         chat = delivery and messages.get_chat(session, viewer.workspace_id, delivery.chat_id)
         if delivery is None or chat is None:

@@ -7,12 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from chathooks.api.deps import transaction
+from chathooks.logins import (
+    MIN_PASSWORD_LENGTH,
+    password_matches,
+    password_token_claims,
+    set_password,
+    teammate_for_claims,
+)
 from chathooks.runtime import Runtime
 from chathooks.store import tenants
-from chathooks.web.auth import password_token_claims, teammate_for_claims
 from chathooks.web.csrf import require_csrf
-from chathooks.web.passwords import MIN_PASSWORD_LENGTH, password_matches, set_password
 from chathooks.web.render import flash, render
 from chathooks.web.viewer import log_in, log_out, safe_next
 
@@ -45,7 +49,7 @@ def login(
 ) -> Response:
     """E-mail and password; one e-mail may be a teammate in several workspaces, so the
     teammate whose password matches is the one logged in."""
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         found = next(
             (
                 teammate
@@ -78,7 +82,7 @@ def logout(request: Request) -> Response:
 @router.get("/set-password/{token}")
 def set_password_page(request: Request, token: str) -> HTMLResponse:
     claims = password_token_claims(_rt(request), token)
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         teammate = teammate_for_claims(session, claims)
         who = (teammate.full_name, teammate.email) if teammate else None
     if who is None:
@@ -96,7 +100,7 @@ def set_password_submit(
     """Sets the password (the link dies with it) and logs the teammate in."""
     errors: dict[str, str] = {}
     claims = password_token_claims(_rt(request), token)
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         teammate = teammate_for_claims(session, claims)
         if teammate is None:
             return render(request, "link_expired.html", status_code=status.HTTP_404_NOT_FOUND)

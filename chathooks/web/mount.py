@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from chathooks.logins import session_secret
 from chathooks.runtime import Runtime
 from chathooks.web import chats, login, pages
-from chathooks.web.auth import session_secret
 from chathooks.web.csrf import CsrfRefused
 from chathooks.web.pages import PageNotFound
 from chathooks.web.render import render

@@ -10,12 +10,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from chathooks import outbound
-from chathooks.api import actions
-from chathooks.api.deps import transaction
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries, logs, messages
 from chathooks.store.models import Activity, Webhook
@@ -110,7 +108,7 @@ def home() -> Response:
 
 @router.get("/webhooks/outbound")
 def webhook_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         webhooks = outbound.list_for(session, viewer.workspace_id)
         return render(
             request,
@@ -137,7 +135,7 @@ WebhookFormDep = Annotated[WebhookForm, Depends(_webhook_form)]
 @router.post("/webhooks/outbound", dependencies=CsrfChecked)
 def webhook_create(request: Request, viewer: ViewerDep, form: WebhookFormDep) -> Response:
     rt = _rt(request)
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         if not form.errors:
             try:
                 webhook = outbound.create(
@@ -201,7 +199,7 @@ def _minutes(due: datetime | None, now: datetime) -> int | None:
 
 @router.get("/webhooks/outbound/{webhook_id}")
 def webhook_page(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLResponse:
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         return _detail(request, session, viewer, _webhook(session, viewer, webhook_id))
 
 
@@ -211,7 +209,7 @@ def webhook_save(
 ) -> Response:
     """Changing aggregation or disabling first sends what was gathered (service rule)."""
     rt = _rt(request)
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         if not form.errors:
             try:
@@ -259,7 +257,7 @@ def _apply(
 ) -> Response:
     """One settings change through the same service as the API, then back to the page."""
     rt = _rt(request)
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         outbound.update(session, webhook, changes, rt.settings, rt.clock.now())
     rt.wake_workers()
@@ -270,7 +268,7 @@ def _apply(
 @router.post("/webhooks/outbound/{webhook_id}/flush", dependencies=CsrfChecked)
 def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     rt = _rt(request)
-    with transaction(rt) as session:
+    with rt.transaction() as session:
         count = outbound.flush(session, _webhook(session, viewer, webhook_id), rt.clock.now())
     rt.wake_workers()
     flash(request, f"{count} bundle{'s' if count != 1 else ''} queued to send now.")
@@ -279,7 +277,7 @@ def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Respo
 
 @router.post("/webhooks/outbound/{webhook_id}/delete", dependencies=CsrfChecked)
 def webhook_delete(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         outbound.delete(session, _webhook(session, viewer, webhook_id))
     flash(request, "Webhook deleted.")
     return _see_other("/webhooks/outbound")
@@ -290,7 +288,7 @@ async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> 
     """Sends now and answers with the result: a fragment for htmx, else back to the page."""
     try:
         attempt = (
-            await actions.send_test(_rt(request), viewer.workspace_id, webhook_id)
+            await outbound.send_test(_rt(request), viewer.workspace_id, webhook_id)
         ).model_dump()
     except NotFound:
         raise PageNotFound() from None
@@ -309,7 +307,7 @@ async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> 
 @router.get("/webhooks/outbound/{webhook_id}/activity")
 def webhook_activity(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLResponse:
     """The fragment the page polls every 2 s."""
-    with transaction(_rt(request)) as session:
+    with _rt(request).transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         activity = _activity(session, webhook.id)
         return render(request, "_activity.html", viewer, webhook=webhook, activity=activity)
@@ -318,7 +316,10 @@ def webhook_activity(request: Request, webhook_id: int, viewer: ViewerDep) -> HT
 @router.get("/webhooks/outbound/{webhook_id}/requests.json")
 def webhook_requests(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     """The latest 100 requests, newest first, as a file: the same shape as the API's."""
-    try:
-        return actions.request_log(_rt(request), viewer.workspace_id, webhook_id, download=True)
-    except NotFound:
-        raise PageNotFound() from None
+    rt = _rt(request)
+    with rt.transaction() as session:
+        attempts = outbound.request_log(
+            session, viewer.workspace_id, _webhook(session, viewer, webhook_id).id
+        )
+    name = outbound.request_log_filename(webhook_id, rt.clock.now())
+    return JSONResponse(attempts, headers={"Content-Disposition": f'attachment; filename="{name}"'})

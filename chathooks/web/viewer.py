@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from chathooks.api.deps import transaction
 from chathooks.runtime import Runtime
 from chathooks.store import tenants
 from chathooks.store.models import Teammate
@@ -61,7 +60,7 @@ def viewer(request: Request) -> Viewer:
     teammate_id = request.session.get("teammate_id")
     workspace_id = request.session.get("workspace_id")
     if isinstance(teammate_id, int) and isinstance(workspace_id, int):
-        with transaction(rt) as session:
+        with rt.transaction() as session:
             teammate = tenants.get_teammate(session, workspace_id, teammate_id)
             workspace = tenants.get_workspace(session, workspace_id)
             if (

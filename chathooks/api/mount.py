@@ -1,11 +1,8 @@
-"""The ASGI application: API routes, pages, error shapes, and (for ``serve``) the worker."""
+"""Adds the JSON API to the app: its routes and its error shapes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -14,12 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from chathooks.api import messages, webhooks, workspaces
-from chathooks.deliver.worker import DeliveryWorker
 from chathooks.ingest import UnknownAccount
-from chathooks.runtime import Runtime
-from chathooks.store import deliveries
-from chathooks.store.database import unit_of_work
-from chathooks.web.mount import install_pages
 from chathooks.workspaces import BadField, Conflict, NotFound
 
 
@@ -65,37 +57,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _field_error(loc, str(error), "unknown_account")
 
 
-def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
-    """``run_worker`` makes this process also deliver (``serve``); ``api`` leaves it out."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = None
-        if run_worker:
-            if rt.settings.is_sqlite:
-                with unit_of_work(rt.sessions) as session:
-                    deliveries.release_all_leases(session)
-            task = asyncio.create_task(DeliveryWorker(rt).run(stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            if task is not None:
-                await task
-            await rt.transport.close()
-
-    app = FastAPI(
-        title="chathooks",
-        version="0.1.0",
-        description="Forwards every WhatsApp message of a team to outbound webhooks, one POST "
-        "per message or one bundle per chat per period. Authenticate with "
-        "`Authorization: Bearer <token>`.",
-        lifespan=lifespan,
-    )
-    app.state.runtime = rt
+def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
     for router in (workspaces.router, messages.router, webhooks.router):
         app.include_router(router)
-    install_pages(app, rt)
-    return app

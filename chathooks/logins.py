@@ -1,18 +1,37 @@
-"""Page logins: password hashes, signed session cookies, one-time set-password links."""
+"""Page logins, below the HTTP layers: password hashes, the session-signing secret, and
+one-time set-password links (printed by the CLI, returned by the API, opened in a page)."""
 
 from __future__ import annotations
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from chathooks.runtime import Runtime
 from chathooks.security import new_token
 from chathooks.store import tenants
-from chathooks.store.database import unit_of_work
 from chathooks.store.models import Teammate
 
+MIN_PASSWORD_LENGTH = 8
 SESSION_SECRET_KEY = "session_secret"
 PASSWORD_LINK_MAX_AGE = 7 * 24 * 3600
+_hasher = PasswordHasher()
+
+
+def set_password(teammate: Teammate, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    teammate.password_hash = _hasher.hash(password)
+
+
+def password_matches(teammate: Teammate, password: str) -> bool:
+    if not teammate.password_hash:
+        return False
+    try:
+        return _hasher.verify(teammate.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def session_secret(rt: Runtime) -> str:
@@ -20,7 +39,7 @@ def session_secret(rt: Runtime) -> str:
     if rt.settings.session_secret:
         return rt.settings.session_secret
     if not rt.session_secret:
-        with unit_of_work(rt.sessions) as session:
+        with rt.transaction() as session:
             secret = tenants.get_meta(session, SESSION_SECRET_KEY)
             if secret is None:
                 secret = new_token("")
