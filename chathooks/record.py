@@ -2,11 +2,14 @@
 
 The request log, the activity log, the delivery's status and the webhook's failure
 counter move together: a crash leaves either all of a result recorded or none of it
-(then the delivery is simply sent again — at least once).
+(then the delivery is simply sent again — at least once). One result that cannot be
+written never holds up the others: it is written apart, as a failure of its own webhook.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +17,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from chathooks.deliver.transport import Outcome
+from chathooks.deliver.transport import Outcome, storable
+from chathooks.runtime import Runtime
 from chathooks.settings import Settings
 from chathooks.store import alerts, deliveries, logs, tenants, webhooks
 from chathooks.store.models import Webhook
@@ -69,6 +73,64 @@ def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> fl
     """10 s doubling up to the maximum, with up to 20 % jitter so retries don't align."""
     delay = settings.retry_base_seconds * 2 ** min(max(failures - 1, 0), 30)
     return float(min(delay * rng.uniform(1.0, 1.2), settings.retry_max_seconds))
+
+
+log = logging.getLogger("chathooks.record")
+
+
+def record(rt: Runtime, results: Sequence[Sent], released: Sequence[int]) -> list[Sent]:
+    """Record a batch in one transaction; if that fails, each webhook's results apart, and
+    if that fails too, each result alone. A result that cannot be written even alone is
+    recorded as a failed attempt without its answer, so it counts against its own webhook
+    only. Returns the results as recorded."""
+
+    def write(part: Sequence[Sent], released: Sequence[int] = ()) -> BaseException | None:
+        try:
+            with rt.transaction() as session:
+                record_results(session, part, released, rt.clock.now(), rt.settings, rt.rng)
+        except Exception as error:
+            return error
+        return None
+
+    failure = write(results, released)
+    if failure is None:
+        return list(results)
+    log.error(
+        "recording %d results together failed (%r); recording them apart", len(results), failure
+    )
+    if released and (failure := write([], released)) is not None:
+        log.error(
+            "handing back %d deliveries failed (%r); their leases will end", len(released), failure
+        )
+    by_webhook: dict[int, list[Sent]] = {}
+    for result in results:
+        by_webhook.setdefault(result.webhook_id, []).append(result)
+    recorded: list[Sent] = []
+    for group in by_webhook.values():
+        if write(group) is None:
+            recorded += group
+            continue
+        broken: list[Sent] = []
+        for result in group:
+            if (error := write([result])) is None:
+                recorded.append(result)
+            else:
+                broken.append(unrecordable(result, error))
+        if broken and (error := write(broken)) is not None:
+            log.error(
+                "recording %d failed results failed (%r); they will be sent again",
+                len(broken),
+                error,
+            )
+        recorded += broken
+    return recorded
+
+
+def unrecordable(sent: Sent, error: BaseException) -> Sent:
+    """A result whose answer could not be written: a failed attempt without the answer."""
+    reason = f"the response could not be recorded ({type(error).__name__}: {error})"
+    outcome = Outcome(status=None, latency_ms=sent.outcome.latency_ms, error=storable(reason))
+    return dataclasses.replace(sent, outcome=outcome)
 
 
 def record_results(
@@ -134,8 +196,8 @@ def _update_webhook(
     last_failure = gone or failing[-1]
     webhook.last_error = last_failure.outcome.describe()
     delay = backoff_seconds(failures, settings, rng)
-    asked = [r.outcome.retry_after_seconds(now.timestamp()) for r in failing]
-    delay = max([delay, *(a for a in asked if a is not None)])
+    asked = [r.outcome.retry_after for r in failing if r.outcome.retry_after is not None]
+    delay = max([delay, *asked])
     webhook.retry_at = now + timedelta(seconds=min(delay, settings.retry_after_max_seconds))
     if webhook.status == "enabled" and (
         gone is not None or failures > settings.disable_after_failures

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -17,35 +21,31 @@ from aiohttp.resolver import ThreadedResolver
 from chathooks.security import is_public_address
 
 RESPONSE_BODY_LIMIT = 64 * 1024
+RETRY_AFTER_STATUSES = (429, 503)
+RETRY_AFTER_CAP_SECONDS = 7 * 24 * 3600.0
+"""A receiver may ask for any wait; more than this is taken as this (record caps it lower)."""
+_DELAY_SECONDS = re.compile("[0-9]+", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What came back: a status with headers and (at most 64 KiB of) body, or an error."""
+    """What came back: a status with headers and (at most 64 KiB of) body, or an error.
+
+    Every text in it is storable (no NUL, no lone surrogate), and ``retry_after`` is the
+    receiver's ``Retry-After`` on 429/503 already parsed, in seconds: what a receiver sends
+    is checked here, once, so nothing it sends can make recording the result fail.
+    """
 
     status: int | None
     latency_ms: float
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
     error: str = ""
+    retry_after: float | None = None
 
     @property
     def success(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-    def retry_after_seconds(self, now_epoch: float) -> float | None:
-        """The receiver's ``Retry-After`` on 429/503, in seconds from now."""
-        if self.status not in (429, 503):
-            return None
-        value = next((v for k, v in self.headers.items() if k.lower() == "retry-after"), "")
-        if not value:
-            return None
-        if value.strip().isdigit():
-            return float(value.strip())
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch)
-        except (TypeError, ValueError):
-            return None
 
     def describe(self) -> str:
         return self.error if self.status is None else f"HTTP {self.status}"
@@ -118,18 +118,13 @@ class AiohttpTransport:
                 url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 content = await _read_limited(response.content)
-                return Outcome(
-                    status=response.status,
-                    latency_ms=_since(started),
-                    headers=dict(response.headers),
-                    body=_decode(content, response.charset),
+                return received(
+                    response.status, _since(started), response.raw_headers, content, time.time()
                 )
         except TimeoutError:
             return Outcome(status=None, latency_ms=_since(started), error="timed out")
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            return Outcome(
-                status=None, latency_ms=_since(started), error=f"{type(error).__name__}: {error}"
-            )
+        except Exception as error:
+            return failed(error, _since(started))
 
     async def close(self) -> None:
         if self._session is not None:
@@ -148,12 +143,98 @@ def _refuse_private_literal(url: str) -> None:
         raise OSError(errno.EACCES, f"{host} is a non-public address")
 
 
-def _decode(content: bytes, charset: str | None) -> str:
-    """The stored response body: its declared charset, else UTF-8, never an exception."""
+def received(
+    status: int,
+    latency_ms: float,
+    raw_headers: Iterable[tuple[bytes, bytes]],
+    content: bytes,
+    now_epoch: float,
+) -> Outcome:
+    """An answer as chathooks keeps it, whatever bytes the receiver sent."""
+    headers = storable_headers(raw_headers)
+    return Outcome(
+        status=status,
+        latency_ms=latency_ms,
+        headers=headers,
+        body=decode_body(content, charset_of(_header(headers, "content-type"))),
+        retry_after=(
+            parse_retry_after(_header(headers, "retry-after"), now_epoch)
+            if status in RETRY_AFTER_STATUSES
+            else None
+        ),
+    )
+
+
+def failed(error: BaseException, latency_ms: float) -> Outcome:
+    """No answer: the error's text may quote what the receiver sent, so it is cleaned too."""
+    return Outcome(
+        status=None, latency_ms=latency_ms, error=storable(f"{type(error).__name__}: {error}")
+    )
+
+
+def storable(text: str) -> str:
+    """Text every database stores: NUL and lone surrogates replaced, nothing raised."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
+
+
+def storable_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header names and values as text (bytes that are not UTF-8 become U+FFFD); a repeated
+    header's values joined with ", ", as HTTP allows, instead of keeping one of them."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key, text = _header_text(name), _header_text(value)
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _header_text(raw: bytes) -> str:
+    return storable(raw.decode("utf-8", errors="replace"))
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((v for k, v in headers.items() if k.lower() == name), "")
+
+
+def parse_retry_after(value: str, now_epoch: float) -> float | None:
+    """``Retry-After`` as seconds from now: delay-seconds (ASCII digits only) or an
+    HTTP-date, at most ``RETRY_AFTER_CAP_SECONDS``; anything else is None."""
+    value = value.strip(" \t")
+    if not value:
+        return None
+    if _DELAY_SECONDS.fullmatch(value):
+        return min(float(value), RETRY_AFTER_CAP_SECONDS)
+    if not value.isascii():
+        return None
     try:
-        return content.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return content.decode("utf-8", errors="replace")
+        moment = parsedate_to_datetime(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        delay = moment.timestamp() - now_epoch
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return min(max(0.0, delay), RETRY_AFTER_CAP_SECONDS)
+
+
+def charset_of(content_type: str) -> str:
+    """The ``charset`` parameter of a Content-Type, or ""."""
+    message = Message()
+    try:
+        message["content-type"] = content_type
+        charset = message.get_content_charset() or ""
+    except Exception:
+        return ""
+    return charset if charset.isascii() else ""
+
+
+def decode_body(content: bytes, charset: str) -> str:
+    """The stored response body: its declared charset if it is a text encoding that
+    decodes, else UTF-8; undecodable bytes become U+FFFD; never an exception."""
+    if charset:
+        try:
+            return storable(content.decode(charset, errors="replace"))
+        except Exception:  # unknown, not a text encoding ("rot13"), or no "replace" ("idna")
+            pass
+    return storable(content.decode("utf-8", errors="replace"))
 
 
 async def _read_limited(stream: Any) -> bytes:

@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from chathooks.deliver.jobs import Job, load_jobs
 from chathooks.deliver.signing import signed_headers, webhook_id
-from chathooks.deliver.transport import Outcome
+from chathooks.deliver.transport import failed
 from chathooks.mail import compose
-from chathooks.record import Sent, record_results
+from chathooks.record import Sent, record
 from chathooks.runtime import Runtime
 from chathooks.store import alerts, deliveries
 
@@ -158,7 +158,7 @@ class DeliveryWorker:
             outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
         except Exception as error:
             log.exception("sending delivery %d failed unexpectedly", claimed.id)
-            outcome = Outcome(status=None, latency_ms=0.0, error=f"{type(error).__name__}: {error}")
+            outcome = failed(error, 0.0)
         return Sent(
             claimed.webhook_id,
             claimed.id,
@@ -184,24 +184,12 @@ class DeliveryWorker:
         released, self._released = self._released, []
         if not results and not released:
             return
-        await asyncio.to_thread(self._record, results, released)
+        results = await asyncio.to_thread(record, self.rt, results, released)
         for webhook in {r.webhook_id for r in results if not r.outcome.success}:
             self._halted[webhook] = self._generation
         self._owned.difference_update(r.delivery_id for r in results)
         self._owned.difference_update(released)
         self._wake.set()
-
-    def _record(self, results: list[Sent], released: list[int]) -> None:
-        rt = self.rt
-        try:
-            with rt.transaction() as session:
-                record_results(session, results, released, rt.clock.now(), rt.settings, rt.rng)
-        except Exception:
-            log.exception(
-                "recording %d results failed; their deliveries will be sent again "
-                "when their lease ends",
-                len(results),
-            )
 
     async def _mail_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
