@@ -17,12 +17,15 @@ from chathooks.runtime import Runtime
 from chathooks.schemas import AttemptOut
 from chathooks.security import UnsafeTarget, check_url, new_webhook_secret
 from chathooks.settings import Settings
+from chathooks.storable import text_problem
 from chathooks.store import deliveries, logs, messages, webhooks
 from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
 from chathooks.workspaces import BadField, NotFound
 
 
 def checked_url(url: str, settings: Settings) -> str:
+    if problem := text_problem(url):
+        raise BadField("url", f"URL {problem}")
     try:
         return check_url(url, settings.allow_private_targets)
     except UnsafeTarget as error:

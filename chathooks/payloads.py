@@ -75,7 +75,10 @@ class ChatContext:
 
 
 def timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    """``%Y-%m-%dT%H:%M:%S+0000``, with four-digit years also before 1000 (which
+    ``strftime`` writes as ``1``, not ``0001``, on Linux)."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}+0000"
 
 
 def chat_url(base_url: str, chat_id: int) -> str:
@@ -130,7 +133,8 @@ def note_footer(link: str) -> str:
 def note_line(message: MessageRow) -> str:
     """One message as a line of the CRM note: escaped, line breaks as ``<br/>``."""
     text = html.escape(message.text).replace("\r\n", "\n").replace("\n", "<br/>")
-    when = message.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    utc = message.timestamp.astimezone(UTC)
+    when = f"{utc.year:04d}-{utc:%m-%d %H:%M}"
     return f"from {html.escape(message.sender_name)} on {when}: {text}"
 
 

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from chathooks.deliver.transport import Outcome, storable
+from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
 from chathooks.settings import Settings
+from chathooks.storable import storable
 from chathooks.store import alerts, deliveries, logs, tenants, webhooks
 from chathooks.store.models import Webhook
 

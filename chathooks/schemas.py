@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from chathooks.schedule import Aggregation
+from chathooks.storable import text_problem
 
 
 def _none_as_empty(value: Any) -> Any:
     return "" if value is None else value
+
+
+def _in_utc_years(value: datetime) -> datetime:
+    """The moment in UTC; one that falls outside years 1-9999 there cannot be stored."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall within years 1 to 9999 once converted to UTC") from None
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc_years)]
 
 
 Text = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=200)]
@@ -28,12 +48,9 @@ class Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _storable_text(cls, value: Any) -> Any:
-        """JSON can carry a lone surrogate (``"\\ud800"``); no database can store it."""
-        if isinstance(value, str):
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+        """No NUL, no lone surrogate: a database would refuse them (a 500, not a 422)."""
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise ValueError(problem)
         return value
 
 
@@ -94,7 +111,7 @@ class MessageEvent(Strict):
     chat: ChatIn
     message_id: str = Field(min_length=1, max_length=200)
     direction: Literal["sent", "received"]
-    timestamp: AwareDatetime
+    timestamp: Timestamp
     sender: Party = Party()
     recipient: Party = Party()
     text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = ""
@@ -208,8 +225,8 @@ class FlushResult(BaseModel):
 
 
 class ReplayIn(Strict):
-    since: AwareDatetime
-    until: AwareDatetime
+    since: Timestamp
+    until: Timestamp
 
 
 class ReplayResult(BaseModel):

@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from chathooks.security import is_public_address
+from chathooks.storable import storable
 
 RESPONSE_BODY_LIMIT = 64 * 1024
 RETRY_AFTER_STATUSES = (429, 503)
@@ -170,11 +171,6 @@ def failed(error: BaseException, latency_ms: float) -> Outcome:
     return Outcome(
         status=None, latency_ms=latency_ms, error=storable(f"{type(error).__name__}: {error}")
     )
-
-
-def storable(text: str) -> str:
-    """Text every database stores: NUL and lone surrogates replaced, nothing raised."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def storable_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
