@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import insert_ignoring_conflicts, table
+from chathooks.store.ids import get_by_id
 from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
 
 ChatKey = tuple[int, str]
@@ -63,7 +64,7 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> dict[st
 
 
 def get_chat(session: Session, workspace_id: int, chat_id: int) -> Chat | None:
-    chat = session.get(Chat, chat_id)
+    chat = get_by_id(session, Chat, chat_id)
     return chat if chat and chat.workspace_id == workspace_id else None
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
 
@@ -48,7 +49,7 @@ def workspace_by_token_hash(session: Session, token_hash: str) -> Workspace | No
 
 
 def get_workspace(session: Session, workspace_id: int) -> Workspace | None:
-    return session.get(Workspace, workspace_id)
+    return get_by_id(session, Workspace, workspace_id)
 
 
 def teammate_by_email(session: Session, workspace_id: int, email: str) -> Teammate | None:
@@ -62,11 +63,11 @@ def teammates_by_email_anywhere(session: Session, email: str) -> list[Teammate]:
 
 
 def teammate_by_id(session: Session, teammate_id: int) -> Teammate | None:
-    return session.get(Teammate, teammate_id)
+    return get_by_id(session, Teammate, teammate_id)
 
 
 def get_teammate(session: Session, workspace_id: int, teammate_id: int) -> Teammate | None:
-    teammate = session.get(Teammate, teammate_id)
+    teammate = get_by_id(session, Teammate, teammate_id)
     return teammate if teammate and teammate.workspace_id == workspace_id else None
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chathooks.store.ids import get_by_id
 from chathooks.store.models import Webhook
 
 QUEUEING_STATUSES = ("enabled", "auto_disabled")
@@ -22,7 +23,7 @@ def add(session: Session, **values: Any) -> Webhook:
 
 
 def get(session: Session, workspace_id: int, webhook_id: int) -> Webhook | None:
-    webhook = session.get(Webhook, webhook_id)
+    webhook = get_by_id(session, Webhook, webhook_id)
     return webhook if webhook and webhook.workspace_id == workspace_id else None
 
 
