@@ -118,7 +118,7 @@ def set_password_command(
     email: Annotated[str, typer.Argument(help="The teammate's e-mail.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
-    """Set a teammate's password for the web pages."""
+    """Set a teammate's password for the web pages (this logs them out everywhere)."""
     rt = _prepared()
     with rt.transaction() as session:
         found = tenants.teammates_by_email_anywhere(session, email.lower())
@@ -127,7 +127,7 @@ def set_password_command(
             raise typer.Exit(1)
         try:
             for teammate in found:
-                set_password(teammate, password)
+                set_password(session, teammate, password)
         except ValueError as error:
             typer.echo(str(error), err=True)
             raise typer.Exit(1) from None

@@ -1,4 +1,4 @@
-"""The one dialect-specific statement the hot path needs: insert, skipping conflicts."""
+"""The dialect-specific statements: inserts that skip or merge into a conflicting row."""
 
 from __future__ import annotations
 
@@ -14,7 +14,12 @@ def table(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
+def insert_for(session: Session, model: Any) -> Any:
+    """``INSERT`` of the session's backend, which knows ``ON CONFLICT``."""
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table(model))
+
+
 def insert_ignoring_conflicts(session: Session, model: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(table(model)).on_conflict_do_nothing()
+    return insert_for(session, model).on_conflict_do_nothing()

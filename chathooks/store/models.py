@@ -261,3 +261,24 @@ class Alert(Base):
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     tries: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class LoginCounter(Base):
+    """Login attempts of one e-mail or one client address in the current window. Kept in
+    the database, so a limit holds across every ``chathooks api`` behind a load balancer."""
+
+    __tablename__ = "login_counters"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class PageSession(Base):
+    """A logged-in browser. Its cookie holds a random token and only the token's hash is
+    stored: deleting the row ends the session at once, whoever holds a copy of the cookie."""
+
+    __tablename__ = "page_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    teammate_id: Mapped[int] = mapped_column(ForeignKey("teammates.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -7,18 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from chathooks import page_sessions
 from chathooks.logins import (
     MIN_PASSWORD_LENGTH,
-    password_matches,
+    log_in,
     password_token_claims,
     set_password,
     teammate_for_claims,
 )
 from chathooks.runtime import Runtime
-from chathooks.store import tenants
 from chathooks.web.csrf import require_csrf
 from chathooks.web.render import flash, render
-from chathooks.web.viewer import log_in, log_out, safe_next
+from chathooks.web.viewer import log_out, safe_next, session_token, start_cookie
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = [Depends(require_csrf)]
@@ -41,39 +41,48 @@ def login_page(
 
 
 @router.post("/login", dependencies=CsrfChecked)
-def login(
+async def login(
     request: Request,
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next_path: Annotated[str, Form(alias="next")] = "",
 ) -> Response:
     """E-mail and password; one e-mail may be a teammate in several workspaces, so the
-    teammate whose password matches is the one logged in."""
-    with _rt(request).transaction() as session:
-        found = next(
-            (
-                teammate
-                for teammate in tenants.teammates_by_email_anywhere(session, email.strip().lower())
-                if password_matches(teammate, password)
-            ),
-            None,
+    teammate whose password matches is the one logged in. Too many attempts for the e-mail
+    or from the address are answered 429 with ``Retry-After``, before any password work."""
+    address = request.client.host if request.client else ""
+    result = await log_in(_rt(request), email, password, address)
+    if result.session_token is not None:
+        start_cookie(request, result.session_token)
+        return _see_other(safe_next(next_path))
+    if result.retry_after is not None:
+        minutes = -(-result.retry_after // 60)
+        error = (
+            f"Too many login attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
         )
-        if found is not None:
-            log_in(request, found)
-    if found is None:
-        return render(
-            request,
-            "login.html",
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            next=safe_next(next_path),
-            email=email,
-            error="Wrong e-mail or password.",
-        )
-    return _see_other(safe_next(next_path))
+        status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    else:
+        error, status_code = "Wrong e-mail or password.", status.HTTP_401_UNAUTHORIZED
+    response = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        next=safe_next(next_path),
+        email=email,
+        error=error,
+    )
+    if result.retry_after is not None:
+        response.headers["Retry-After"] = str(result.retry_after)
+    return response
 
 
 @router.post("/logout", dependencies=CsrfChecked)
 def logout(request: Request) -> Response:
+    """Ends this session on the server: a copy of the cookie no longer opens anything."""
+    token = session_token(request)
+    if token is not None:
+        with _rt(request).transaction() as session:
+            page_sessions.end(session, token)
     log_out(request)
     flash(request, "You are logged out.")
     return _see_other("/login")
@@ -110,8 +119,10 @@ def set_password_submit(
         elif password != confirm:
             errors["confirm"] = "The two passwords differ."
         else:
-            set_password(teammate, password)
-            log_in(request, teammate)
+            set_password(session, teammate, password)
+            start_cookie(
+                request, page_sessions.start(session, teammate.id, _rt(request).clock.now())
+            )
     if errors:
         return render(
             request,

@@ -11,14 +11,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from chathooks.logins import session_secret
+from chathooks.page_sessions import SESSION_DAYS
 from chathooks.runtime import Runtime
 from chathooks.web import chats, login, pages
 from chathooks.web.csrf import CsrfRefused
 from chathooks.web.pages import PageNotFound
 from chathooks.web.render import render
 from chathooks.web.viewer import LoginRequired
-
-SESSION_DAYS = 14
 
 
 def install_pages(app: FastAPI, rt: Runtime) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from chathooks import page_sessions
 from chathooks.runtime import Runtime
-from chathooks.store import tenants
-from chathooks.store.models import Teammate
+
+_TOKEN = "session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +30,20 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
-def _password_stamp(teammate: Teammate) -> str:
-    """Changes with the password, so a new password ends every older session."""
-    return hashlib.sha256((teammate.password_hash or "").encode()).hexdigest()[:16]
-
-
-def log_in(request: Request, teammate: Teammate) -> None:
-    """A fresh session (no fixation): the old one, CSRF token included, is dropped."""
+def start_cookie(request: Request, session_token: str) -> None:
+    """A fresh cookie (no fixation): the old one, CSRF token included, is dropped. It holds
+    the token of a server-side session (``chathooks.page_sessions``)."""
     request.session.clear()
-    request.session.update(
-        teammate_id=teammate.id,
-        workspace_id=teammate.workspace_id,
-        stamp=_password_stamp(teammate),
-    )
+    request.session[_TOKEN] = session_token
+
+
+def session_token(request: Request) -> str | None:
+    token = request.session.get(_TOKEN)
+    return token if isinstance(token, str) else None
 
 
 def log_out(request: Request) -> None:
+    """Forget the cookie; the caller ends the server-side session."""
     request.session.clear()
 
 
@@ -55,19 +53,14 @@ def _requested_path(request: Request) -> str:
 
 
 def viewer(request: Request) -> Viewer:
-    """The logged-in teammate, checked against the database on every page."""
+    """The logged-in teammate: the cookie's session, checked in the database on every page."""
     rt: Runtime = request.app.state.runtime
-    teammate_id = request.session.get("teammate_id")
-    workspace_id = request.session.get("workspace_id")
-    if isinstance(teammate_id, int) and isinstance(workspace_id, int):
+    token = session_token(request)
+    if token is not None:
         with rt.transaction() as session:
-            teammate = tenants.get_teammate(session, workspace_id, teammate_id)
-            workspace = tenants.get_workspace(session, workspace_id)
-            if (
-                teammate is not None
-                and workspace is not None
-                and request.session.get("stamp") == _password_stamp(teammate)
-            ):
+            found = page_sessions.find(session, token, rt.clock.now())
+            if found is not None:
+                teammate, workspace = found
                 return Viewer(
                     teammate.id, workspace.id, teammate.full_name, teammate.email, workspace.name
                 )
