@@ -79,13 +79,17 @@ def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> fl
 log = logging.getLogger("chathooks.record")
 
 
-def record(rt: Runtime, results: Sequence[Sent], released: Sequence[int]) -> list[Sent]:
+def record(
+    rt: Runtime, results: Sequence[Sent], released: Sequence[deliveries.Lease]
+) -> list[Sent]:
     """Record a batch in one transaction; if that fails, each webhook's results apart, and
     if that fails too, each result alone. A result that cannot be written even alone is
     recorded as a failed attempt without its answer, so it counts against its own webhook
     only. Returns the results as recorded."""
 
-    def write(part: Sequence[Sent], released: Sequence[int] = ()) -> BaseException | None:
+    def write(
+        part: Sequence[Sent], released: Sequence[deliveries.Lease] = ()
+    ) -> BaseException | None:
         try:
             with rt.transaction() as session:
                 record_results(session, part, released, rt.clock.now(), rt.settings, rt.rng)
@@ -137,7 +141,7 @@ def unrecordable(sent: Sent, error: BaseException) -> Sent:
 def record_results(
     session: Session,
     results: Sequence[Sent],
-    released: Sequence[int],
+    released: Sequence[deliveries.Lease],
     now: datetime,
     settings: Settings,
     rng: random.Random,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,17 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> Settings:
+        """A worker starts a request only with this much lease left; a shorter lease would
+        hand every delivery back unsent."""
+        if self.lease_seconds <= self.total_timeout_seconds:
+            raise ValueError(
+                f"CHATHOOKS_LEASE_SECONDS ({self.lease_seconds:g}) must be longer than "
+                f"CHATHOOKS_TOTAL_TIMEOUT_SECONDS ({self.total_timeout_seconds:g})"
+            )
+        return self
 
     @cached_property
     def base_url(self) -> str:

@@ -40,6 +40,8 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.arrived = 0
+        """Requests that arrived, counted before any reply delay (``requests`` after it)."""
         self.replies: deque[Reply] = deque()
         self.default = Reply()
         self._loop = asyncio.new_event_loop()
@@ -69,6 +71,7 @@ class Receiver:
         self._loop.run_forever()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        self.arrived += 1
         body = await request.text()
         reply = self.replies.popleft() if self.replies else self.default
         if reply.delay:

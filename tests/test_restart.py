@@ -65,6 +65,8 @@ def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[byte
         "CHATHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
         "CHATHOOKS_ALLOW_PRIVATE_TARGETS": "true",
         "CHATHOOKS_LEASE_SECONDS": "2",
+        "CHATHOOKS_TOTAL_TIMEOUT_SECONDS": "1",
+        "CHATHOOKS_CONNECT_TIMEOUT_SECONDS": "1",
         "CHATHOOKS_POLL_INTERVAL_SECONDS": "0.1",
     }
     process = subprocess.Popen(

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from chathooks.deliver.jobs import Job, load_jobs
 from chathooks.deliver.signing import signed_headers, webhook_id
@@ -58,10 +58,11 @@ class DeliveryWorker:
         self.rt = runtime
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Sent] = []
-        self._released: list[int] = []
-        self._owned: set[int] = set()
-        """Deliveries claimed and not yet recorded: a lease that ran out meanwhile (a clock
-        jump, a slow record) must not make this worker send one of them twice."""
+        self._released: list[deliveries.Lease] = []
+        self._owned: dict[int, datetime] = {}
+        """Deliveries claimed and not yet recorded, with the end of the lease held on each: a
+        lease that ran out meanwhile (a clock jump, a slow record) must not make this worker
+        send one of them twice, and a request never starts on a lease about to end."""
         self._generation = 0
         self._halted: dict[int, float] = {}
         self._limiter = RateLimiter()
@@ -103,8 +104,9 @@ class DeliveryWorker:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
                 for job in jobs:
-                    if job.claimed.id not in self._owned:
-                        self._owned.add(job.claimed.id)
+                    owned = job.claimed.id in self._owned
+                    self._owned[job.claimed.id] = job.claimed.lease_until
+                    if not owned:
                         task = asyncio.create_task(self._deliver(job))
                         self._tasks.add(task)
                         task.add_done_callback(self._tasks.discard)
@@ -140,15 +142,22 @@ class DeliveryWorker:
         if not self._is_halted(job):
             await self._limiter.wait(claimed.webhook_id, claimed.max_requests_per_second)
             async with self._slots:
-                if not self._is_halted(job):
+                if not self._is_halted(job) and self._lease_outlasts_a_request(claimed.id):
                     sent = await self._send(job)
                     self._results.append(sent)
                     if not sent.outcome.success:
                         self._halted[claimed.webhook_id] = math.inf
                     self._to_record.set()
                     return
-        self._released.append(claimed.id)
+        self._released.append((claimed.id, self._owned[claimed.id]))
         self._to_record.set()
+
+    def _lease_outlasts_a_request(self, delivery_id: int) -> bool:
+        """A request may take ``total_timeout_seconds``; one that could outlive the lease
+        might overlap the same delivery sent by another worker, after newer messages of
+        its chat (a worker paused past its lease): such a delivery is handed back instead."""
+        timeout = timedelta(seconds=self.rt.settings.total_timeout_seconds)
+        return self.rt.clock.now() + timeout <= self._owned[delivery_id]
 
     async def _send(self, job: Job) -> Sent:
         claimed = job.claimed
@@ -187,8 +196,8 @@ class DeliveryWorker:
         results = await asyncio.to_thread(record, self.rt, results, released)
         for webhook in {r.webhook_id for r in results if not r.outcome.success}:
             self._halted[webhook] = self._generation
-        self._owned.difference_update(r.delivery_id for r in results)
-        self._owned.difference_update(released)
+        for delivery_id in [r.delivery_id for r in results] + [id_ for id_, _ in released]:
+            self._owned.pop(delivery_id or 0, None)
         self._wake.set()
 
     async def _mail_loop(self, stop: asyncio.Event) -> None:

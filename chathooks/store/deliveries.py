@@ -31,6 +31,11 @@ class Claimed(NamedTuple):
     url: str
     secret: str
     max_requests_per_second: float | None
+    lease_until: datetime
+
+
+Lease = tuple[int, datetime]
+"""A claimed delivery's id and the end of the lease its worker holds on it."""
 
 
 def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -189,14 +194,23 @@ _DELIVERED = (
 _FAILED = (
     update(_deliveries).where(_by_ids).values(lease_until=None, attempts=_deliveries.c.attempts + 1)
 )
-_RELEASE = update(_deliveries).where(_by_ids).values(lease_until=None)
+_RELEASE = (
+    update(_deliveries)
+    .where(
+        _deliveries.c.id == bindparam("released_id"),
+        _deliveries.c.lease_until == bindparam("held_until"),
+    )
+    .values(lease_until=None)
+)
 
 
 def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
     """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold."""
-    claimed = [Claimed._make(row) for row in session.execute(_CLAIM, {"now": now, "limit": limit})]
+    until = now + lease
+    rows = session.execute(_CLAIM, {"now": now, "limit": limit})
+    claimed = [Claimed._make((*row, until)) for row in rows]
     if claimed:
-        session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": now + lease})
+        session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": until})
     return claimed
 
 
@@ -210,10 +224,13 @@ def mark_failed(session: Session, ids: Sequence[int]) -> None:
         session.execute(_FAILED, {"ids": list(ids)})
 
 
-def release(session: Session, ids: Sequence[int]) -> None:
-    """Give back deliveries that were claimed but not attempted."""
-    if ids:
-        session.execute(_RELEASE, {"ids": list(ids)})
+def release(session: Session, leases: Sequence[Lease]) -> None:
+    """Give back deliveries that were claimed but not attempted, each only while its lease
+    is still the one this worker took: one that ran out meanwhile may be another's now."""
+    if leases:
+        session.execute(
+            _RELEASE, [{"released_id": id_, "held_until": until} for id_, until in leases]
+        )
 
 
 def release_all_leases(session: Session) -> None:
