@@ -54,6 +54,22 @@ class Strict(BaseModel):
         return value
 
 
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What went wrong, in words.")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(
+        description='Where: ["body", "messages", 3, "timestamp"] is item 3\'s timestamp.'
+    )
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldError]
+
+
 class WorkspaceIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     owner_name: str = Field(min_length=1, max_length=200)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from chathooks import ingest, payloads, workspaces
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
+from chathooks.api.errors import ERRORS
 from chathooks.schemas import (
     BatchResult,
     ChatOut,
@@ -15,7 +16,7 @@ from chathooks.schemas import (
     MessageResult,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[MessageResult]:

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from chathooks import outbound
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
+from chathooks.api.errors import ERRORS
 from chathooks.schemas import (
     ActivityOut,
     AttemptOut,
@@ -20,7 +21,7 @@ from chathooks.schemas import (
 from chathooks.store import logs
 from chathooks.store.models import Webhook
 
-router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"])
+router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"], responses=ERRORS)
 
 
 def webhook_out(webhook: Webhook) -> WebhookOut:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, status
 
 from chathooks import workspaces
 from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin
+from chathooks.api.errors import ERRORS
 from chathooks.logins import password_link
 from chathooks.schemas import (
     AccountIn,
@@ -16,7 +17,7 @@ from chathooks.schemas import (
     WorkspaceIn,
 )
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 @router.post(
