@@ -144,7 +144,16 @@ def note_line_budget(footer_chars: int) -> int:
 
 
 def fit_line(line: str, budget: int) -> str:
-    return line if len(line) <= budget else line[: budget - 1] + "…"
+    """The line, or as much of it as fits followed by "…", cut between HTML entities and
+    tags, never inside one (``&l…`` would not parse in the CRM that receives the note)."""
+    if len(line) <= budget:
+        return line
+    cut = line[: budget - 1]
+    for opener, closer in (("&", ";"), ("<", ">")):
+        start = cut.rfind(opener)
+        if start > cut.rfind(closer):
+            cut = cut[:start]
+    return cut + "…"
 
 
 def aggregation_note(messages: Sequence[MessageRow], link: str) -> str:
