@@ -7,14 +7,14 @@ import random
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from chathooks.clock import Clock, SystemClock
 from chathooks.deliver.transport import AiohttpTransport, Transport
 from chathooks.mail import Mailer, mailer_for
 from chathooks.settings import Settings
-from chathooks.store.database import make_engine, make_sessionmaker, unit_of_work
+from chathooks.store.database import make_engine, make_sessionmaker, reading, unit_of_work
 
 
 @dataclass
@@ -26,7 +26,6 @@ class Runtime:
     mailer: Mailer
     transport: Transport
     rng: random.Random = field(default_factory=random.Random)
-    token_cache: dict[str, int] = field(default_factory=dict)
     session_secret: str = ""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
 
@@ -34,6 +33,10 @@ class Runtime:
         """A unit of work: commits when the block ends, rolls back if it raises. The API's
         requests, the pages and the worker's jobs each use one; nothing else commits."""
         return unit_of_work(self.sessions)
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A read-only transaction, for a lookup that must not wait for a writer."""
+        return reading(self.engine)
 
     def on_wake(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
         """Register a worker to be woken when new deliveries are queued in this process."""

@@ -85,6 +85,10 @@ class WorkspaceCreated(BaseModel):
     )
 
 
+class ApiTokenOut(BaseModel):
+    api_token: str = Field(description="The new token, shown only here.")
+
+
 class TeammateIn(Strict):
     full_name: str = Field(min_length=1, max_length=200)
     email: Email

@@ -54,6 +54,13 @@ def create_workspace(
     return NewWorkspace(workspace, token, owner)
 
 
+def rotate_api_token(session: Session, workspace_id: int) -> str:
+    """A new API token; the previous one stops working when this transaction commits."""
+    token = new_token("chk_")
+    tenants.set_token_hash(session, workspace_id, hash_token(token))
+    return token
+
+
 def add_teammate(
     session: Session, workspace_id: int, *, full_name: str, email: str, now: datetime
 ) -> Teammate:

@@ -147,7 +147,7 @@ def _webhook_row_bypassing_save_check(service: Service, team: Workspace, url: st
     from chathooks import outbound
 
     rt = service.rt
-    workspace_id = rt.token_cache[next(iter(rt.token_cache))]
+    workspace_id = team.created["id"]
     with rt.transaction() as session:
         allowing = rt.settings.model_copy(update={"allow_private_targets": True})
         hook = outbound.create(

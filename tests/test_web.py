@@ -373,3 +373,30 @@ def test_a_post_without_the_csrf_token_is_refused(
     )
     assert answer.status == 303
     assert [w["url"] for w in team.get("/outbound-webhooks").json()] == [receiver.url]
+
+
+@sqlite_only
+def test_rotate_the_api_token_from_the_settings_page(service: Service, page: Page) -> None:
+    team = service.workspace()
+    set_password(page, service, team)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    expect(page).to_have_url(service.url + "/settings/workspace")
+    expect(page.get_by_role("heading", name="Acme")).to_be_visible()
+    expect(page.get_by_text("owner@acme.test")).to_be_visible()
+    assert team.get("/outbound-webhooks").status_code == 200
+
+    expect(page.get_by_role("button", name="Rotate now")).to_be_hidden()
+    page.get_by_text("Rotate the API token").click()
+    page.get_by_role("button", name="Rotate now").click()
+    token_field = page.get_by_label("New API token")
+    expect(token_field).to_have_value(re.compile(r"^chk_"))
+    screenshot(page, "workspace-settings")
+    new_token = token_field.input_value()
+
+    assert team.get("/outbound-webhooks").status_code == 401
+    headers = {"Authorization": f"Bearer {new_token}"}
+    assert service.http.get("/api/v1/outbound-webhooks", headers=headers).status_code == 200
+
+    page.reload()
+    expect(page.get_by_label("New API token")).to_have_count(0)
+    assert service.http.get("/api/v1/outbound-webhooks", headers=headers).status_code == 200

@@ -11,6 +11,7 @@ from chathooks.logins import password_link
 from chathooks.schemas import (
     AccountIn,
     AccountOut,
+    ApiTokenOut,
     TeammateIn,
     TeammateOut,
     WorkspaceCreated,
@@ -43,6 +44,15 @@ def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
         api_token=new.api_token,
         owner_password_link=link,
     )
+
+
+@router.post("/workspace/api-token", response_model=ApiTokenOut)
+def rotate_api_token(workspace: WorkspaceDep, rt: RuntimeDep) -> ApiTokenOut:
+    """A new API token for your workspace. The token this request used stops working at
+    once, in every chathooks process: update your integrations with the new one."""
+    with rt.transaction() as session:
+        token = workspaces.rotate_api_token(session, workspace)
+    return ApiTokenOut(api_token=token)
 
 
 @router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateOut)

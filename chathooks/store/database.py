@@ -11,10 +11,11 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+READ_ONLY = "chathooks_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -34,7 +35,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     _sqlite_writer_locks[engine] = threading.Lock()
     return engine
@@ -73,6 +75,14 @@ def unit_of_work(sessions: sessionmaker[Session]) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite a plain ``BEGIN`` without the writer lock
+    (in WAL mode readers never wait for the writer), so a lookup costs no writer's turn."""
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn, conn.begin():
+        yield conn
 
 
 def alembic_config(url: str) -> Config:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.ids import get_by_id
@@ -42,10 +42,18 @@ def add_workspace(
     return workspace
 
 
-def workspace_by_token_hash(session: Session, token_hash: str) -> Workspace | None:
-    return session.scalars(
-        select(Workspace).where(Workspace.api_token_hash == token_hash)
-    ).one_or_none()
+_WORKSPACE_BY_TOKEN = select(Workspace.id).where(Workspace.api_token_hash == bindparam("hash"))
+
+
+def workspace_id_by_token_hash(connection: Connection, token_hash: str) -> int | None:
+    """One lookup on the token's unique index: done on every API request."""
+    return connection.scalar(_WORKSPACE_BY_TOKEN, {"hash": token_hash})
+
+
+def set_token_hash(session: Session, workspace_id: int, token_hash: str) -> None:
+    session.execute(
+        update(Workspace).where(Workspace.id == workspace_id).values(api_token_hash=token_hash)
+    )
 
 
 def get_workspace(session: Session, workspace_id: int) -> Workspace | None:
