@@ -7,6 +7,7 @@ from typing import Any
 from chathooks.schemas import ErrorOut, ValidationErrorOut
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be read (it is not UTF-8)."},
     401: {
         "model": ErrorOut,
         "description": "No bearer token, or one that is unknown (or was replaced by a new one).",
