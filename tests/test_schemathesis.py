@@ -64,9 +64,9 @@ class Caller:
             body["url"] = f"{self.receiver.url}?generated={body['url'][:300]}"
         events = body.get("messages") if isinstance(body.get("messages"), list) else [body]
         for item in events:
-            if isinstance(item, dict) and "whatsapp_account_phone" in item:
-                if data.draw(st.booleans(), label="on the real account"):
-                    item["whatsapp_account_phone"] = ACCOUNT
+            real = isinstance(item, dict) and "whatsapp_account_phone" in item
+            if real and data.draw(st.booleans(), label="on the real account"):
+                item["whatsapp_account_phone"] = ACCOUNT
 
 
 def _run(caller: Caller, only: tuple[str, ...] = ()) -> int:
