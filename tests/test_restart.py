@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import ADMIN_TOKEN, event, wait_for
+from tests.conftest import ADMIN_TOKEN, Service, event, wait_for
 from tests.receiver import Receiver, Reply
 
 
@@ -57,7 +59,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def _chathooks(command: str, database_url: str, workdir: Path, port: int = 0) -> Any:
+    """``chathooks COMMAND`` in a process of its own, with short leases and timeouts."""
     env = {
         **os.environ,
         "CHATHOOKS_DATABASE_URL": database_url,
@@ -69,15 +72,40 @@ def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[byte
         "CHATHOOKS_CONNECT_TIMEOUT_SECONDS": "1",
         "CHATHOOKS_POLL_INTERVAL_SECONDS": "0.1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chathooks", "serve"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "chathooks", command],
         env=env,
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    process: subprocess.Popen[bytes] = _chathooks("serve", database_url, workdir, port)
     wait_for(lambda: _answers(port), timeout=30, what="chathooks serve to listen")
     return process
+
+
+def _in_chat_order(receiver: Receiver) -> dict[str, list[int]]:
+    """Per chat, the message numbers (``m{n}``) in the order they arrived."""
+    order: dict[str, list[int]] = {}
+    for body in receiver.bodies():
+        order.setdefault(body["chat"]["chat_id"], []).append(int(body["message"]["message_id"][1:]))
+    return order
+
+
+def _assert_nothing_lost_and_chat_order_kept(receiver: Receiver, count: int) -> None:
+    """Every message arrived; in each chat none arrived after a later one (a message that
+    was in flight at the kill may arrive twice, right before the next one)."""
+    order = _in_chat_order(receiver)
+    assert {n for numbers in order.values() for n in numbers} == set(range(count))
+    for chat, numbers in order.items():
+        assert numbers == sorted(numbers), f"chat {chat} out of order: {numbers}"
+
+
+def _events(count: int, chats: int) -> list[dict[str, Any]]:
+    return [event(f"m{i}", chat=f"c{i % chats}@c.us") for i in range(count)]
 
 
 def _answers(port: int) -> bool:
@@ -112,7 +140,7 @@ def test_kill_9_mid_delivery_loses_nothing(
             f"{base}/messages/batch",
             headers=auth,
             timeout=30,
-            json={"messages": [event(f"m{i}", chat=f"c{i % 20}@c.us") for i in range(1000)]},
+            json={"messages": _events(1000, 20)},
         )
         assert answer.status_code == 202
         wait_for(lambda: len(receiver.requests) >= 20, what="deliveries to be under way")
@@ -126,6 +154,34 @@ def test_kill_9_mid_delivery_loses_nothing(
             timeout=60,
             what="every accepted message after kill -9",
         )
+        _assert_nothing_lost_and_chat_order_kept(receiver, 1000)
     finally:
         process.kill()
         process.wait(10)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_kill_9_of_one_of_two_workers_loses_nothing_and_keeps_chat_order(
+    start_service: Callable[..., Service], database_url: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    api = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    receiver.default = Reply(200, delay=0.01)
+    workers = [_chathooks("worker", database_url, tmp_path) for _ in range(2)]
+    try:
+        assert team.post("/messages/batch", {"messages": _events(1000, 20)}).status_code == 202
+        wait_for(lambda: len(receiver.requests) >= 150, timeout=60, what="both workers sending")
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        wait_for(
+            lambda: len({r.json["message"]["message_id"] for r in receiver.requests}) == 1000,
+            timeout=120,
+            what="the surviving worker to send everything",
+        )
+        _assert_nothing_lost_and_chat_order_kept(receiver, 1000)
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(10)
