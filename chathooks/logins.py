@@ -97,7 +97,8 @@ def first_match(candidates: Sequence[tuple[int, str | None]], password: str) -> 
     is: the time taken does not tell whether the e-mail is known or has a password."""
     found = None
     for teammate_id, password_hash in candidates or [(0, None)]:
-        if _matches(password_hash or _dummy_hash(), password) and password_hash and not found:
+        matches = _matches(password_hash or _dummy_hash(), password)
+        if matches and password_hash and found is None:
             found = teammate_id
     return found
 

@@ -42,6 +42,19 @@ def _recorded(team: Workspace, hook: dict[str, Any]) -> list[dict[str, Any]]:
     return list(team.get(f"/outbound-webhooks/{hook['id']}/requests").json())
 
 
+def _failed(team: Workspace, hook: dict[str, Any]) -> dict[str, Any]:
+    """The webhook, once it has recorded a failure."""
+    found: dict[str, Any] = wait_for(
+        lambda: (
+            (h := team.get(f"/outbound-webhooks/{hook['id']}").json())
+            and h["consecutive_failures"] >= 1
+            and h
+        ),
+        what="the hostile webhook's failure",
+    )
+    return found
+
+
 def _victim_got_everything_once(
     victim: Workspace, victim_hook: dict[str, Any], victim_receiver: Receiver, count: int
 ) -> None:
@@ -73,14 +86,7 @@ def test_a_hostile_retry_after_never_hurts_another_workspace(
     _send_both(hostile, victim, 30)
 
     _victim_got_everything_once(victim, victim_hook, victim_receiver, 30)
-    failed = wait_for(
-        lambda: (
-            (h := hostile.get(f"/outbound-webhooks/{hostile_hook['id']}").json())
-            and h["consecutive_failures"] >= 1
-            and h
-        ),
-        what="the hostile webhook's failure",
-    )
+    failed = _failed(hostile, hostile_hook)
     assert failed["last_error"] == "HTTP 429"
     assert failed["status"] == "enabled"
     logged = _recorded(hostile, hostile_hook)
@@ -118,14 +124,7 @@ def test_a_result_that_cannot_be_recorded_fails_only_its_own_webhook(
     _send_both(hostile, victim, 20)
 
     _victim_got_everything_once(victim, victim_hook, victim_receiver, 20)
-    failed = wait_for(
-        lambda: (
-            (h := hostile.get(f"/outbound-webhooks/{hostile_hook['id']}").json())
-            and h["consecutive_failures"] >= 1
-            and h
-        ),
-        what="the unrecordable results to count as a failure",
-    )
+    failed = _failed(hostile, hostile_hook)
     assert "could not be recorded" in failed["last_error"]
     logged = _recorded(hostile, hostile_hook)
     assert logged and all(not a["success"] for a in logged)

@@ -95,9 +95,14 @@ def _in_chat_order(receiver: Receiver) -> dict[str, list[int]]:
     return order
 
 
-def _assert_nothing_lost_and_chat_order_kept(receiver: Receiver, count: int) -> None:
-    """Every message arrived; in each chat none arrived after a later one (a message that
+def _assert_nothing_lost_and_chat_order_kept(receiver: Receiver, count: int, who: str) -> None:
+    """Every message arrives; in each chat none arrived after a later one (a message that
     was in flight at the kill may arrive twice, right before the next one)."""
+    wait_for(
+        lambda: len({r.json["message"]["message_id"] for r in receiver.requests}) == count,
+        timeout=120,
+        what=f"{who} to send every accepted message",
+    )
     order = _in_chat_order(receiver)
     assert {n for numbers in order.values() for n in numbers} == set(range(count))
     for chat, numbers in order.items():
@@ -149,12 +154,7 @@ def test_kill_9_mid_delivery_loses_nothing(
         assert len({r.json["message"]["message_id"] for r in receiver.requests}) < 1000
 
         process = _serve(database_url, port, tmp_path)
-        wait_for(
-            lambda: len({r.json["message"]["message_id"] for r in receiver.requests}) == 1000,
-            timeout=60,
-            what="every accepted message after kill -9",
-        )
-        _assert_nothing_lost_and_chat_order_kept(receiver, 1000)
+        _assert_nothing_lost_and_chat_order_kept(receiver, 1000, "serve after kill -9")
     finally:
         process.kill()
         process.wait(10)
@@ -175,12 +175,7 @@ def test_kill_9_of_one_of_two_workers_loses_nothing_and_keeps_chat_order(
         wait_for(lambda: len(receiver.requests) >= 150, timeout=60, what="both workers sending")
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
-        wait_for(
-            lambda: len({r.json["message"]["message_id"] for r in receiver.requests}) == 1000,
-            timeout=120,
-            what="the surviving worker to send everything",
-        )
-        _assert_nothing_lost_and_chat_order_kept(receiver, 1000)
+        _assert_nothing_lost_and_chat_order_kept(receiver, 1000, "the surviving worker")
     finally:
         for worker in workers:
             worker.kill()

@@ -196,8 +196,9 @@ class DeliveryWorker:
         results = await asyncio.to_thread(record, self.rt, results, released)
         for webhook in {r.webhook_id for r in results if not r.outcome.success}:
             self._halted[webhook] = self._generation
-        for delivery_id in [r.delivery_id for r in results] + [id_ for id_, _ in released]:
-            self._owned.pop(delivery_id or 0, None)
+        done = [r.delivery_id for r in results if r.delivery_id is not None]
+        for delivery_id in done + [id_ for id_, _ in released]:
+            self._owned.pop(delivery_id, None)
         self._wake.set()
 
     async def _mail_loop(self, stop: asyncio.Event) -> None:
