@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Service, event, wait_for
+from tests.pages import PASSWORD, browser, csrf_of, log_in, set_password
 from tests.receiver import Receiver
 
 
@@ -125,3 +126,19 @@ def test_raw_nul_escapes_in_json_are_refused_too(service: Service) -> None:
         "POST", "/messages", content=raw, headers={"Content-Type": "application/json"}
     )
     assert _loc(answer) == ["body", "message_id"]
+
+
+def test_a_nul_character_sent_to_the_pages_is_refused_not_a_500(service: Service) -> None:
+    team = service.workspace()
+    client = browser(service)
+    set_password(service, team, client)
+    csrf = csrf_of(client, "/webhooks/outbound")
+    assert client.get("/permalink/a%00b/").status_code == 404
+    created = client.post(
+        "/webhooks/outbound", data={"url": "http://127.0.0.1/\u0000", "csrf_token": csrf}
+    )
+    assert created.status_code == 422
+    assert "NUL" in created.text
+    assert team.get("/outbound-webhooks").json() == []
+    with browser(service) as stranger:
+        assert log_in(stranger, "owner@acme.test\u0000", PASSWORD).status_code == 401

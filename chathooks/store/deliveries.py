@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from chathooks.storable import text_problem
 from chathooks.store.dialect import table
 from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
 
@@ -279,6 +280,9 @@ def pending_count(session: Session, webhook_id: int) -> int:
 
 
 def by_uuid(session: Session, uuid: str) -> Delivery | None:
+    """A bundle by the uuid of its permalink; text no row can hold (NUL) finds nothing."""
+    if text_problem(uuid):
+        return None
     return session.scalars(
         select(Delivery).where(Delivery.uuid == uuid, Delivery.aggregation != "none")
     ).one_or_none()
