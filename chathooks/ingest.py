@@ -98,6 +98,11 @@ def _chats_for(
     """Chat ids for the events' chats, creating missing ones; returns (ids, the chats whose
     first deliverable message is among these events)."""
     latest = {(accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat for e in events}
+    names = {  # the latest name given: a sent message often does not know the contact's
+        (accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat.full_name
+        for e in events
+        if e.chat.full_name
+    }
     deliverable = {
         (accounts[e.whatsapp_account_phone].id, e.chat.external_id)
         for e in events
@@ -105,8 +110,8 @@ def _chats_for(
     }
     existing = messages.chats_by_key(session, latest)
     for key, chat in existing.items():
-        if latest[key].full_name and latest[key].full_name != chat.full_name:
-            messages.rename_chat(session, chat.id, latest[key].full_name)
+        if names.get(key, chat.full_name) != chat.full_name:
+            messages.rename_chat(session, chat.id, names[key])
     missing = [key for key in latest if key not in existing]
     created = messages.insert_chats(
         session,
@@ -115,7 +120,7 @@ def _chats_for(
                 "workspace_id": workspace_id,
                 "account_id": key[0],
                 "external_id": key[1],
-                "full_name": latest[key].full_name,
+                "full_name": names.get(key, ""),
                 "is_group": latest[key].is_group,
                 "phone": "" if latest[key].is_group else latest[key].phone,
                 "created_at": now,
