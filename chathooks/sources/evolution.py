@@ -16,10 +16,10 @@ from typing import Any
 from chathooks.sources import RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
     chat_id,
+    chat_message,
     clipped,
     is_chat,
     is_group,
-    message_event,
     name,
     obj,
     objs,
@@ -99,26 +99,21 @@ def _message(data: dict[str, Any], account: str, reading: Reading) -> None:
         reading.rejected.append(f"message {text(key.get('id'))!r}: no valid timestamp")
         return
     from_me = key.get("fromMe") is True
-    group = is_group(chat)
-    contact = chat_id(_jid(key, "participant") or data.get("participant")) if group else chat
+    contact = chat_id(_jid(key, "participant") or data.get("participant"))
+    if not is_group(chat):
+        contact = chat
     pushed = name(data.get("pushName"))
-    contact_name = "" if from_me or pushed in (SENT_BY_ME_NAME, contact.split("@")[0]) else pushed
-    them = (contact_name, phone(contact))
-    us = ("", account)
+    own = from_me or pushed in (SENT_BY_ME_NAME, contact.split("@")[0])
     reading.messages.append(
-        message_event(
+        chat_message(
             account=account,
             chat=chat,
-            group=group,
-            chat_name="" if group else contact_name,
-            chat_phone=phone(chat),
+            from_me=from_me,
+            contact=contact,
+            contact_name="" if own else pushed,
             message_id=key.get("id"),
-            direction="sent" if from_me else "received",
             timestamp=when,
-            sender=us if from_me else them,
-            recipient=("", "") if group else (them if from_me else us),
-            body=content[0],
-            attachments=content[1],
+            content=content,
         )
     )
 

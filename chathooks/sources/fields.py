@@ -135,3 +135,35 @@ def message_event(
         "text": body,
         "attachments": attachments,
     }
+
+
+def chat_message(
+    *,
+    account: str,
+    chat: str,
+    from_me: bool,
+    contact: str,
+    contact_name: str,
+    message_id: Any,
+    timestamp: datetime,
+    content: tuple[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """A message as WhatsApp Web bridges (WAHA, Evolution) tell it: a chat id, whether the
+    business sent it, and in a group the participant who did."""
+    group = is_group(chat)
+    them = (contact_name, phone(contact))
+    us = ("", account)
+    return message_event(
+        account=account,
+        chat=chat,
+        group=group,
+        chat_name="" if group else contact_name,
+        chat_phone=phone(chat),
+        message_id=message_id,
+        direction="sent" if from_me else "received",
+        timestamp=timestamp,
+        sender=us if from_me else them,
+        recipient=("", "") if group else (them if from_me else us),
+        body=content[0],
+        attachments=content[1],
+    )

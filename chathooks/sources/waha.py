@@ -18,10 +18,10 @@ from typing import Any
 from chathooks.sources import RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
     chat_id,
+    chat_message,
     clipped,
     is_chat,
     is_group,
-    message_event,
     name,
     obj,
     phone,
@@ -84,25 +84,17 @@ def read(body: Any) -> Reading:
     if when is None:
         reading.rejected.append(f"message {text(message.get('id'))!r}: no valid timestamp")
         return reading
-    group = is_group(chat)
-    contact = chat_id(message.get("participant") or message.get("author")) if group else chat
-    contact_name = "" if from_me else name(raw.get("notifyName") or raw.get("pushName"))
-    them = (contact_name, phone(contact))
-    us = ("", account)
+    contact = chat_id(message.get("participant") or message.get("author"))
     reading.messages.append(
-        message_event(
+        chat_message(
             account=account,
             chat=chat,
-            group=group,
-            chat_name="" if group else contact_name,
-            chat_phone=phone(chat),
+            from_me=from_me,
+            contact=contact if is_group(chat) else chat,
+            contact_name="" if from_me else name(raw.get("notifyName") or raw.get("pushName")),
             message_id=message.get("id"),
-            direction="sent" if from_me else "received",
             timestamp=when,
-            sender=us if from_me else them,
-            recipient=("", "") if group else (them if from_me else us),
-            body=content[0],
-            attachments=content[1],
+            content=content,
         )
     )
     return reading

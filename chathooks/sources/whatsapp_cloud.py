@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -104,15 +104,7 @@ def _received(value: dict[str, Any], reading: Reading) -> None:
     names = {text(c.get("wa_id")): name(obj(c.get("profile")).get("name")) for c in contacts}
     only_name = next(iter(names.values())) if len(names) == 1 else ""
     reading.ignored += len(objs(value.get("statuses"))) + len(objs(value.get("errors")))
-    for message in objs(value.get("messages")):
-        content = _content(message)
-        if content is None:
-            reading.ignored += 1
-            continue
-        when = unix_time(message.get("timestamp"))
-        if when is None:
-            reading.rejected.append(f"message {text(message.get('id'))!r}: no valid timestamp")
-            continue
+    for message, content, when in _readable(value.get("messages"), reading):
         sender = text(message.get("from"))
         sender_name = names.get(sender, only_name)
         group = text(message.get("group_id"))
@@ -140,15 +132,7 @@ def _received(value: dict[str, Any], reading: Reading) -> None:
 
 def _echoes(value: dict[str, Any], reading: Reading) -> None:
     account = phone(obj(value.get("metadata")).get("display_phone_number"))
-    for message in objs(value.get("message_echoes")):
-        content = _content(message)
-        if content is None:
-            reading.ignored += 1
-            continue
-        when = unix_time(message.get("timestamp"))
-        if when is None:
-            reading.rejected.append(f"message {text(message.get('id'))!r}: no valid timestamp")
-            continue
+    for message, content, when in _readable(value.get("message_echoes"), reading):
         recipient = phone(message.get("to"))
         if not recipient:
             reading.rejected.append(f"message {text(message.get('id'))!r}: no recipient number")
@@ -171,7 +155,26 @@ def _echoes(value: dict[str, Any], reading: Reading) -> None:
         )
 
 
-def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+Content = tuple[str, list[dict[str, Any]]]
+
+
+def _readable(
+    messages: Any, reading: Reading
+) -> Iterator[tuple[dict[str, Any], Content, datetime]]:
+    """The messages to store, with their content and time; the others counted."""
+    for message in objs(messages):
+        content = _content(message)
+        if content is None:
+            reading.ignored += 1
+            continue
+        when = unix_time(message.get("timestamp"))
+        if when is None:
+            reading.rejected.append(f"message {text(message.get('id'))!r}: no valid timestamp")
+            continue
+        yield message, content, when
+
+
+def _content(message: dict[str, Any]) -> Content | None:
     """(text, attachments) of a message, or None for what is not a message to store
     (reactions, system notices, unsupported and unknown types)."""
     kind = text(message.get("type"))
