@@ -127,7 +127,7 @@ def request_log(session: Session, workspace_id: int, source_id: int) -> list[Inb
     return sources.latest_requests(session, get(session, workspace_id, source_id).id)
 
 
-def account_owner(session: Session, source: Source) -> Teammate:
+def account_owner(session: Session, source: Source, now: datetime) -> Teammate:
     """Who owns a WhatsApp account that this source's first event creates: its teammate, or
     the workspace owner."""
     if source.teammate_id is not None:
@@ -143,7 +143,7 @@ def account_owner(session: Session, source: Source) -> Teammate:
             workspace.id,
             full_name=workspace.owner_name,
             email=workspace.owner_email.lower(),
-            now=source.created_at,
+            now=now,
         )
     return owner
 

@@ -211,7 +211,7 @@ def _accounts(session: Session, source: Source, phones: set[str], now: datetime)
     owners = tenants.account_owner_names(session, source.workspace_id, phones)
     missing = sorted(phones - owners.keys())
     if missing:
-        owner = account_owner(session, source)
+        owner = account_owner(session, source, now)
         tenants.insert_accounts(
             session,
             [
