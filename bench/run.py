@@ -10,6 +10,8 @@ Phases, all against one receiver process (``bench.receiver``):
     through ``POST /api/v1/messages/batch``; delivered msg/s, latency, peak RSS.
 (c) bundles: ``bench.service`` (serve with a movable clock) on SQLite and PostgreSQL, one
     ``aggregation: 1h`` webhook, chats x 10 messages, then SIGUSR1 ends the period.
+(d) sources: Meta Cloud API webhooks through a source, one message per request, next to
+    ``POST /api/v1/messages`` one message per request, in the same service.
 
 Writes ``bench/results/latest.json`` and prints a table.
 """
@@ -38,6 +40,7 @@ if __package__ in (None, ""):  # ``python bench/run.py``
 
 from bench.common import PYTHON, ROOT, free_port, peak_rss_mib, percentile, start, stop, wait_ready
 from bench.payload import ACCOUNT_EMAIL, ACCOUNT_NAME, ACCOUNT_PHONE, batches
+from bench.sources import api_requests, create_source, post_each, source_requests
 
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -57,6 +60,8 @@ class Config:
     postgres: bool
     profile: bool
     ingest_concurrency: int
+    source_messages: int
+    source_concurrency: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -68,6 +73,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--concurrency", type=int, default=64, help="raw client in flight")
     parser.add_argument(
         "--ingest-concurrency", type=int, default=2, help="batch POSTs in flight during ingest"
+    )
+    parser.add_argument("--source-messages", type=int, help="messages per half of (d)")
+    parser.add_argument(
+        "--source-concurrency", type=int, default=16, help="requests in flight in (d)"
     )
     parser.add_argument("--phase-timeout", type=float, default=300.0)
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phase")
@@ -91,6 +100,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         postgres=not args.no_postgres,
         profile=args.profile,
         ingest_concurrency=args.ingest_concurrency,
+        source_messages=args.source_messages or (1_000 if quick else 5_000),
+        source_concurrency=args.source_concurrency,
     )
 
 
@@ -433,6 +444,33 @@ async def phase_bundles(
     }
 
 
+async def phase_sources(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[str, Any]:
+    """(d): the single-message API, then a Cloud API source, on one fresh service."""
+    url = f"sqlite:///{cleanup.tmp / 'sources.db'}"
+    service = await start_service(cleanup, "chathooks", url, "serve-sources-sqlite", {})
+    deadline = time.monotonic() + cfg.phase_timeout
+    count, chats = cfg.source_messages, max(1, cfg.source_messages // 10)
+    results: dict[str, Any] = {"concurrency": cfg.source_concurrency}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        await receiver.reset(http)
+        token = await set_up_workspace(http, service, receiver.hook, "none")
+        source_url = await create_source(http, service.base, token)
+        halves = (
+            ("api", f"{service.base}/api/v1/messages", api_requests(token, count, chats), 202),
+            ("source", source_url, source_requests(count, chats), 200),
+        )
+        for label, target, requests, expected in halves:
+            posted = await post_each(http, target, requests, cfg.source_concurrency, expected)
+            stats = await receiver.wait_for(http, "messages", len(posted.answered), deadline)
+            arrivals: dict[str, float] = (await receiver.arrivals(http))["arrivals"]
+            results[label] = posted.figures(arrivals)
+            await receiver.reset(http)
+    results["peak_rss_mib"] = peak_rss_mib(service.pid)
+    stop(service.proc)
+    results["receiver"] = stats
+    return results
+
+
 async def guarded(name: str, phase: Any, timeout: float) -> dict[str, Any]:
     """Run one phase under a hard time limit; a failure is reported, not fatal."""
     print(f"== {name} ...", file=sys.stderr, flush=True)
@@ -480,6 +518,9 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
                 phase_bundles(cleanup, receiver, cfg, pg_url, "postgres"),
                 limit,
             )
+    results["sources_sqlite"] = await guarded(
+        "sources / SQLite", phase_sources(cleanup, receiver, cfg), limit
+    )
     raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)
     results["raw"] = best_raw(raw_before, raw_after)
     results["loadavg_at_end"] = os.getloadavg()
@@ -561,6 +602,29 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ),
             (f"bundles/{label} peak RSS (MiB)", _fmt(bundle["peak_rss_mib"]), ""),
         ]
+    rows += _source_rows(results.get("sources_sqlite"))
+    return rows
+
+
+def _source_rows(sources: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if sources is None:
+        return []
+    if "error" in sources:
+        return [("sources/SQLite", sources["error"][:60], "")]
+    rows = []
+    for label, name in (("api", "POST /api/v1/messages"), ("source", "Cloud API source")):
+        half = sources[label]
+        lat = half["latency_ms_from_answer"]
+        rows += [
+            (f"one per request, {name} (msg/s)", _fmt(half["msg_per_s"]), ""),
+            (
+                f"one per request, {name}: answer → receipt p50 / p99 (ms)",
+                f"{_fmt(lat['p50'], 0)} / {_fmt(lat['p99'], 0)}",
+                "",
+            ),
+        ]
+    ratio = sources["source"]["msg_per_s"] / sources["api"]["msg_per_s"]
+    rows.append(("Cloud API source ÷ single-message API (msg/s)", f"{ratio:.2f}", ""))
     return rows
 
 

@@ -65,8 +65,8 @@ def ingest(
             seen.add(event.message_id)
             fresh.append(event)
 
-    chat_ids, created = _chats_for(session, workspace_id, fresh, accounts, now)
-    rows = _message_rows(workspace_id, fresh, accounts, chat_ids, created, now)
+    chat_ids, firsts = _chats_for(session, workspace_id, fresh, accounts, now)
+    rows = _message_rows(workspace_id, fresh, accounts, chat_ids, firsts, now)
     new_ids = messages.insert_messages(session, rows)
     inserted = [
         _as_message(new_ids[row["external_id"]], row)
@@ -95,12 +95,23 @@ def _chats_for(
     accounts: dict[str, Any],
     now: datetime,
 ) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey]]:
-    """Chat ids for the events' chats, creating missing ones; returns (ids, created keys)."""
+    """Chat ids for the events' chats, creating missing ones; returns (ids, the chats whose
+    first deliverable message is among these events)."""
     latest = {(accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat for e in events}
+    names = {  # the latest name given: a sent message often does not know the contact's
+        (accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat.full_name
+        for e in events
+        if e.chat.full_name
+    }
+    deliverable = {
+        (accounts[e.whatsapp_account_phone].id, e.chat.external_id)
+        for e in events
+        if not e.attachments
+    }
     existing = messages.chats_by_key(session, latest)
     for key, chat in existing.items():
-        if latest[key].full_name and latest[key].full_name != chat.full_name:
-            messages.rename_chat(session, chat.id, latest[key].full_name)
+        if names.get(key, chat.full_name) != chat.full_name:
+            messages.rename_chat(session, chat.id, names[key])
     missing = [key for key in latest if key not in existing]
     created = messages.insert_chats(
         session,
@@ -109,18 +120,27 @@ def _chats_for(
                 "workspace_id": workspace_id,
                 "account_id": key[0],
                 "external_id": key[1],
-                "full_name": latest[key].full_name,
+                "full_name": names.get(key, ""),
                 "is_group": latest[key].is_group,
                 "phone": "" if latest[key].is_group else latest[key].phone,
                 "created_at": now,
+                "has_deliverable": key in deliverable,
             }
             for key in missing
         ],
     )
     ids = {key: chat.id for key, chat in existing.items()} | created
-    raced = [key for key in missing if key not in created]
-    ids |= {key: chat.id for key, chat in messages.chats_by_key(session, raced).items()}
-    return ids, set(created)
+    raced = messages.chats_by_key(session, [key for key in missing if key not in created])
+    ids |= {key: chat.id for key, chat in raced.items()}
+    # A chat opened with a photo is still new when its first text arrives (SPEC §3).
+    unannounced = {
+        chat.id: key
+        for key, chat in (existing | raced).items()
+        if key in deliverable and not chat.has_deliverable
+    }
+    claimed = messages.claim_first_deliverable(session, unannounced)
+    firsts = {key for key in created if key in deliverable}
+    return ids, firsts | {unannounced[chat_id] for chat_id in claimed}
 
 
 def _message_rows(
@@ -128,15 +148,16 @@ def _message_rows(
     events: Sequence[MessageEvent],
     accounts: dict[str, Any],
     chat_ids: dict[messages.ChatKey, int],
-    created: set[messages.ChatKey],
+    firsts: set[messages.ChatKey],
     now: datetime,
 ) -> list[dict[str, Any]]:
     rows = []
-    firsts = set(created)
+    firsts = set(firsts)
     for event in events:
         key = (accounts[event.whatsapp_account_phone].id, event.chat.external_id)
-        is_first = key in firsts
-        firsts.discard(key)
+        is_first = key in firsts and not event.attachments
+        if is_first:
+            firsts.discard(key)
         rows.append(
             {
                 "workspace_id": workspace_id,

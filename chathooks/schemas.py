@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from chathooks.schedule import Aggregation
+from chathooks.sources import KINDS
 from chathooks.storable import text_problem
 
 
@@ -252,3 +253,81 @@ class ReplayIn(Strict):
 class ReplayResult(BaseModel):
     messages: int
     deliveries: int
+
+
+SecretValue = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Printable ASCII without spaces.",
+    ),
+]
+SOURCE_SECRETS_HELP = (
+    "The kind's secrets. whatsapp_cloud: `app_secret` (required, from Meta's App Dashboard) "
+    "and `verify_token` (generated unless given); waha: `hmac_key` (generated unless given); "
+    "evolution: `api_key` (required, the instance's API key)."
+)
+
+
+class SourceIn(Strict):
+    kind: str = Field(json_schema_extra={"enum": list(KINDS)})
+    name: str = Field(min_length=1, max_length=200)
+    secrets: dict[str, SecretValue] = Field(default_factory=dict, description=SOURCE_SECRETS_HELP)
+    teammate_email: Email | None = Field(
+        default=None,
+        description="Owner of the WhatsApp accounts this source's events create; "
+        "the workspace owner if not given.",
+    )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"must be one of: {', '.join(KINDS)}")
+        return kind
+
+
+class SourcePatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    secrets: dict[str, SecretValue | None] = Field(
+        default_factory=dict,
+        description="New values; null makes a new one for a secret chathooks generates.",
+    )
+    teammate_email: Email | None = None
+
+
+class SourceOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    url: str = Field(description="Paste it into the sender's webhook configuration.")
+    secrets: dict[str, str]
+    teammate_email: str = Field(description='"" when the workspace owner owns new accounts.')
+    stored: int
+    duplicates: int
+    ignored: int
+    rejected: int
+    last_event_at: datetime | None
+    created_at: datetime
+
+
+class InboundRequestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: datetime
+    method: str
+    status_code: int
+    outcome: str
+    detail: str
+    headers: dict[str, Any]
+    body: str = Field(description="The first 16 KiB, secrets masked.")
+
+
+class SampleResult(BaseModel):
+    success: bool
+    status: int | None
+    body: str
+    error: str
+    latency_ms: float

@@ -121,9 +121,7 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -133,12 +131,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 class Service:
     """chathooks served by uvicorn on 127.0.0.1, with an HTTP client and shortcuts."""
 
-    def __init__(self, rt: Runtime, run_worker: bool = True) -> None:
+    def __init__(self, rt: Runtime, run_worker: bool = True, port: int = 0) -> None:
         self.rt = rt
         config = uvicorn.Config(
             create_app(rt, run_worker=run_worker),
             host="127.0.0.1",
-            port=0,
+            port=port,
             log_level="warning",
             lifespan="on",
         )
@@ -215,6 +213,12 @@ class Workspace:
         return dict(answer.json())
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -234,9 +238,10 @@ def start_service(database_url: str, clock: ManualClock) -> Iterator[Callable[..
     """Start chathooks (several times, for restarts) on this test's database and clock."""
     started: list[Service] = []
 
-    def start(run_worker: bool = True, **overrides: Any) -> Service:
+    def start(run_worker: bool = True, port: int = 0, **overrides: Any) -> Service:
+        """``port``: listen there (so ``public_base_url`` can point at this very server)."""
         rt = build_runtime(make_settings(database_url, **overrides), clock=clock)
-        service = Service(rt, run_worker).start()
+        service = Service(rt, run_worker, port).start()
         started.append(service)
         return service
 

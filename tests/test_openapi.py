@@ -26,6 +26,9 @@ def test_every_operation_declares_its_error_answers_as_json(service: Service) ->
     assert len(operations) >= 15
     missing = []
     for method, path, operation in operations:
+        if path.startswith("/in/"):  # senders' webhooks: no bearer token, answers of their own
+            assert {"400", "401", "404"} <= set(operation["responses"]), (method, path)
+            continue
         for code in ERRORS:
             answer = operation["responses"].get(code)
             if answer is None:

@@ -175,3 +175,31 @@ def test_max_requests_per_second_is_never_exceeded(service: Service, receiver: R
     arrivals = sorted(r.at for r in receiver.requests)
     windows = [later - earlier for earlier, later in zip(arrivals, arrivals[20:], strict=False)]
     assert min(windows) >= 0.9, "more than 20 requests arrived within one second"
+
+
+def test_a_chat_opened_with_a_photo_is_new_on_its_first_text(
+    service: Service, receiver: Receiver
+) -> None:
+    """SPEC §3: ``is_new_chat`` is true on the chat's first deliverable message."""
+    team = service.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    photo = event("photo", text="", attachments=[{"type": "image"}])
+    assert team.post("/messages", photo).json()["status"] == "skipped"
+    team.post("/messages", event("first-text"))
+    team.post("/messages", event("second-text"))
+    other = {"chat": "972549999999@c.us", "phone": "+972549999999"}
+    batch = [
+        event("b-photo", attachments=[{"type": "image"}], **other),
+        event("b-text-1", **other),
+        event("b-text-2", **other),
+    ]
+    assert team.post("/messages/batch", {"messages": batch}).status_code == 202
+    wait_for(lambda: len(receiver.requests) == 4, what="four deliveries")
+    new_chat = {b["message"]["message_id"]: b["chat"]["is_new_chat"] for b in receiver.bodies()}
+    assert new_chat == {
+        "first-text": True,
+        "second-text": False,
+        "b-text-1": True,
+        "b-text-2": False,
+    }

@@ -38,6 +38,24 @@ def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> dict[ChatK
     }
 
 
+def claim_first_deliverable(session: Session, chat_ids: Iterable[int]) -> set[int]:
+    """Mark chats as having a deliverable message; returns those that had none until now.
+
+    One statement, so of two concurrent requests only one sees a chat as still new.
+    """
+    chat_ids = list(chat_ids)
+    if not chat_ids:
+        return set()
+    stmt = (
+        update(Chat)
+        .where(Chat.id.in_(chat_ids), Chat.has_deliverable.is_(False))
+        .values(has_deliverable=True)
+        .returning(Chat.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(stmt))
+
+
 def rename_chat(session: Session, chat_id: int, full_name: str) -> None:
     session.execute(update(Chat).where(Chat.id == chat_id).values(full_name=full_name))
 

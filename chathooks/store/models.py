@@ -98,6 +98,8 @@ class Chat(Base):
     phone: Mapped[str] = mapped_column(String(40))
     responsible_id: Mapped[int | None] = mapped_column(ForeignKey("teammates.id"), default=None)
     created_at: Mapped[datetime]
+    has_deliverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A message without attachments is stored: the next one is no longer ``is_new_chat``."""
 
 
 class Message(Base):
@@ -118,6 +120,7 @@ class Message(Base):
     attachments: Mapped[list[Any]] = mapped_column(JSON)
     has_attachments: Mapped[bool] = mapped_column(Boolean)
     is_first_in_chat: Mapped[bool] = mapped_column(Boolean)
+    """The chat's first deliverable message (SPEC §3 ``is_new_chat``)."""
 
 
 class Webhook(Base):
@@ -282,3 +285,43 @@ class PageSession(Base):
     teammate_id: Mapped[int] = mapped_column(ForeignKey("teammates.id"), index=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Source(Base):
+    """A WhatsApp connection that pushes its messages to ``/in/{key}`` (SPEC §8).
+
+    ``secrets`` holds the kind's own (verify token, app secret, HMAC key, API key ...), so a
+    new kind needs no new column. ``teammate_id`` owns the accounts its events create; none
+    means the workspace owner.
+    """
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    secrets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    teammate_id: Mapped[int | None] = mapped_column(ForeignKey("teammates.id"), default=None)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    ignored: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+
+
+class InboundRequest(Base):
+    """One request a source received and what became of it (secrets masked)."""
+
+    __tablename__ = "inbound_requests"
+    __table_args__ = (Index("ix_inbound_requests_source", "source_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(8))
+    status_code: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text, default="")

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from chathooks.store.dialect import insert_ignoring_conflicts
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
@@ -124,3 +125,21 @@ def accounts_by_phone(
         )
     )
     return {row.phone: row for row in rows}
+
+
+def account_owner_names(
+    session: Session, workspace_id: int, phones: Iterable[str]
+) -> dict[str, str]:
+    """Of these phones, the workspace's accounts, with their owner's full name."""
+    rows = session.execute(
+        select(WhatsappAccount.phone, Teammate.full_name)
+        .join(Teammate, Teammate.id == WhatsappAccount.teammate_id)
+        .where(WhatsappAccount.workspace_id == workspace_id, WhatsappAccount.phone.in_(set(phones)))
+    )
+    return {account_phone: full_name for account_phone, full_name in rows}
+
+
+def insert_accounts(session: Session, rows: list[dict[str, object]]) -> None:
+    """Insert accounts, skipping any a concurrent request created first."""
+    if rows:
+        session.execute(insert_ignoring_conflicts(session, WhatsappAccount), rows)

@@ -1,0 +1,175 @@
+"""WhatsApp sources: create, change and delete them, their log, and the Send sample action.
+
+Used by the API and the pages alike. The requests senders make are ``sources.receive``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets as random
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from chathooks.deliver.transport import AiohttpTransport, Outcome
+from chathooks.runtime import Runtime
+from chathooks.sources import KINDS, Kind
+from chathooks.store import sources, tenants
+from chathooks.store.models import InboundRequest, Source, Teammate
+from chathooks.workspaces import BadField, NotFound
+
+
+def url(base_url: str, source: Source) -> str:
+    return f"{base_url}/in/{source.key}"
+
+
+def new_secret() -> str:
+    return random.token_urlsafe(24)
+
+
+def kind_of(source: Source) -> Kind:
+    return KINDS[source.kind]
+
+
+def _teammate(session: Session, workspace_id: int, email: str | None) -> int | None:
+    if email is None:
+        return None
+    teammate = tenants.teammate_by_email(session, workspace_id, email.lower())
+    if teammate is None:
+        raise BadField("teammate_email", f"no teammate with e-mail {email}")
+    return teammate.id
+
+
+def _secrets(
+    kind: Kind, given: Mapping[str, str | None], current: Mapping[str, str]
+) -> dict[str, str]:
+    """The kind's secrets after applying ``given``: generated ones are made when absent (or
+    given as None), the user's own are required."""
+    known = {secret.name: secret for secret in kind.SECRETS}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise BadField(
+            "secrets", f"{kind.NAME} has no secret {unknown[0]!r} (it has: {', '.join(known)})"
+        )
+    values = {}
+    for name, secret in known.items():
+        value = given[name] if name in given else current.get(name)
+        if value is None and secret.generated:
+            value = new_secret()
+        if not value:
+            raise BadField("secrets", f"{name} is required for {kind.NAME}: {secret.hint}")
+        values[name] = value
+    return values
+
+
+def create(
+    session: Session,
+    workspace_id: int,
+    *,
+    kind: str,
+    name: str,
+    secrets: Mapping[str, str | None],
+    teammate_email: str | None,
+    now: datetime,
+) -> Source:
+    return sources.add(
+        session,
+        workspace_id=workspace_id,
+        kind=kind,
+        name=name,
+        key=new_secret(),
+        secrets=_secrets(KINDS[kind], secrets, {}),
+        teammate_id=_teammate(session, workspace_id, teammate_email),
+        created_at=now,
+    )
+
+
+def get(session: Session, workspace_id: int, source_id: int) -> Source:
+    source = sources.get(session, workspace_id, source_id)
+    if source is None:
+        raise NotFound("source")
+    return source
+
+
+def list_for(session: Session, workspace_id: int) -> list[Source]:
+    return sources.list_for_workspace(session, workspace_id)
+
+
+def update(session: Session, source: Source, changes: Mapping[str, object]) -> None:
+    """``changes`` as the API's PATCH has them (only the fields that were sent)."""
+    if changes.get("name") is not None:
+        source.name = str(changes["name"])
+    given = changes.get("secrets")
+    if isinstance(given, Mapping) and given:
+        source.secrets = _secrets(kind_of(source), given, source.secrets)
+    if "teammate_email" in changes:
+        email = changes["teammate_email"]
+        source.teammate_id = _teammate(
+            session, source.workspace_id, None if email is None else str(email)
+        )
+
+
+def delete(session: Session, source: Source) -> None:
+    """The messages and accounts it brought in stay; its log goes."""
+    sources.delete_source(session, source)
+
+
+def teammate_email(session: Session, source: Source) -> str:
+    if source.teammate_id is None:
+        return ""
+    teammate = tenants.teammate_by_id(session, source.teammate_id)
+    return teammate.email if teammate else ""
+
+
+def request_log(session: Session, workspace_id: int, source_id: int) -> list[InboundRequest]:
+    return sources.latest_requests(session, get(session, workspace_id, source_id).id)
+
+
+def account_owner(session: Session, source: Source, now: datetime) -> Teammate:
+    """Who owns a WhatsApp account that this source's first event creates: its teammate, or
+    the workspace owner."""
+    if source.teammate_id is not None:
+        teammate = tenants.teammate_by_id(session, source.teammate_id)
+        if teammate is not None:
+            return teammate
+    workspace = tenants.get_workspace(session, source.workspace_id)
+    assert workspace is not None
+    owner = tenants.teammate_by_email(session, workspace.id, workspace.owner_email.lower())
+    if owner is None:  # the owner's teammate row is gone: bring it back
+        owner = tenants.add_teammate(
+            session,
+            workspace.id,
+            full_name=workspace.owner_name,
+            email=workspace.owner_email.lower(),
+            now=now,
+        )
+    return owner
+
+
+async def send_sample(rt: Runtime, workspace_id: int, source_id: int) -> Outcome:
+    """POST a correctly signed sample event of the source's kind to its own public URL, the
+    way its sender would: the sample is stored and forwarded like any message (its
+    ``message_id`` starts with ``test_``)."""
+
+    def prepare() -> tuple[str, dict[str, str], bytes]:
+        with rt.transaction() as session:
+            source = get(session, workspace_id, source_id)
+            request = kind_of(source).sample(
+                source.secrets, f"test_{uuid.uuid4().hex}", rt.clock.now()
+            )
+            return url(rt.settings.base_url, source), dict(request.headers), request.body
+
+    target, headers, body = await asyncio.to_thread(prepare)
+    # The operator's own URL, so private addresses are fine here (unlike webhook targets).
+    transport = AiohttpTransport(
+        allow_private=True,
+        connect_timeout=rt.settings.connect_timeout_seconds,
+        total_timeout=rt.settings.total_timeout_seconds,
+        connections=1,
+    )
+    try:
+        return await transport.post(target, headers, body)
+    finally:
+        await transport.close()

@@ -1,0 +1,53 @@
+"""The source forms (new source, settings): what a browser posts, checked field by field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from chathooks.sources import KINDS, Secret
+from chathooks.store.models import Source
+
+SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{1,200}$")
+MAX_NAME_LENGTH = 200
+
+
+def user_secrets(kind: str) -> tuple[Secret, ...]:
+    """The secrets a user copies from the sender into chathooks."""
+    return tuple(s for s in KINDS[kind].SECRETS if not s.generated)
+
+
+@dataclass
+class SourceForm:
+    kind: str = "whatsapp_cloud"
+    name: str = ""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Only the values typed in: a blank field on the settings form keeps the saved one."""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, source: Source) -> SourceForm:
+        return cls(source.kind, source.name)
+
+    @classmethod
+    def parse(cls, kind: str, name: str, posted: Mapping[str, str], *, new: bool) -> SourceForm:
+        """``posted`` holds the ``secret_<name>`` fields of the form."""
+        form = cls(kind if kind in KINDS else "whatsapp_cloud", name.strip())
+        if kind not in KINDS:
+            form.errors["kind"] = "Choose one of the options."
+            return form
+        if not form.name:
+            form.errors["name"] = "Give the source a name (the number or team it serves)."
+        elif len(form.name) > MAX_NAME_LENGTH:
+            form.errors["name"] = f"The name is longer than {MAX_NAME_LENGTH} characters."
+        for secret in user_secrets(kind):
+            value = posted.get(f"secret_{secret.name}", "").strip()
+            if not value and not new:
+                continue
+            if not SECRET_SHAPE.match(value):
+                form.errors[secret.name] = (
+                    f"Paste the {secret.label}: 1 to 200 visible characters, no spaces."
+                )
+            form.secrets[secret.name] = value
+        return form

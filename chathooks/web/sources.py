@@ -1,0 +1,260 @@
+"""WhatsApp > Sources: the list, a new source, and each source's page.
+
+Every action calls the same service functions as the API (``sources.manage``), one
+transaction per request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+
+from chathooks.runtime import Runtime
+from chathooks.sources import KINDS, manage
+from chathooks.store.models import Source
+from chathooks.web.csrf import require_csrf
+from chathooks.web.pages import PageNotFound
+from chathooks.web.render import flash, render
+from chathooks.web.source_forms import SourceForm, user_secrets
+from chathooks.web.viewer import Viewer, ViewerDep
+from chathooks.workspaces import BadField, NotFound
+
+router = APIRouter(include_in_schema=False)
+CsrfChecked = [Depends(require_csrf)]
+EXCERPT_CHARS = 600
+OUTCOMES = {
+    "stored": "Stored",
+    "duplicate": "Duplicate",
+    "ignored": "Ignored",
+    "rejected": "Rejected",
+    "unauthorized": "Refused: signature",
+    "not_json": "Refused: not JSON",
+    "too_large": "Refused: too large",
+    "verified": "Verified",
+    "refused": "Refused: verify token",
+}
+_CODE = re.compile(r"`([^`]*)`")
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _see_other(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _page(source_id: int) -> str:
+    return f"/whatsapp/sources/{source_id}"
+
+
+def _source(session: Session, viewer: Viewer, source_id: int) -> Source:
+    try:
+        return manage.get(session, viewer.workspace_id, source_id)
+    except NotFound:
+        raise PageNotFound() from None
+
+
+def setup_steps(source: Source, url: str) -> list[Markup]:
+    """The kind's setup steps with the source's URL and secrets filled in; `…` is code."""
+    values = {"url": url, **source.secrets}
+    steps = []
+    for step in manage.kind_of(source).SETUP:
+        parts = _CODE.split(step.format(**values))
+        steps.append(
+            Markup("").join(
+                Markup("<code>{}</code>").format(part) if odd else escape(part)
+                for odd, part in ((i % 2 == 1, p) for i, p in enumerate(parts))
+            )
+        )
+    return steps
+
+
+async def _posted_secrets(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if k.startswith("secret_") and isinstance(v, str)}
+
+
+PostedSecrets = Annotated[dict[str, str], Depends(_posted_secrets)]
+
+
+@router.get("/whatsapp")
+def whatsapp() -> Response:
+    return _see_other("/whatsapp/sources")
+
+
+def _list(
+    request: Request, session: Session, viewer: Viewer, form: SourceForm, status_code: int = 200
+) -> HTMLResponse:
+    rt = _rt(request)
+    found = manage.list_for(session, viewer.workspace_id)
+    return render(
+        request,
+        "sources.html",
+        viewer,
+        status_code=status_code,
+        sources=[(s, manage.url(rt.settings.base_url, s)) for s in found],
+        kinds=KINDS,
+        user_secrets={name: user_secrets(name) for name in KINDS},
+        form=form,
+    )
+
+
+@router.get("/whatsapp/sources")
+def source_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
+    with _rt(request).transaction() as session:
+        return _list(request, session, viewer, SourceForm())
+
+
+@router.post("/whatsapp/sources", dependencies=CsrfChecked)
+def source_create(
+    request: Request,
+    viewer: ViewerDep,
+    posted: PostedSecrets,
+    kind: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    rt = _rt(request)
+    form = SourceForm.parse(kind, name, posted, new=True)
+    with rt.transaction() as session:
+        if not form.errors:
+            source = manage.create(
+                session,
+                viewer.workspace_id,
+                kind=form.kind,
+                name=form.name,
+                secrets=form.secrets,
+                teammate_email=None,
+                now=rt.clock.now(),
+            )
+            session.flush()
+            created = source.id
+        else:
+            return _list(request, session, viewer, form, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    flash(request, "Source created. Paste its URL into the sender, as the steps below say.")
+    return _see_other(_page(created))
+
+
+def _detail(
+    request: Request,
+    session: Session,
+    viewer: Viewer,
+    source: Source,
+    form: SourceForm | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    url = manage.url(_rt(request).settings.base_url, source)
+    kind = manage.kind_of(source)
+    return render(
+        request,
+        "source.html",
+        viewer,
+        status_code=status_code,
+        source=source,
+        kind=kind,
+        url=url,
+        steps=setup_steps(source, url),
+        generated=[s for s in kind.SECRETS if s.generated],
+        user_secrets=user_secrets(source.kind),
+        form=form or SourceForm.of(source),
+        requests=manage.request_log(session, viewer.workspace_id, source.id),
+        outcomes=OUTCOMES,
+    )
+
+
+@router.get("/whatsapp/sources/{source_id}")
+def source_page(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
+    with _rt(request).transaction() as session:
+        return _detail(request, session, viewer, _source(session, viewer, source_id))
+
+
+@router.get("/whatsapp/sources/{source_id}/counts")
+def source_counts(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
+    """The fragment the page polls: last event and counts."""
+    with _rt(request).transaction() as session:
+        source = _source(session, viewer, source_id)
+        return render(request, "_source_counts.html", viewer, source=source)
+
+
+@router.get("/whatsapp/sources/{source_id}/requests")
+def source_requests(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
+    """The latest 50 requests, refreshed after Send sample or on demand."""
+    with _rt(request).transaction() as session:
+        source = _source(session, viewer, source_id)
+        return render(
+            request,
+            "_source_requests.html",
+            viewer,
+            source=source,
+            requests=manage.request_log(session, viewer.workspace_id, source.id),
+            outcomes=OUTCOMES,
+        )
+
+
+@router.post("/whatsapp/sources/{source_id}", dependencies=CsrfChecked)
+def source_save(
+    request: Request,
+    source_id: int,
+    viewer: ViewerDep,
+    posted: PostedSecrets,
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    with _rt(request).transaction() as session:
+        source = _source(session, viewer, source_id)
+        form = SourceForm.parse(source.kind, name, posted, new=False)
+        if form.errors:
+            return _detail(
+                request, session, viewer, source, form, status.HTTP_422_UNPROCESSABLE_CONTENT
+            )
+        manage.update(session, source, {"name": form.name, "secrets": form.secrets})
+    flash(request, "Settings saved.")
+    return _see_other(_page(source_id))
+
+
+@router.post("/whatsapp/sources/{source_id}/regenerate/{secret}", dependencies=CsrfChecked)
+def source_regenerate(request: Request, source_id: int, secret: str, viewer: ViewerDep) -> Response:
+    """A new value for a secret chathooks generated; the sender needs the new one."""
+    with _rt(request).transaction() as session:
+        source = _source(session, viewer, source_id)
+        try:
+            manage.update(session, source, {"secrets": {secret: None}})
+        except BadField:
+            raise PageNotFound() from None
+    flash(request, "New value created: paste it into the sender's configuration.")
+    return _see_other(_page(source_id))
+
+
+@router.post("/whatsapp/sources/{source_id}/sample", dependencies=CsrfChecked)
+async def source_sample(request: Request, source_id: int, viewer: ViewerDep) -> Response:
+    """Sends the kind's signed sample to the source's URL and shows the answer."""
+    try:
+        outcome = await manage.send_sample(_rt(request), viewer.workspace_id, source_id)
+    except NotFound:
+        raise PageNotFound() from None
+    if request.headers.get("hx-request"):
+        response = render(
+            request,
+            "_sample_result.html",
+            viewer,
+            outcome=outcome,
+            excerpt=outcome.body[:EXCERPT_CHARS],
+        )
+        response.headers["HX-Trigger"] = "sampled"
+        return response
+    result = outcome.status or outcome.error
+    flash(request, f"Sample sent: {result}.", "ok" if outcome.success else "error")
+    return _see_other(_page(source_id))
+
+
+@router.post("/whatsapp/sources/{source_id}/delete", dependencies=CsrfChecked)
+def source_delete(request: Request, source_id: int, viewer: ViewerDep) -> Response:
+    with _rt(request).transaction() as session:
+        manage.delete(session, _source(session, viewer, source_id))
+    flash(request, "Source deleted. The messages it brought in stay.")
+    return _see_other("/whatsapp/sources")

@@ -1,0 +1,143 @@
+"""The kinds' pure functions: signatures as the senders compute them, ids, phones, times."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from chathooks.sources import KINDS, RawRequest, evolution, waha, whatsapp_cloud
+from chathooks.sources.fields import chat_id, phone, unix_time
+from chathooks.store.models import Source
+from chathooks.web.sources import setup_steps
+
+NOW = datetime(2030, 3, 5, 10, 0, tzinfo=UTC)
+SECRETS = {"app_secret": "s3cr3t", "verify_token": "vt", "hmac_key": "hk", "api_key": "ak"}
+
+
+def test_waha_signature_matches_the_example_in_waha_docs() -> None:
+    """The example of WAHA's "HMAC authentication" docs: body, key and X-Webhook-Hmac."""
+    body = b'{"event":"message","session":"default","engine":"WEBJS"}'
+    expected = (
+        "208f8a55dde9e05519e898b10b89bf0d0b3b0fdf11fdbf09b6b90476301b98d8"
+        "097c462b2b17a6ce93b6b47a136cf2e78a33a63f6752c2c1631777076153fa89"
+    )
+    assert waha.signature("my-secret-key", body) == expected
+    request = RawRequest({"x-webhook-hmac": expected.upper()}, body)
+    assert waha.authentic(request, json.loads(body), {"hmac_key": "my-secret-key"})
+    assert not waha.authentic(request, json.loads(body), {"hmac_key": "other-key"})
+
+
+def test_meta_signature_is_over_the_raw_bytes_not_the_parsed_json() -> None:
+    signed = whatsapp_cloud.sample(SECRETS, "m1", NOW)
+    assert whatsapp_cloud.authentic(signed, None, SECRETS)
+    same_json = json.dumps(json.loads(signed.body)).encode()  # other spacing, same data
+    assert not whatsapp_cloud.authentic(RawRequest(signed.headers, same_json), None, SECRETS)
+    assert not whatsapp_cloud.authentic(signed, None, {**SECRETS, "app_secret": ""})
+    weird = RawRequest({"x-hub-signature-256": "sha256=é\udcff"}, signed.body)
+    assert not whatsapp_cloud.authentic(weird, None, SECRETS)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_each_sample_is_authentic_and_reads_as_one_message(name: str) -> None:
+    kind = KINDS[name]
+    request = kind.sample(SECRETS, "test_1", NOW)
+    body = json.loads(request.body)
+    assert kind.authentic(request, body, SECRETS)
+    reading = kind.read(body)
+    assert (len(reading.messages), reading.ignored, reading.rejected) == (1, 0, [])
+    message = reading.messages[0]
+    assert message["message_id"] == "test_1"
+    assert message["whatsapp_account_phone"] == "+16505551111"
+    assert message["sender"] == {"full_name": "test user name", "phone": "+16315551181"}
+    assert message["timestamp"] == NOW
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_setup_steps_name_the_url_and_the_generated_secrets(name: str) -> None:
+    source = Source(kind=name, secrets=SECRETS)
+    steps = "\n".join(setup_steps(source, "https://hooks.example/in/KEY"))
+    assert "<code>https://hooks.example/in/KEY</code>" in steps
+    for secret in KINDS[name].SECRETS:
+        if secret.generated:
+            assert f"<code>{SECRETS[secret.name]}</code>" in steps
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("972540000000", "+972540000000"),
+        ("+1 650-555-1234", "+16505551234"),
+        ("972540000000@c.us", "+972540000000"),
+        ("972540000000@s.whatsapp.net", "+972540000000"),
+        ("972540000000:12@s.whatsapp.net", "+972540000000"),
+        ("123123123@lid", ""),
+        ("120363025439817642@g.us", ""),
+        ("status@broadcast", ""),
+        ("١٢٣٤٥٦٧", ""),
+        (972540000000, ""),
+        ("", ""),
+    ],
+)
+def test_phones_are_e164_with_a_plus(given: object, expected: str) -> None:
+    assert phone(given) == expected
+
+
+def test_chat_ids_are_written_as_waha_and_the_spec_do() -> None:
+    assert chat_id("972540000000@s.whatsapp.net") == "972540000000@c.us"
+    assert chat_id("972540000000:3@s.whatsapp.net") == "972540000000@c.us"
+    assert chat_id("120363025439817642@g.us") == "120363025439817642@g.us"
+    assert chat_id(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (1603059201, datetime(2020, 10, 18, 22, 13, 21, tzinfo=UTC)),
+        ("1603059201", datetime(2020, 10, 18, 22, 13, 21, tzinfo=UTC)),
+        (1710481111.853, datetime(2024, 3, 15, 5, 38, 31, tzinfo=UTC)),
+        ("1e30", None),
+        (-1, None),
+        (True, None),
+        ("soon", None),
+        (None, None),
+        (float("nan"), None),
+    ],
+)
+def test_unix_times(given: object, expected: datetime | None) -> None:
+    assert unix_time(given) == expected
+
+
+def test_evolution_hidden_ids_use_the_phone_id_beside_them() -> None:
+    body = {
+        "event": "MESSAGES_UPSERT",
+        "sender": "558196349077@s.whatsapp.net",
+        "data": {
+            "key": {
+                "remoteJid": "187443017203787@lid",
+                "remoteJidAlt": "558197088404@s.whatsapp.net",
+                "fromMe": False,
+                "id": "3EB0",
+            },
+            "pushName": "Maria",
+            "message": {"ephemeralMessage": {"message": {"conversation": "oi"}}},
+            "messageTimestamp": 1763771000,
+        },
+    }
+    [message] = evolution.read(body).messages
+    assert message["chat"]["external_id"] == "558197088404@c.us"
+    assert message["chat"]["phone"] == "+558197088404"
+    assert message["text"] == "oi"
+    body["data"]["key"].pop("remoteJidAlt")  # type: ignore[attr-defined]
+    [hidden] = evolution.read(body).messages
+    assert (hidden["chat"]["external_id"], hidden["chat"]["phone"]) == ("187443017203787@lid", "")
+
+
+def test_channels_statuses_and_notices_are_ignored() -> None:
+    status = {"event": "message.any", "payload": {"from": "status@broadcast", "body": "x"}}
+    notice = {"event": "message", "payload": {"from": "1@c.us", "_data": {"type": "revoked"}}}
+    assert waha.read(status).ignored == 1
+    assert waha.read(notice).ignored == 1
+    assert whatsapp_cloud.read({"object": "page", "entry": []}).ignored == 1
+    assert evolution.read({"event": "connection.update", "data": {}}).ignored == 1
