@@ -1,12 +1,13 @@
-"""The one dialect-specific statement the hot path needs: insert, skipping conflicts."""
+"""Core helpers the store modules share, and the one dialect-specific statement the hot
+path needs: insert, skipping conflicts."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def table(model: Any) -> Table:
@@ -18,3 +19,11 @@ def insert_ignoring_conflicts(session: Session, model: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return module.insert(table(model)).on_conflict_do_nothing()
+
+
+def count_by(
+    session: Session, key: InstrumentedAttribute[Any], *conditions: ColumnElement[bool]
+) -> dict[int, int]:
+    """How many rows there are per value of ``key`` (a null key is not counted)."""
+    rows = session.execute(select(key, func.count()).where(*conditions).group_by(key))
+    return {value: int(count) for value, count in rows if value is not None}

@@ -28,22 +28,34 @@ def _prune(session: Session, model: Any, webhook_id: int, keep: int) -> None:
         session.execute(delete(model).where(model.webhook_id == webhook_id, model.id <= cutoff))
 
 
-def _add_newest(session: Session, model: Any, rows: Sequence[dict[str, Any]], keep: int) -> None:
-    """Insert rows (oldest first), skipping those the prune would delete at once."""
-    newest: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        newest.setdefault(row["webhook_id"], []).append(row)
-    for webhook_id, webhook_rows in newest.items():
-        session.execute(insert(table(model)), webhook_rows[-keep:])
-        _prune(session, model, webhook_id, keep)
+def _newest(rows: Sequence[dict[str, Any]], keep: int) -> dict[int, list[int]]:
+    """Per webhook, the positions of its newest ``keep`` rows (rows come oldest first):
+    older ones would be pruned at once, so they are never written."""
+    positions: dict[int, list[int]] = {}
+    for position, row in enumerate(rows):
+        positions.setdefault(row["webhook_id"], []).append(position)
+    return {webhook_id: kept[-keep:] for webhook_id, kept in positions.items()}
 
 
-def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _add_newest(session, Attempt, rows, REQUESTS_KEPT)
+def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Insert attempts (oldest first); returns each row's id, None for one not kept."""
+    ids: list[int | None] = [None] * len(rows)
+    attempts = table(Attempt)
+    for webhook_id, positions in _newest(rows, REQUESTS_KEPT).items():
+        inserted = session.execute(
+            insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True),
+            [rows[p] for p in positions],
+        )
+        for position, (attempt_id,) in zip(positions, inserted, strict=True):
+            ids[position] = attempt_id
+        _prune(session, Attempt, webhook_id, REQUESTS_KEPT)
+    return ids
 
 
 def add_activity(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _add_newest(session, Activity, rows, ACTIVITY_KEPT)
+    for webhook_id, positions in _newest(rows, ACTIVITY_KEPT).items():
+        session.execute(insert(table(Activity)), [rows[p] for p in positions])
+        _prune(session, Activity, webhook_id, ACTIVITY_KEPT)
 
 
 def add_attempt(session: Session, row: dict[str, Any]) -> Attempt:
@@ -64,6 +76,11 @@ def latest_attempts(session: Session, webhook_id: int) -> list[Attempt]:
             .limit(REQUESTS_KEPT)
         )
     )
+
+
+def get_attempt(session: Session, webhook_id: int, attempt_id: int) -> Attempt | None:
+    attempt = session.get(Attempt, attempt_id)
+    return attempt if attempt and attempt.webhook_id == webhook_id else None
 
 
 def latest_activity(session: Session, webhook_id: int) -> list[Activity]:

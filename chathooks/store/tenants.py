@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from chathooks.store.dialect import count_by
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
 
@@ -87,6 +88,11 @@ def list_teammates(session: Session, workspace_id: int) -> list[Teammate]:
     )
 
 
+def delete_teammate(session: Session, teammate: Teammate) -> None:
+    session.delete(teammate)
+    session.flush()
+
+
 def add_account(
     session: Session, workspace_id: int, *, phone: str, teammate_id: int, now: datetime
 ) -> WhatsappAccount:
@@ -115,3 +121,32 @@ def accounts_by_phone(
         )
     )
     return {row.phone: row for row in rows}
+
+
+def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAccount, Teammate]]:
+    """The workspace's accounts with their owners, in the order they were connected."""
+    rows = session.execute(
+        select(WhatsappAccount, Teammate)
+        .join(Teammate, Teammate.id == WhatsappAccount.teammate_id)
+        .where(WhatsappAccount.workspace_id == workspace_id)
+        .order_by(WhatsappAccount.id)
+    )
+    return [(account, owner) for account, owner in rows]
+
+
+def account_counts(session: Session, workspace_id: int) -> dict[int, int]:
+    """WhatsApp accounts per owning teammate."""
+    return count_by(
+        session, WhatsappAccount.teammate_id, WhatsappAccount.workspace_id == workspace_id
+    )
+
+
+def move_accounts(session: Session, from_teammate: int, to_teammate: int) -> int:
+    """Give every account of one teammate to another; returns how many moved."""
+    result = session.execute(
+        update(WhatsappAccount)
+        .where(WhatsappAccount.teammate_id == from_teammate)
+        .values(teammate_id=to_teammate)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from chathooks.logins import session_secret
 from chathooks.runtime import Runtime
-from chathooks.web import chats, login, pages
+from chathooks.web import chats, login, pages, team
 from chathooks.web.csrf import CsrfRefused
 from chathooks.web.pages import PageNotFound
 from chathooks.web.render import render
@@ -32,7 +32,7 @@ def install_pages(app: FastAPI, rt: Runtime) -> None:
         https_only=rt.settings.base_url.startswith("https://"),
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for router in (login.router, pages.router, chats.router):
+    for router in (login.router, pages.router, chats.router, team.router):
         app.include_router(router)
 
     @app.exception_handler(LoginRequired)
