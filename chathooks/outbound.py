@@ -49,8 +49,6 @@ def checked_filters(session: Session, workspace_id: int, wanted: dict[str, Any])
     unknown = [phone for phone in phones if phone not in known]
     if unknown:
         raise BadField("filters", f"no WhatsApp account with phone {unknown[0]} in this workspace")
-    if not values["directions"]:
-        raise BadField("filters", "choose at least one direction")
     directions = [d for d in filters.DIRECTIONS if d in values["directions"]]
     return {**values, "directions": directions, "account_phones": phones}
 
@@ -245,7 +243,10 @@ async def _post_test(
 
 
 def record_test(session: Session, sent: Sent) -> Attempt:
-    """A test is logged (request log and activity) but never counts toward auto-disable."""
+    """A test is logged (request log and activity) but never counts toward auto-disable.
+    Its webhook is locked first, as by every writer of a request log."""
+    if sent.webhook_id not in webhooks.lock(session, [sent.webhook_id]):
+        raise NotFound("webhook")
     attempt = logs.add_attempt(session, attempt_row(sent))
     logs.add_activity(session, [activity_row(sent, "test", attempt.id)])
     return attempt

@@ -22,6 +22,10 @@ Email = Annotated[
 Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
 
 
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+"""An id in a path: one beyond the database's integer range is a 422, never a failed query."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

@@ -156,3 +156,18 @@ def test_requests_that_fail_together_are_one_attempt_and_the_page_says_both(
     assert mended.last_success_at == later + timedelta(minutes=1)
     assert state_of(mended).key == "enabled" and state_of(mended).failures == ""
     rt.engine.dispose()
+
+
+def test_an_id_beyond_the_database_integer_range_is_a_422_not_a_500(service: Service) -> None:
+    team = service.workspace()
+    huge = "9" * 20
+    for method, path in (
+        ("GET", f"/outbound-webhooks/{huge}"),
+        ("POST", f"/outbound-webhooks/{huge}/retry"),
+        ("GET", f"/outbound-webhooks/1/requests/{huge}"),
+        ("GET", f"/chats/{huge}"),
+        ("DELETE", f"/teammates/{huge}"),
+    ):
+        answer = team.request(method, path)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"][0]["loc"][0] == "path"

@@ -104,7 +104,6 @@ def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
     expect(delivered).to_contain_text("John Doe")
     expect(delivered).to_contain_text("HTTP 200")
     expect(page.locator("#activity .act.test")).to_have_count(1)
-    screenshot(page, "webhook")
 
     # The request log downloads as a JSON file.
     with page.expect_download() as download_info:
@@ -123,7 +122,6 @@ def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
     # The list shows the webhook; logging out ends the session.
     page.goto(service.url + "/webhooks/outbound")
     expect(page.locator("table.list")).to_contain_text(receiver.url)
-    screenshot(page, "webhooks")
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(service.url + "/login")
     page.goto(service.url + f"/webhooks/outbound/{webhook_id}")

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
-from standardwebhooks import Webhook
-from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.browsing import (
     desktop_and_phone,
@@ -28,6 +25,7 @@ from tests.browsing import (
 )
 from tests.conftest import Service, event, wait_for
 from tests.receiver import Receiver, Reply
+from tests.test_rotation import a_day_back, check_overlap
 
 pytestmark = [needs_chromium, sqlite_only, desktop_and_phone]
 
@@ -147,7 +145,8 @@ def test_an_activity_row_opens_its_request_and_response_in_the_page(
     body = json.loads(sent.locator(".request-body").inner_text())
     assert body == receiver.requests[0].json
     assert page.url == service.url + f"/webhooks/outbound/{hook['id']}", "nothing downloaded"
-    screenshot(page, "webhook" if viewport == "desktop" else "webhook-request-mobile")
+    if viewport == "desktop":
+        screenshot(page, "webhook")
     page.get_by_role("button", name="Close").click()
     expect(page.locator("#request")).to_be_empty()
 
@@ -167,8 +166,7 @@ def test_an_activity_row_opens_its_request_and_response_in_the_page(
 def test_rotating_asks_first_and_the_old_secret_signs_for_24_hours_more(
     service: Service, receiver: Receiver, page: Page
 ) -> None:
-    rotated_at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=24, minutes=-1)
-    service.clock.set(rotated_at)
+    rotated_at = a_day_back(service)
     team = service.workspace()
     team.account()
     hook = team.webhook(receiver.url)
@@ -199,17 +197,7 @@ def test_rotating_asks_first_and_the_old_secret_signs_for_24_hours_more(
     )
 
     # A receiver still verifying with the old secret accepts until the overlap ends.
-    service.clock.set(until - timedelta(minutes=1))
-    team.post("/messages", event("in-overlap"))
-    first = wait_for(lambda: receiver.requests, what="the delivery in the overlap")[0]
-    assert Webhook(old).verify(first.body, first.headers)
-    assert Webhook(new).verify(first.body, first.headers)
-    service.clock.set(until + timedelta(minutes=1))
-    team.post("/messages", event("after-overlap"))
-    second = wait_for(lambda: receiver.requests[1:], what="the delivery after it")[0]
-    assert Webhook(new).verify(second.body, second.headers)
-    with pytest.raises(WebhookVerificationError):
-        Webhook(old).verify(second.body, second.headers)
+    check_overlap(service, team, receiver, old, new, until)
     page.reload()
     expect(page.locator("#secret .overlap")).to_have_count(0)
 
@@ -329,7 +317,8 @@ def test_teammates_are_invited_with_a_link_and_removed(
     expect(_flash(page)).to_have_text("Carl New is invited. Send them the link below.")
     link = page.get_by_label("Set-password link for Carl New").input_value()
     expect(page.locator("tr", has_text="carl@acme.test")).to_contain_text("Invited")
-    screenshot(page, "teammates" if viewport == "desktop" else "teammates-mobile")
+    if viewport == "desktop":
+        screenshot(page, "teammates")
 
     # Carl sets a password from the link, in a browser of his own.
     carls = browser.new_context(viewport=page.viewport_size)

@@ -13,6 +13,7 @@ from chathooks.schemas import (
     MessageBatch,
     MessageEvent,
     MessageResult,
+    RowId,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -65,13 +66,13 @@ def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
 
 
 @router.get("/chats/{chat_id}", response_model=ChatOut)
-def get_chat(chat_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
+def get_chat(chat_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
     with rt.transaction() as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)
 
 
 @router.patch("/chats/{chat_id}", response_model=ChatOut)
-def patch_chat(chat_id: int, body: ChatPatch, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
+def patch_chat(chat_id: RowId, body: ChatPatch, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
     """Assign the responsible teammate (by e-mail), or remove it with null."""
     with rt.transaction() as session:
         ctx = workspaces.get_chat(session, workspace, chat_id)

@@ -14,6 +14,7 @@ from chathooks.schemas import (
     FlushResult,
     ReplayIn,
     ReplayResult,
+    RowId,
     WebhookFilters,
     WebhookIn,
     WebhookOut,
@@ -71,14 +72,14 @@ def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> 
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
-def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+def get_webhook(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     with rt.transaction() as session:
         return _out(session, outbound.get(session, workspace, webhook_id))
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
 def patch_webhook(
-    webhook_id: int, body: WebhookPatch, workspace: WorkspaceDep, rt: RuntimeDep
+    webhook_id: RowId, body: WebhookPatch, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> WebhookOut:
     """``{"enabled": true}`` re-enables an auto-disabled webhook: failure count reset, the
     backlog goes out in order. Changing aggregation or disabling first sends what was
@@ -94,14 +95,14 @@ def patch_webhook(
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+def delete_webhook(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
     with rt.transaction() as session:
         outbound.delete(session, outbound.get(session, workspace, webhook_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{webhook_id}/activity", response_model=list[ActivityOut])
-def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[ActivityOut]:
+def activity(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> list[ActivityOut]:
     """The latest 10 actions, newest first."""
     with rt.transaction() as session:
         outbound.get(session, workspace, webhook_id)
@@ -110,7 +111,7 @@ def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[A
 
 @router.get("/{webhook_id}/requests", response_model=list[AttemptOut])
 def requests_log(
-    webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep, download: bool = False
+    webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep, download: bool = False
 ) -> Response:
     """The latest 100 requests with full request and response, newest first;
     ``?download=1`` answers it as a JSON file."""
@@ -125,7 +126,7 @@ def requests_log(
 
 @router.get("/{webhook_id}/requests/{request_id}", response_model=AttemptOut)
 def one_request(
-    webhook_id: int, request_id: int, workspace: WorkspaceDep, rt: RuntimeDep
+    webhook_id: RowId, request_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> AttemptOut:
     """One logged request in full: request headers and body, the response's status,
     headers and body (or the error), latency. 404 once it is older than the latest 100."""
@@ -139,7 +140,7 @@ def one_request(
     response_model=WebhookOut,
     responses={409: {"description": "The webhook is auto-disabled: re-enable it instead."}},
 )
-def retry(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+def retry(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     """A webhook that is backing off tries again now: its waiting time is cleared; the
     failure count stays until a success."""
     with rt.transaction() as session:
@@ -151,7 +152,7 @@ def retry(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOu
 
 
 @router.post("/{webhook_id}/flush", response_model=FlushResult)
-def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResult:
+def flush(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResult:
     """Send every open bundle of this webhook now."""
     with rt.transaction() as session:
         count = outbound.flush(
@@ -162,7 +163,7 @@ def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResu
 
 
 @router.post("/{webhook_id}/test", response_model=AttemptOut)
-async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> AttemptOut:
+async def send_test(webhook_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> AttemptOut:
     """Send the workspace's latest message (a sample if none) in this webhook's format now,
     and answer with the attempt. Logged, but never counted toward auto-disable."""
 
@@ -173,7 +174,7 @@ async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) ->
     "/{webhook_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayResult
 )
 def replay(
-    webhook_id: int, body: ReplayIn, workspace: WorkspaceDep, rt: RuntimeDep
+    webhook_id: RowId, body: ReplayIn, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> ReplayResult:
     """Queue again the messages chathooks received in ``[since, until)``, in this webhook's
     current format (attachments still skipped)."""

@@ -10,6 +10,7 @@ from chathooks.logins import password_link
 from chathooks.schemas import (
     AccountIn,
     AccountOut,
+    RowId,
     TeammateCreated,
     TeammateIn,
     TeammateOut,
@@ -66,7 +67,7 @@ def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> T
     status_code=status.HTTP_204_NO_CONTENT,
     responses={409: {"description": "The workspace owner can't be removed."}},
 )
-def remove_teammate(teammate_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+def remove_teammate(teammate_id: RowId, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
     """Their WhatsApp accounts pass to the workspace owner, the chats they were responsible
     for have no responsible any more, and their login to the pages ends at once."""
     with rt.transaction() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, Table, Update, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -27,3 +27,9 @@ def count_by(
     """How many rows there are per value of ``key`` (a null key is not counted)."""
     rows = session.execute(select(key, func.count()).where(*conditions).group_by(key))
     return {value: int(count) for value, count in rows if value is not None}
+
+
+def changed(session: Session, statement: Update) -> int:
+    """Run a bulk UPDATE; how many rows it changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]

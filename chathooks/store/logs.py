@@ -38,15 +38,21 @@ def _newest(rows: Sequence[dict[str, Any]], keep: int) -> dict[int, list[int]]:
 
 
 def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
-    """Insert attempts (oldest first); returns each row's id, None for one not kept."""
+    """Insert attempts (oldest first); returns each row's id, None for one not kept.
+
+    Every writer of a webhook's attempts holds that webhook's row lock (SQLite: the one
+    writer), so right after the insert its newest ids are the ones just written, in
+    order: one indexed query, where RETURNING in order would cost a statement per row."""
     ids: list[int | None] = [None] * len(rows)
-    attempts = table(Attempt)
     for webhook_id, positions in _newest(rows, REQUESTS_KEPT).items():
-        inserted = session.execute(
-            insert(attempts).returning(attempts.c.id, sort_by_parameter_order=True),
-            [rows[p] for p in positions],
+        session.execute(insert(table(Attempt)), [rows[p] for p in positions])
+        written = session.scalars(
+            select(Attempt.id)
+            .where(Attempt.webhook_id == webhook_id)
+            .order_by(Attempt.id.desc())
+            .limit(len(positions))
         )
-        for position, (attempt_id,) in zip(positions, inserted, strict=True):
+        for position, attempt_id in zip(positions, reversed(list(written)), strict=True):
             ids[position] = attempt_id
         _prune(session, Attempt, webhook_id, REQUESTS_KEPT)
     return ids

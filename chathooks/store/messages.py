@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import count_by, insert_ignoring_conflicts, table
+from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
 
 ChatKey = tuple[int, str]
@@ -73,13 +73,9 @@ def set_responsible(session: Session, chat_id: int, teammate_id: int | None) -> 
 
 def unassign(session: Session, teammate_id: int) -> int:
     """No chat keeps this teammate as its responsible; returns how many had them."""
-    result = session.execute(
-        update(Chat)
-        .where(Chat.responsible_id == teammate_id)
-        .values(responsible_id=None)
-        .execution_options(synchronize_session=False)
+    return changed(
+        session, update(Chat).where(Chat.responsible_id == teammate_id).values(responsible_id=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def responsible_counts(session: Session, workspace_id: int) -> dict[int, int]:

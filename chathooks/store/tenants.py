@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import count_by
+from chathooks.store.dialect import changed, count_by
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
 
@@ -143,10 +143,9 @@ def account_counts(session: Session, workspace_id: int) -> dict[int, int]:
 
 def move_accounts(session: Session, from_teammate: int, to_teammate: int) -> int:
     """Give every account of one teammate to another; returns how many moved."""
-    result = session.execute(
+    return changed(
+        session,
         update(WhatsappAccount)
         .where(WhatsappAccount.teammate_id == from_teammate)
-        .values(teammate_id=to_teammate)
-        .execution_options(synchronize_session=False)
+        .values(teammate_id=to_teammate),
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]

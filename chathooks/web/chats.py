@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from chathooks import workspaces
+from chathooks.schemas import RowId
 from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
 from chathooks.web.pages import PageNotFound
@@ -23,7 +24,7 @@ def _chat_path(chat_id: int) -> str:
 
 
 @router.get("/chat/{chat_id}/messages/")
-def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse:
+def chat_page(request: Request, chat_id: RowId, viewer: ViewerDep) -> HTMLResponse:
     """All of a chat's messages by timestamp, then arrival; ``#m{id}`` marks one."""
     with runtime(request).transaction() as session:
         try:
@@ -43,7 +44,7 @@ def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse
 @router.post("/chat/{chat_id}/responsible", dependencies=[Depends(require_csrf)])
 def set_responsible(
     request: Request,
-    chat_id: int,
+    chat_id: RowId,
     viewer: ViewerDep,
     responsible_email: Annotated[str, Form()] = "",
 ) -> Response:

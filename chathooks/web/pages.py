@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from chathooks import outbound, workspaces
 from chathooks.runtime import Runtime
-from chathooks.schemas import AttemptOut
+from chathooks.schemas import AttemptOut, RowId
 from chathooks.store import deliveries
 from chathooks.store.models import Webhook
 from chathooks.web import showing
@@ -165,14 +165,14 @@ def _detail(
 
 
 @router.get("/webhooks/outbound/{webhook_id}")
-def webhook_page(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLResponse:
+def webhook_page(request: Request, webhook_id: RowId, viewer: ViewerDep) -> HTMLResponse:
     with runtime(request).transaction() as session:
         return _detail(request, session, viewer, _webhook(session, viewer, webhook_id))
 
 
 @router.post("/webhooks/outbound/{webhook_id}", dependencies=CsrfChecked)
 def webhook_save(
-    request: Request, webhook_id: int, viewer: ViewerDep, form: WebhookFormDep
+    request: Request, webhook_id: RowId, viewer: ViewerDep, form: WebhookFormDep
 ) -> Response:
     """Changing aggregation or disabling first sends what was gathered (service rule)."""
     rt = runtime(request)
@@ -202,7 +202,7 @@ def webhook_save(
 
 
 @router.post("/webhooks/outbound/{webhook_id}/enable", dependencies=CsrfChecked)
-def webhook_enable(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_enable(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     """Re-enable: failure count reset, the waiting backlog goes out in order."""
     return _apply(
         request,
@@ -214,7 +214,7 @@ def webhook_enable(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
 
 
 @router.post("/webhooks/outbound/{webhook_id}/rotate-secret", dependencies=CsrfChecked)
-def webhook_rotate(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_rotate(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     return _apply(
         request,
         viewer,
@@ -239,7 +239,7 @@ def _apply(
 
 
 @router.post("/webhooks/outbound/{webhook_id}/retry", dependencies=CsrfChecked)
-def webhook_retry(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_retry(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     """Retry now: the back-off's wait ends; the failure count stays until a success."""
     rt = runtime(request)
     try:
@@ -254,7 +254,7 @@ def webhook_retry(request: Request, webhook_id: int, viewer: ViewerDep) -> Respo
 
 
 @router.post("/webhooks/outbound/{webhook_id}/flush", dependencies=CsrfChecked)
-def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_flush(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     rt = runtime(request)
     with rt.transaction() as session:
         count = outbound.flush(session, _webhook(session, viewer, webhook_id), rt.clock.now())
@@ -266,7 +266,7 @@ def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Respo
 @router.post("/webhooks/outbound/{webhook_id}/replay", dependencies=CsrfChecked)
 def webhook_replay(
     request: Request,
-    webhook_id: int,
+    webhook_id: RowId,
     viewer: ViewerDep,
     since: Annotated[str, Form()] = "",
     until: Annotated[str, Form()] = "",
@@ -303,7 +303,7 @@ def webhook_replay(
 
 
 @router.post("/webhooks/outbound/{webhook_id}/delete", dependencies=CsrfChecked)
-def webhook_delete(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_delete(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     with runtime(request).transaction() as session:
         outbound.delete(session, _webhook(session, viewer, webhook_id))
     flash(request, "Webhook deleted.")
@@ -311,7 +311,7 @@ def webhook_delete(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
 
 
 @router.post("/webhooks/outbound/{webhook_id}/test", dependencies=CsrfChecked)
-async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+async def webhook_test(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     """Sends now and shows what was sent next to the answer: a fragment for htmx, else a
     notice back on the page."""
     try:
@@ -330,7 +330,9 @@ async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> 
 
 
 @router.get("/webhooks/outbound/{webhook_id}/activity")
-def webhook_live(request: Request, webhook_id: int, viewer: ViewerDep, seen: str = "") -> Response:
+def webhook_live(
+    request: Request, webhook_id: RowId, viewer: ViewerDep, seen: str = ""
+) -> Response:
     """What the page polls every 2 s: the activity, with the status card, the badge and
     what is gathered swapped in beside it; 204 when none of it changed."""
     rt = runtime(request)
@@ -343,7 +345,7 @@ def webhook_live(request: Request, webhook_id: int, viewer: ViewerDep, seen: str
 
 
 @router.get("/webhooks/outbound/{webhook_id}/requests.json")
-def webhook_requests(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+def webhook_requests(request: Request, webhook_id: RowId, viewer: ViewerDep) -> Response:
     """The latest 100 requests, newest first, as a file: the same shape as the API's."""
     rt = runtime(request)
     with rt.transaction() as session:
@@ -356,7 +358,7 @@ def webhook_requests(request: Request, webhook_id: int, viewer: ViewerDep) -> Re
 
 @router.get("/webhooks/outbound/{webhook_id}/requests/{request_id}")
 def webhook_request(
-    request: Request, webhook_id: int, request_id: int, viewer: ViewerDep
+    request: Request, webhook_id: RowId, request_id: RowId, viewer: ViewerDep
 ) -> HTMLResponse:
     """One request and its response, read in the page (htmx: into the page's panel)."""
     with runtime(request).transaction() as session:

@@ -4,16 +4,20 @@ request."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from chathooks import workspaces
 from chathooks.logins import password_link
-from chathooks.schemas import AccountIn, TeammateIn
+from chathooks.schemas import AccountIn, RowId, TeammateIn
 from chathooks.store import messages, tenants
+from chathooks.store.models import Teammate, WhatsappAccount
 from chathooks.web.csrf import require_csrf
 from chathooks.web.forms import Errors, checked, sentence
 from chathooks.web.render import flash, render, runtime, see_other
@@ -67,6 +71,33 @@ def teammates_page(request: Request, viewer: ViewerDep, link: int | None = None)
         return _teammates(request, session, viewer, link_for=link)
 
 
+Made = TypeVar("Made")
+
+
+def _create(
+    request: Request,
+    viewer: Viewer,
+    schema: type[BaseModel],
+    values: dict[str, str],
+    conflict_field: str,
+    create: Callable[[Session, Any, datetime], Made],
+    again: Callable[..., HTMLResponse],
+) -> Made | HTMLResponse:
+    """Check a form with the API's schema and create through the service, in one
+    transaction; or show the page ``again`` with the errors (a conflict names
+    ``conflict_field``), having changed nothing."""
+    rt = runtime(request)
+    body, errors = checked(schema, values)
+    with rt.transaction() as session:
+        if body is not None:
+            try:
+                return create(session, body, rt.clock.now())
+            except workspaces.Conflict as error:
+                errors[conflict_field] = sentence(str(error))
+        session.rollback()
+        return again(request, session, viewer, values=values, errors=errors)
+
+
 @router.post(TEAMMATES, dependencies=CsrfChecked)
 def invite(
     request: Request,
@@ -75,30 +106,22 @@ def invite(
     email: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a teammate, then show the link that lets them set their password."""
-    rt = runtime(request)
+
+    def add(session: Session, body: TeammateIn, now: datetime) -> Teammate:
+        return workspaces.add_teammate(
+            session, viewer.workspace_id, full_name=body.full_name, email=body.email, now=now
+        )
+
     values = {"full_name": full_name, "email": email}
-    body, errors = checked(TeammateIn, values)
-    with rt.transaction() as session:
-        if body is not None:
-            try:
-                teammate = workspaces.add_teammate(
-                    session,
-                    viewer.workspace_id,
-                    full_name=body.full_name,
-                    email=body.email,
-                    now=rt.clock.now(),
-                )
-            except workspaces.Conflict as error:
-                errors["email"] = sentence(str(error))
-        if errors:
-            session.rollback()
-            return _teammates(request, session, viewer, values=values, errors=errors)
+    teammate = _create(request, viewer, TeammateIn, values, "email", add, _teammates)
+    if isinstance(teammate, Response):
+        return teammate
     flash(request, f"{teammate.full_name} is invited. Send them the link below.")
     return see_other(f"{TEAMMATES}?link={teammate.id}#invite-link")
 
 
 @router.post(TEAMMATES + "/{teammate_id}/remove", dependencies=CsrfChecked)
-def remove(request: Request, teammate_id: int, viewer: ViewerDep) -> Response:
+def remove(request: Request, teammate_id: RowId, viewer: ViewerDep) -> Response:
     try:
         with runtime(request).transaction() as session:
             removed = workspaces.remove_teammate(session, viewer.workspace_id, teammate_id)
@@ -158,24 +181,21 @@ def connect(
     email: Annotated[str, Form()] = "",
 ) -> Response:
     """Connect a number; its owner becomes a teammate if their e-mail is new."""
-    rt = runtime(request)
+
+    def add(session: Session, body: AccountIn, now: datetime) -> WhatsappAccount:
+        account, _ = workspaces.add_account(
+            session,
+            viewer.workspace_id,
+            phone=body.phone,
+            full_name=body.full_name,
+            email=body.email,
+            now=now,
+        )
+        return account
+
     values = {"phone": phone, "full_name": full_name, "email": email}
-    body, errors = checked(AccountIn, values)
-    with rt.transaction() as session:
-        if body is not None:
-            try:
-                account, _ = workspaces.add_account(
-                    session,
-                    viewer.workspace_id,
-                    phone=body.phone,
-                    full_name=body.full_name,
-                    email=body.email,
-                    now=rt.clock.now(),
-                )
-            except workspaces.Conflict as error:
-                errors["phone"] = sentence(str(error))
-        if errors:
-            session.rollback()
-            return _accounts(request, session, viewer, values=values, errors=errors)
+    account = _create(request, viewer, AccountIn, values, "phone", add, _accounts)
+    if isinstance(account, Response):
+        return account
     flash(request, f"{account.phone} is connected. Its messages can now come in.")
     return see_other(ACCOUNTS)
