@@ -95,6 +95,7 @@ def test_a_failing_webhook_is_plain_to_see_and_retry_now_delivers(
     expect(row.locator("[data-label='Waiting']")).to_contain_text("1 delivery")
     other = page.locator("tr.enabled")
     expect(other).to_contain_text("Warehouse")
+    expect(other).to_contain_text("No aggregation · sent only")
     expect(other.locator("[data-label='Waiting']")).to_contain_text("0 deliveries")
     _cut_with_ellipsis(row.locator("a.url"))
     screenshot(page, "webhooks" if viewport == "desktop" else "webhooks-mobile")

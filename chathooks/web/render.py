@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from chathooks.runtime import Runtime
 from chathooks.web.csrf import csrf_token
-from chathooks.web.showing import plural, relative
+from chathooks.web.showing import filters_in_words, plural, relative
 from chathooks.web.viewer import Viewer
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -51,6 +51,7 @@ templates.env.filters["utc"] = utc
 templates.env.filters["iso"] = iso
 templates.env.globals["relative"] = relative
 templates.env.globals["plural"] = plural
+templates.env.filters["in_words"] = filters_in_words
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:

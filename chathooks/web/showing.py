@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from chathooks.filters import Filter
 from chathooks.outbound import TEST_HEADER
 from chathooks.schemas import AttemptOut
 from chathooks.store import logs, messages
@@ -84,6 +85,21 @@ def state_of(webhook: Webhook) -> State:
         failures=failures if failing else "",
         can_retry=failing and webhook.status != "auto_disabled",
     )
+
+
+def filters_in_words(stored: dict[str, Any]) -> str:
+    """``received only, no group chats, 1 account``; empty when every message goes."""
+    chosen = Filter.of(stored)
+    if chosen is None:
+        return ""
+    words = []
+    if len(chosen.directions) == 1:
+        words.append(f"{next(iter(chosen.directions))} only")
+    if not chosen.include_groups:
+        words.append("no group chats")
+    if chosen.account_phones:
+        words.append(plural(len(chosen.account_phones), "account"))
+    return ", ".join(words)
 
 
 def activity(session: Session, webhook_id: int) -> list[dict[str, Any]]:
