@@ -7,14 +7,15 @@ together or not at all, and a bad batch changes nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
-from chathooks import payloads
+from chathooks import filters, payloads
+from chathooks.filters import ChatFacts
 from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
 from chathooks.store import deliveries, logs, messages, tenants, webhooks
@@ -65,7 +66,7 @@ def ingest(
             seen.add(event.message_id)
             fresh.append(event)
 
-    chat_ids, firsts = _chats_for(session, workspace_id, fresh, accounts, now)
+    chat_ids, firsts, groups = _chats_for(session, workspace_id, fresh, accounts, now)
     rows = _message_rows(workspace_id, fresh, accounts, chat_ids, firsts, now)
     new_ids = messages.insert_messages(session, rows)
     inserted = [
@@ -73,7 +74,12 @@ def ingest(
         for row in rows
         if row["external_id"] in new_ids
     ]
-    _queue(session, workspace_id, inserted, now, base_url)
+    phones = {account.id: phone for phone, account in accounts.items()}
+    chats = {
+        chat_id: ChatFacts(chat_id in groups, phones[account_id])
+        for (account_id, _), chat_id in chat_ids.items()
+    }
+    _queue(session, workspace_id, inserted, chats, now, base_url)
 
     chat_of = stored | {row["external_id"]: row["chat_id"] for row in rows}
     by_external = {m.external_id: m for m in inserted}
@@ -94,9 +100,9 @@ def _chats_for(
     events: Sequence[MessageEvent],
     accounts: dict[str, Any],
     now: datetime,
-) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey]]:
+) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey], set[int]]:
     """Chat ids for the events' chats, creating missing ones; returns (ids, the chats whose
-    first deliverable message is among these events)."""
+    first deliverable message is among these events, ids of the group chats)."""
     latest = {(accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat for e in events}
     names = {  # the latest name given: a sent message often does not know the contact's
         (accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat.full_name
@@ -140,7 +146,9 @@ def _chats_for(
     }
     claimed = messages.claim_first_deliverable(session, unannounced)
     firsts = {key for key in created if key in deliverable}
-    return ids, firsts | {unannounced[chat_id] for chat_id in claimed}
+    groups = {chat.id for chat in (existing | raced).values() if chat.is_group}
+    groups |= {chat_id for key, chat_id in created.items() if latest[key].is_group}
+    return ids, firsts | {unannounced[chat_id] for chat_id in claimed}, groups
 
 
 def _message_rows(
@@ -217,34 +225,47 @@ def _queue(
     session: Session,
     workspace_id: int,
     inserted: Sequence[Queueable],
+    chats: Mapping[int, ChatFacts],
     now: datetime,
     base_url: str,
 ) -> None:
+    """Each webhook gets the messages its filters want; one with attachments is logged as
+    skipped instead (for the webhooks that want it)."""
     if not inserted:
         return
-    targets = webhooks.queueing(session, workspace_id)
-    forwardable = [m for m in inserted if not m.has_attachments]
-    logs.add_activity(
-        session,
-        [
+    skipped = []
+    for webhook in webhooks.queueing(session, workspace_id):
+        wanted = filters.wanted(webhook.filters, inserted, chats)
+        skipped += [
             {
-                "webhook_id": w.id,
+                "webhook_id": webhook.id,
                 "at": now,
                 "action": "skipped",
                 "chat_id": m.chat_id,
                 "message_count": 1,
                 "error": "message has attachments",
             }
-            for m in inserted
+            for m in wanted
             if m.has_attachments
-            for w in targets
-        ],
-    )
-    for webhook in targets:
-        if webhook.aggregation == "none":
-            queue_singles(session, webhook.id, forwardable, now)
-        else:
-            gather(session, webhook, forwardable, now, base_url)
+        ]
+        queue(session, webhook, [m for m in wanted if not m.has_attachments], now, base_url)
+    logs.add_activity(session, skipped)
+
+
+def queue(
+    session: Session,
+    webhook: Webhook,
+    forwardable: Sequence[Queueable],
+    now: datetime,
+    base_url: str,
+    *,
+    due_now: bool = False,
+) -> int:
+    """Queue messages for one webhook in its format; returns the deliveries created."""
+    if webhook.aggregation == "none":
+        queue_singles(session, webhook.id, forwardable, now)
+        return len(forwardable)
+    return gather(session, webhook, forwardable, now, base_url, due_now=due_now)
 
 
 def queue_singles(

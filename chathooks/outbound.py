@@ -1,4 +1,5 @@
-"""Outbound webhook settings and actions: create, change, re-enable, flush, test, replay."""
+"""Outbound webhook settings and actions: create, change, re-enable, retry, flush, test,
+replay, and the request log."""
 
 from __future__ import annotations
 
@@ -9,18 +10,28 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from chathooks import ingest, payloads
-from chathooks.deliver.signing import signed_headers, webhook_id
+from chathooks import filters, ingest, payloads
+from chathooks.deliver.signing import (
+    ROTATION_OVERLAP,
+    signed_headers,
+    signing_secrets,
+    webhook_id,
+)
 from chathooks.deliver.transport import Transport
 from chathooks.record import Sent, activity_row, attempt_row
 from chathooks.runtime import Runtime
-from chathooks.schemas import AttemptOut
+from chathooks.schemas import AttemptOut, WebhookIn
 from chathooks.security import UnsafeTarget, check_url, new_webhook_secret
 from chathooks.settings import Settings
 from chathooks.storable import text_problem
-from chathooks.store import deliveries, logs, messages, webhooks
+from chathooks.store import deliveries, logs, messages, tenants, webhooks
 from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
-from chathooks.workspaces import BadField, NotFound
+from chathooks.workspaces import BadField, Conflict, NotFound
+
+TEST_HEADER = "chathooks-test"
+TEST_ID_PREFIX = "test_"
+"""A test request carries ``chathooks-test: true`` and ``test_``-prefixed message ids
+(SPEC §5), so a receiver can tell it from a real message and never logs a duplicate."""
 
 
 def checked_url(url: str, settings: Settings) -> str:
@@ -32,26 +43,34 @@ def checked_url(url: str, settings: Settings) -> str:
         raise BadField("url", f"URL {error}") from None
 
 
+def checked_filters(session: Session, workspace_id: int, wanted: dict[str, Any]) -> dict[str, Any]:
+    """The filters with every key present; each account named must be one of the
+    workspace's (a typo would otherwise filter out every message, silently)."""
+    values = {**filters.default_filters(), **wanted}
+    phones = list(dict.fromkeys(values["account_phones"]))
+    known = tenants.accounts_by_phone(session, workspace_id, phones)
+    unknown = [phone for phone in phones if phone not in known]
+    if unknown:
+        raise BadField("filters", f"no WhatsApp account with phone {unknown[0]} in this workspace")
+    directions = [d for d in filters.DIRECTIONS if d in values["directions"]]
+    return {**values, "directions": directions, "account_phones": phones}
+
+
 def create(
-    session: Session,
-    workspace_id: int,
-    *,
-    url: str,
-    aggregation: str,
-    enabled: bool,
-    max_requests_per_second: float | None,
-    settings: Settings,
-    now: datetime,
+    session: Session, workspace_id: int, body: WebhookIn, settings: Settings, now: datetime
 ) -> Webhook:
     return webhooks.add(
         session,
         workspace_id=workspace_id,
-        url=checked_url(url, settings),
-        aggregation=aggregation,
-        status="enabled" if enabled else "disabled",
+        url=checked_url(body.url, settings),
+        name=body.name,
+        aggregation=body.aggregation,
+        filters=checked_filters(session, workspace_id, body.filters.model_dump()),
+        status="enabled" if body.enabled else "disabled",
         secret=new_webhook_secret(),
         consecutive_failures=0,
-        max_requests_per_second=max_requests_per_second,
+        failed_requests=0,
+        max_requests_per_second=body.max_requests_per_second,
         last_error="",
         status_changed_at=now,
         created_at=now,
@@ -72,12 +91,23 @@ def update(
     settings: Settings,
     now: datetime,
 ) -> None:
-    """Apply settings; changing aggregation or disabling first sends what was gathered."""
+    """Apply settings; changing aggregation or disabling first sends what was gathered.
+    A new secret leaves the previous one signing too for 24 h (``ROTATION_OVERLAP``)."""
     if "url" in changes and changes["url"] is not None:
         webhook.url = checked_url(str(changes["url"]), settings)
+    if changes.get("name") is not None:
+        webhook.name = str(changes["name"])
+    if changes.get("filters") is not None:
+        webhook.filters = checked_filters(
+            session,
+            webhook.workspace_id,
+            changes["filters"],  # type: ignore[arg-type]
+        )
     if "max_requests_per_second" in changes:
         webhook.max_requests_per_second = changes["max_requests_per_second"]  # type: ignore[assignment]
     if changes.get("rotate_secret"):
+        webhook.previous_secret = webhook.secret
+        webhook.previous_secret_until = now + ROTATION_OVERLAP
         webhook.secret = new_webhook_secret()
     aggregation = changes.get("aggregation")
     enabled = changes.get("enabled")
@@ -89,6 +119,7 @@ def update(
         action = "re_enabled" if webhook.status == "auto_disabled" else "enabled"
         _set_status(session, webhook, "enabled", action, now)
         webhook.consecutive_failures = 0
+        webhook.failed_requests = 0
         webhook.retry_at = None
     elif enabled is False and webhook.status != "disabled":
         _set_status(session, webhook, "disabled", "disabled", now)
@@ -100,6 +131,15 @@ def _set_status(
     webhook.status = status
     webhook.status_changed_at = now
     logs.add_activity(session, [{"webhook_id": webhook.id, "at": now, "action": action}])
+
+
+def retry(session: Session, webhook: Webhook, now: datetime) -> None:
+    """Try again now: the back-off's waiting time is cleared; the failure count stays
+    until a success. An auto-disabled webhook is re-enabled instead (that resets it)."""
+    if webhook.status == "auto_disabled":
+        raise Conflict("the webhook is auto-disabled: re-enable it to send its backlog")
+    webhook.retry_at = None
+    logs.add_activity(session, [{"webhook_id": webhook.id, "at": now, "action": "retried"}])
 
 
 def flush(session: Session, webhook: Webhook, now: datetime) -> int:
@@ -127,14 +167,17 @@ def replay(
     now: datetime,
     base_url: str,
 ) -> tuple[int, int]:
-    """Queue again the messages received in [since, until): (messages, deliveries)."""
+    """Queue again the messages received in [since, until) that the webhook's filters
+    want: (messages, deliveries)."""
     if until <= since:
         raise BadField("until", "must be later than since")
     found = messages.received_between(session, webhook.workspace_id, since, until)
-    if webhook.aggregation == "none":
-        ingest.queue_singles(session, webhook.id, found, now)
-        return len(found), len(found)
-    return len(found), ingest.gather(session, webhook, found, now, base_url, due_now=True)
+    chats = {
+        chat_id: filters.ChatFacts(*facts)
+        for chat_id, facts in messages.chat_facts(session, {m.chat_id for m in found}).items()
+    }
+    wanted = filters.wanted(webhook.filters, found, chats)
+    return len(wanted), ingest.queue(session, webhook, wanted, now, base_url, due_now=True)
 
 
 def _sample(now: datetime) -> tuple[payloads.ChatContext, Message]:
@@ -174,10 +217,14 @@ def test_payload(
     delivery_uuid = ingest.new_delivery_uuid()
     if webhook.aggregation == "none":
         payload = payloads.single_payload(ctx, message, base_url)
+        sent = [payload["message"]]
     else:
         if latest is not None:
             deliveries.add_test_bundle(session, delivery_uuid, webhook, latest, now)
         payload = payloads.bundle_payload(ctx, [message], base_url, delivery_uuid)
+        sent = payload["messages"]
+    for item in sent:
+        item["message_id"] = TEST_ID_PREFIX + item["message_id"]
     return payloads.encode(payload).decode(), chat_id, delivery_uuid
 
 
@@ -189,19 +236,33 @@ async def _post_test(
     delivery_uuid: str,
     now: datetime,
 ) -> Sent:
-    headers = signed_headers(webhook.secret, webhook_id(delivery_uuid), now, body)
+    secrets = signing_secrets(
+        webhook.secret, webhook.previous_secret, webhook.previous_secret_until, now
+    )
+    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, body)
+    headers[TEST_HEADER] = "true"
     outcome = await transport.post(webhook.url, headers, body.encode())
     return Sent(webhook.id, None, chat_id, 1, webhook.url, headers, body, outcome, now)
 
 
 def record_test(session: Session, sent: Sent) -> Attempt:
-    """A test is logged (request log and activity) but never counts toward auto-disable."""
-    logs.add_activity(session, [activity_row(sent, "test")])
-    return logs.add_attempt(session, attempt_row(sent))
+    """A test is logged (request log and activity) but never counts toward auto-disable.
+    Its webhook is locked first, as by every writer of a request log."""
+    if sent.webhook_id not in webhooks.lock(session, [sent.webhook_id]):
+        raise NotFound("webhook")
+    attempt = logs.add_attempt(session, attempt_row(sent))
+    logs.add_activity(session, [activity_row(sent, "test", attempt.id)])
+    return attempt
 
 
 def list_for(session: Session, workspace_id: int) -> list[Webhook]:
     return webhooks.list_for_workspace(session, workspace_id)
+
+
+def backlogs(session: Session, listed: list[Webhook]) -> dict[int, int]:
+    """Deliveries waiting per webhook (0 included), in one query for a whole list."""
+    counts = deliveries.pending_counts(session, [w.id for w in listed])
+    return {w.id: counts.get(w.id, 0) for w in listed}
 
 
 async def send_test(rt: Runtime, workspace_id: int, webhook_id_: int) -> AttemptOut:
@@ -229,6 +290,14 @@ def request_log(session: Session, workspace_id: int, webhook_id_: int) -> list[d
     return [
         AttemptOut.of(a).model_dump(mode="json") for a in logs.latest_attempts(session, webhook_id_)
     ]
+
+
+def request(session: Session, workspace_id: int, webhook_id_: int, request_id: int) -> Attempt:
+    """One logged request in full; only the latest 100 of a webhook are kept."""
+    attempt = logs.get_attempt(session, get(session, workspace_id, webhook_id_).id, request_id)
+    if attempt is None:
+        raise NotFound("request")
+    return attempt
 
 
 def request_log_filename(webhook_id_: int, now: datetime) -> str:

@@ -102,6 +102,12 @@ class TeammateOut(BaseModel):
     email: str
 
 
+class TeammateCreated(TeammateOut):
+    password_link: str = Field(
+        description="One-time link (7 days) where the teammate sets a password for the pages."
+    )
+
+
 class AccountIn(Strict):
     phone: str = Field(min_length=1, max_length=40)
     full_name: str = Field(min_length=1, max_length=200)
@@ -173,31 +179,71 @@ class ChatPatch(Strict):
     )
 
 
+WebhookName = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=100)]
+Direction = Literal["received", "sent"]
+
+
+def _both_directions() -> list[Direction]:
+    return ["received", "sent"]
+
+
+class WebhookFilters(Strict):
+    """Which messages the webhook gets; a message its filters exclude is not queued."""
+
+    directions: list[Direction] = Field(
+        default_factory=_both_directions, min_length=1, max_length=2
+    )
+    include_groups: bool = Field(default=True, description="false: direct chats only.")
+    account_phones: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="Only messages of these WhatsApp accounts; empty means every account.",
+    )
+
+
 class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=2000)
+    name: WebhookName = ""
     aggregation: Aggregation = "none"
     enabled: bool = True
+    filters: WebhookFilters = Field(default_factory=WebhookFilters)
     max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
 
 
 class WebhookPatch(Strict):
     url: str | None = Field(default=None, min_length=1, max_length=2000)
+    name: WebhookName | None = None
     aggregation: Aggregation | None = None
     enabled: bool | None = None
+    filters: WebhookFilters | None = None
     max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
-    rotate_secret: bool = False
+    rotate_secret: bool = Field(
+        default=False,
+        description="A new secret; for 24 h the previous one keeps signing too.",
+    )
 
 
 class WebhookOut(BaseModel):
     id: int
     url: str
+    name: str
     aggregation: Aggregation
+    filters: WebhookFilters
     enabled: bool
     status: Literal["enabled", "disabled", "auto_disabled"]
     secret: str
-    consecutive_failures: int
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a rotation, until when the previous secret signs requests too."
+    )
+    consecutive_failures: int = Field(
+        description="Failed attempts in a row (requests that failed together count once)."
+    )
+    failed_requests: int = Field(description="Requests that failed since the last success.")
     last_error: str
-    retry_at: datetime | None
+    retry_at: datetime | None = Field(description="When a webhook backing off tries again.")
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    backlog: int = Field(description="Deliveries waiting to be sent.")
     status_changed_at: datetime
     max_requests_per_second: float | None
     created_at: datetime
@@ -212,6 +258,9 @@ class ActivityOut(BaseModel):
     status_code: int | None
     error: str
     latency_ms: float | None
+    request_id: int | None = Field(
+        description="The request this action made: GET …/requests/{request_id}."
+    )
 
 
 class AttemptOut(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from chathooks import payloads
 from chathooks.security import hash_token, new_token
-from chathooks.store import messages, tenants
+from chathooks.store import messages, page_sessions, sources, tenants
 from chathooks.store.models import Teammate, WhatsappAccount, Workspace
 
 
@@ -105,3 +105,49 @@ def set_responsible(session: Session, workspace_id: int, chat_id: int, email: st
 
 def list_teammates(session: Session, workspace_id: int) -> list[Teammate]:
     return tenants.list_teammates(session, workspace_id)
+
+
+def get_teammate(session: Session, workspace_id: int, teammate_id: int) -> Teammate:
+    teammate = tenants.get_teammate(session, workspace_id, teammate_id)
+    if teammate is None:
+        raise NotFound("teammate")
+    return teammate
+
+
+def owner_of(session: Session, workspace_id: int) -> Teammate | None:
+    """The teammate who owns the workspace (alerts go to them)."""
+    workspace = tenants.get_workspace(session, workspace_id)
+    if workspace is None:
+        return None
+    return tenants.teammate_by_email(session, workspace_id, workspace.owner_email.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What removing a teammate changed, to tell the one who removed them."""
+
+    full_name: str
+    accounts_moved: int
+    chats_unassigned: int
+    new_account_owner: str
+
+
+def remove_teammate(session: Session, workspace_id: int, teammate_id: int) -> Removal:
+    """Remove a teammate: their WhatsApp accounts pass to the workspace owner (the accounts
+    keep forwarding; payloads then name the owner), the chats they were responsible for
+    have no responsible, sources they owned fall back to the owner, and their login ends at
+    once. The owner can't be removed."""
+    teammate = get_teammate(session, workspace_id, teammate_id)
+    owner = owner_of(session, workspace_id)
+    if owner is None or owner.id == teammate.id:
+        raise Conflict("the workspace owner can't be removed: alert e-mails go to them")
+    moved = tenants.move_accounts(session, teammate.id, owner.id)
+    unassigned = messages.unassign(session, teammate.id)
+    sources.release_teammate(session, teammate.id)
+    page_sessions.delete_for_teammate(session, teammate.id)
+    tenants.delete_teammate(session, teammate)
+    return Removal(teammate.full_name, moved, unassigned, owner.full_name)
+
+
+def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAccount, Teammate]]:
+    return tenants.list_accounts(session, workspace_id)

@@ -30,6 +30,8 @@ from chathooks.store.database import make_engine, migrate
 from chathooks.store.models import Base
 from tests.receiver import Receiver
 
+pytest_plugins = ["tests.browsing"]
+
 PG_ADMIN_URL = os.environ.get("CHATHOOKS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token"
 PUBLIC_BASE = "http://chathooks.test"

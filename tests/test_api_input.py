@@ -145,21 +145,13 @@ def test_connect_time_check_refuses_private_address(
 
 def _webhook_row_bypassing_save_check(service: Service, team: Workspace, url: str) -> int:
     from chathooks import outbound
+    from chathooks.schemas import WebhookIn
 
     rt = service.rt
     workspace_id = team.created["id"]
     with rt.transaction() as session:
         allowing = rt.settings.model_copy(update={"allow_private_targets": True})
-        hook = outbound.create(
-            session,
-            workspace_id,
-            url=url,
-            aggregation="none",
-            enabled=True,
-            max_requests_per_second=None,
-            settings=allowing,
-            now=rt.clock.now(),
-        )
+        hook = outbound.create(session, workspace_id, WebhookIn(url=url), allowing, rt.clock.now())
         return hook.id
 
 

@@ -91,6 +91,9 @@ def test_send_test_uses_the_latest_message_or_a_sample(
         False,
     )
     assert receiver.requests[1].json["message"]["text"] == "the latest"
+    assert receiver.requests[1].json["message"]["message_id"] == "test_real-one"
+    assert all(r.headers["chathooks-test"] == "true" for r in receiver.requests)
+    assert body["message"]["message_id"].startswith("test_sample-")
     state = team.get(f"/outbound-webhooks/{hook['id']}").json()
     assert state["consecutive_failures"] == 0, "a test never counts toward auto-disable"
     actions = [a["action"] for a in team.get(f"/outbound-webhooks/{hook['id']}/activity").json()]
@@ -141,7 +144,8 @@ def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
     attempt = team.post(f"/outbound-webhooks/{hook['id']}/test", None).json()
     assert attempt["success"] is True
     bundle = receiver.requests[0].json
-    assert [m["message_id"] for m in bundle["messages"]] == ["gathered"]
+    assert [m["message_id"] for m in bundle["messages"]] == ["test_gathered"]
+    assert receiver.requests[0].headers["chathooks-test"] == "true"
     uuid = bundle["aggregation"].split("/permalink/")[1].split("/")[0]
     with service.rt.transaction() as session:
         found = deliveries.by_uuid(session, uuid)

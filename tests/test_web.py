@@ -1,94 +1,34 @@
 """The web pages in a real headless Chromium (Debian's), against chathooks served by uvicorn.
 
 Every assertion is about what a user sees or gets: text on the page, the URL, a downloaded
-file, the request the receiver got. ``CHATHOOKS_SCREENSHOTS=1`` also saves the main pages
-to ``docs/`` as PNG.
+file, the request the receiver got (``tests/browsing.py`` has the browser and the steps).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.conftest import PUBLIC_BASE, Service, Workspace, event, free_port, wait_for
+from tests.browsing import (
+    PASSWORD,
+    local,
+    log_in,
+    needs_chromium,
+    screenshot,
+    set_password,
+    sqlite_only,
+    webhook_id_from,
+)
+from tests.conftest import Service, event, free_port, wait_for
 from tests.receiver import Receiver, Reply
 from tests.test_sources import APP_SECRET
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-PASSWORD = "correct horse battery"
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
-
-
-def screenshot(page: Page, name: str) -> None:
-    if os.environ.get("CHATHOOKS_SCREENSHOTS") == "1":
-        DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
-
-
-def local(service: Service, link: str) -> str:
-    """Links in payloads and answers use the public base; the browser uses the served one."""
-    assert link.startswith(PUBLIC_BASE), link
-    return service.url + link.removeprefix(PUBLIC_BASE)
-
-
-def set_password(page: Page, service: Service, team: Workspace) -> None:
-    """The owner's one-time link, as ``create-workspace`` and the API hand it out."""
-    page.goto(local(service, team.created["owner_password_link"]))
-    page.get_by_label("New password").fill(PASSWORD)
-    page.get_by_label("Repeat it").fill(PASSWORD)
-    page.get_by_role("button", name="Set password and log in").click()
-    expect(page).to_have_url(service.url + "/webhooks/outbound")
-
-
-def log_in(page: Page, service: Service, email: str, next_path: str = "") -> None:
-    page.goto(service.url + "/login" + (f"?next={next_path}" if next_path else ""))
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-
-
-def webhook_id_from(page: Page) -> int:
-    match = re.search(r"/webhooks/outbound/(\d+)$", page.url)
-    assert match, page.url
-    return int(match.group(1))
-
-
-# Browser tests run on SQLite only: the pages call the same services as the API, which the
-# rest of the suite runs on both databases; one PostgreSQL run covers the main journey.
-sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = needs_chromium
 
 
 def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
@@ -139,17 +79,24 @@ def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
     expect(page.locator(".webhook-title")).to_contain_text(receiver.url)
     expect(page.locator(".webhook-title .badge")).to_have_text("Enabled")
     secret = team.get(f"/outbound-webhooks/{webhook_id}").json()["secret"]
+    expect(page.locator("#secret-value")).to_have_attribute("type", "password")
+    page.get_by_role("button", name="Reveal").click()
+    expect(page.locator("#secret-value")).to_have_attribute("type", "text")
     expect(page.locator("#secret-value")).to_have_value(secret)
 
-    # Send test: the result appears in the page, without leaving it.
+    # Send test: what was sent and the answer appear in the page, without leaving it.
     page.get_by_role("button", name="Send test").click()
-    result = page.locator("#test-result .test-result")
+    result = page.locator("#test-result .exchange")
     expect(result).to_contain_text("Success")
     expect(result).to_contain_text("HTTP 200")
     expect(result).to_contain_text(re.compile(r"\d+ ms"))
-    expect(result.locator(".excerpt")).to_have_text("ok")
+    expect(result.locator(".response-body")).to_have_text("ok")
+    expect(result).to_contain_text("chathooks-test")
+    sent = json.loads(result.locator(".request-body").inner_text())
+    assert sent["message"]["message_id"].startswith("test_")
     assert page.url.endswith(f"/webhooks/outbound/{webhook_id}")
     assert len(receiver.requests) == 1
+    assert receiver.requests[0].json == sent
 
     # A message posted through the API shows up in the activity log by itself.
     posted = team.post("/messages", event("m-1", text="hello from the browser test"))
@@ -159,7 +106,6 @@ def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
     expect(delivered).to_contain_text("John Doe")
     expect(delivered).to_contain_text("HTTP 200")
     expect(page.locator("#activity .act.test")).to_have_count(1)
-    screenshot(page, "webhook")
 
     # The request log downloads as a JSON file.
     with page.expect_download() as download_info:
@@ -178,7 +124,6 @@ def test_owner_sets_password_creates_webhook_tests_it_and_watches_activity(
     # The list shows the webhook; logging out ends the session.
     page.goto(service.url + "/webhooks/outbound")
     expect(page.locator("table.list")).to_contain_text(receiver.url)
-    screenshot(page, "webhooks")
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(service.url + "/login")
     page.goto(service.url + f"/webhooks/outbound/{webhook_id}")
@@ -222,9 +167,10 @@ def test_settings_change_and_period_send_now(
     wait_for(lambda: len(receiver.requests) == 2, what="two bundles")
     assert sorted(len(body["messages"]) for body in receiver.bodies()) == [1, 2]
 
-    # Rotating the secret shows the new one; a bad URL keeps the old settings.
+    # Rotating the secret, once confirmed, shows the new one; a bad URL keeps the settings.
     old_secret = page.locator("#secret-value").input_value()
-    page.get_by_role("button", name="Rotate secret").click()
+    page.get_by_text("Rotate secret…").click()
+    page.get_by_role("button", name="Rotate now").click()
     expect(page.locator("#secret-value")).not_to_have_value(old_secret)
     assert page.locator("#secret-value").input_value().startswith("whsec_")
     page.locator("#settings").get_by_label("URL").fill("")
@@ -359,7 +305,7 @@ def test_a_post_without_the_csrf_token_is_refused(
         True,
         "Lax",
     )
-    form: dict[str, Any] = {"url": receiver.url, "aggregation": "none", "enabled": "1"}
+    form: dict[str, Any] = {"url": receiver.url, "directions": "received", "enabled": "1"}
     for token in (None, "forged"):
         data = form if token is None else {**form, "csrf_token": token}
         answer = page.request.post(service.url + "/webhooks/outbound", form=data, max_redirects=0)
@@ -381,6 +327,7 @@ def test_rotate_the_api_token_from_the_settings_page(service: Service, page: Pag
     team = service.workspace()
     set_password(page, service, team)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Workspace").click()
     expect(page).to_have_url(service.url + "/settings/workspace")
     expect(page.get_by_role("heading", name="Acme")).to_be_visible()
     expect(page.get_by_text("owner@acme.test")).to_be_visible()
@@ -416,7 +363,7 @@ def test_create_a_source_send_its_sample_and_see_it_delivered(
     page.get_by_label("Repeat it").fill(PASSWORD)
     page.get_by_role("button", name="Set password and log in").click()
 
-    page.get_by_role("link", name="WhatsApp").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="WhatsApp").click()
     expect(page).to_have_url(service.url + "/whatsapp/sources")
     expect(page.get_by_text("No source yet")).to_be_visible()
     page.get_by_label("Kind").select_option(label="WAHA")

@@ -1,9 +1,10 @@
-"""Outbound webhooks: settings, activity, request log, flush, test and replay."""
+"""Outbound webhooks: settings, activity, request log, retry, flush, test and replay."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from chathooks import outbound
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
@@ -14,6 +15,7 @@ from chathooks.schemas import (
     FlushResult,
     ReplayIn,
     ReplayResult,
+    WebhookFilters,
     WebhookIn,
     WebhookOut,
     WebhookPatch,
@@ -24,50 +26,55 @@ from chathooks.store.models import Webhook
 router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"], responses=ERRORS)
 
 
-def webhook_out(webhook: Webhook) -> WebhookOut:
+def webhook_out(webhook: Webhook, backlog: int) -> WebhookOut:
+    overlap_until = webhook.previous_secret_until if webhook.previous_secret else None
     return WebhookOut(
         id=webhook.id,
         url=webhook.url,
+        name=webhook.name,
         aggregation=webhook.aggregation,  # type: ignore[arg-type]
+        filters=WebhookFilters.model_validate(webhook.filters),
         enabled=webhook.status == "enabled",
         status=webhook.status,  # type: ignore[arg-type]
         secret=webhook.secret,
+        previous_secret_expires_at=overlap_until,
         consecutive_failures=webhook.consecutive_failures,
+        failed_requests=webhook.failed_requests,
         last_error=webhook.last_error,
         retry_at=webhook.retry_at,
+        last_success_at=webhook.last_success_at,
+        last_failure_at=webhook.last_failure_at,
+        backlog=backlog,
         status_changed_at=webhook.status_changed_at,
         max_requests_per_second=webhook.max_requests_per_second,
         created_at=webhook.created_at,
     )
 
 
+def _out(session: Session, webhook: Webhook) -> WebhookOut:
+    return webhook_out(webhook, outbound.backlogs(session, [webhook])[webhook.id])
+
+
 @router.get("", response_model=list[WebhookOut])
 def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
     with rt.transaction() as session:
-        return [webhook_out(w) for w in outbound.list_for(session, workspace)]
+        listed = outbound.list_for(session, workspace)
+        backlogs = outbound.backlogs(session, listed)
+        return [webhook_out(w, backlogs[w.id]) for w in listed]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
 def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     """The signing secret (``whsec_…``) is in the answer; verify requests with it."""
     with rt.transaction() as session:
-        webhook = outbound.create(
-            session,
-            workspace,
-            url=body.url,
-            aggregation=body.aggregation,
-            enabled=body.enabled,
-            max_requests_per_second=body.max_requests_per_second,
-            settings=rt.settings,
-            now=rt.clock.now(),
-        )
-        return webhook_out(webhook)
+        webhook = outbound.create(session, workspace, body, rt.settings, rt.clock.now())
+        return webhook_out(webhook, 0)
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
 def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     with rt.transaction() as session:
-        return webhook_out(outbound.get(session, workspace, webhook_id))
+        return _out(session, outbound.get(session, workspace, webhook_id))
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
@@ -82,7 +89,7 @@ def patch_webhook(
         outbound.update(
             session, webhook, body.model_dump(exclude_unset=True), rt.settings, rt.clock.now()
         )
-        out = webhook_out(webhook)
+        out = _out(session, webhook)
     rt.wake_workers()
     return out
 
@@ -115,6 +122,35 @@ def requests_log(
         name = outbound.request_log_filename(webhook_id, rt.clock.now())
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return JSONResponse(attempts, headers=headers)
+
+
+@router.get("/{webhook_id}/requests/{request_id}", response_model=AttemptOut)
+def one_request(
+    webhook_id: int, request_id: int, workspace: WorkspaceDep, rt: RuntimeDep
+) -> AttemptOut:
+    """One logged request in full: request headers and body, the response's status,
+    headers and body (or the error), latency. 404 once it is older than the latest 100."""
+    with rt.transaction() as session:
+        return AttemptOut.of(outbound.request(session, workspace, webhook_id, request_id))
+
+
+@router.post(
+    "/{webhook_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=WebhookOut,
+    responses={
+        409: {**ERRORS[409], "description": "The webhook is auto-disabled: re-enable it instead."}
+    },
+)
+def retry(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+    """A webhook that is backing off tries again now: its waiting time is cleared; the
+    failure count stays until a success."""
+    with rt.transaction() as session:
+        webhook = outbound.get(session, workspace, webhook_id)
+        outbound.retry(session, webhook, rt.clock.now())
+        out = _out(session, webhook)
+    rt.wake_workers()
+    return out
 
 
 @router.post("/{webhook_id}/flush", response_model=FlushResult)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Response, status
 
 from chathooks import workspaces
 from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin
@@ -12,11 +12,13 @@ from chathooks.schemas import (
     AccountIn,
     AccountOut,
     ApiTokenOut,
+    TeammateCreated,
     TeammateIn,
     TeammateOut,
     WorkspaceCreated,
     WorkspaceIn,
 )
+from chathooks.store.models import Teammate, WhatsappAccount
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -55,13 +57,32 @@ def rotate_api_token(workspace: WorkspaceDep, rt: RuntimeDep) -> ApiTokenOut:
     return ApiTokenOut(api_token=token)
 
 
-@router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateOut)
-def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateOut:
+@router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateCreated)
+def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateCreated:
+    """Invite a teammate: give them ``password_link`` to set their password for the pages."""
     with rt.transaction() as session:
         teammate = workspaces.add_teammate(
             session, workspace, full_name=body.full_name, email=str(body.email), now=rt.clock.now()
         )
-        return TeammateOut.model_validate(teammate)
+    return TeammateCreated(
+        id=teammate.id,
+        full_name=teammate.full_name,
+        email=teammate.email,
+        password_link=password_link(rt, teammate),
+    )
+
+
+@router.delete(
+    "/teammates/{teammate_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {**ERRORS[409], "description": "The workspace owner can't be removed."}},
+)
+def remove_teammate(teammate_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+    """Their WhatsApp accounts pass to the workspace owner, the chats they were responsible
+    for have no responsible any more, and their login to the pages ends at once."""
+    with rt.transaction() as session:
+        workspaces.remove_teammate(session, workspace, teammate_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/teammates", response_model=list[TeammateOut])
@@ -70,6 +91,12 @@ def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]
         return [
             TeammateOut.model_validate(t) for t in workspaces.list_teammates(session, workspace)
         ]
+
+
+@router.get("/whatsapp-accounts", response_model=list[AccountOut])
+def list_accounts(workspace: WorkspaceDep, rt: RuntimeDep) -> list[AccountOut]:
+    with rt.transaction() as session:
+        return [_account_out(*row) for row in workspaces.list_accounts(session, workspace)]
 
 
 @router.post("/whatsapp-accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
@@ -84,6 +111,10 @@ def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> Acc
             email=str(body.email),
             now=rt.clock.now(),
         )
-        return AccountOut(
-            id=account.id, phone=account.phone, full_name=owner.full_name, email=owner.email
-        )
+        return _account_out(account, owner)
+
+
+def _account_out(account: WhatsappAccount, owner: Teammate) -> AccountOut:
+    return AccountOut(
+        id=account.id, phone=account.phone, full_name=owner.full_name, email=owner.email
+    )

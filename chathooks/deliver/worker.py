@@ -17,7 +17,7 @@ import math
 from datetime import datetime, timedelta
 
 from chathooks.deliver.jobs import Job, load_jobs
-from chathooks.deliver.signing import signed_headers, webhook_id
+from chathooks.deliver.signing import signed_headers, signing_secrets, webhook_id
 from chathooks.deliver.transport import failed
 from chathooks.mail import compose
 from chathooks.record import Sent, record
@@ -162,7 +162,10 @@ class DeliveryWorker:
     async def _send(self, job: Job) -> Sent:
         claimed = job.claimed
         at = self.rt.clock.now()
-        headers = signed_headers(claimed.secret, webhook_id(claimed.uuid), at, job.body)
+        secrets = signing_secrets(
+            claimed.secret, claimed.previous_secret, claimed.previous_secret_until, at
+        )
+        headers = signed_headers(secrets, webhook_id(claimed.uuid), at, job.body)
         try:
             outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
         except Exception as error:

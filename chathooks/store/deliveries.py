@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from chathooks.storable import text_problem
-from chathooks.store.dialect import table
+from chathooks.store.dialect import count_by, table
 from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
 
 SENDABLE_STATUSES = ("enabled", "disabled")
@@ -31,6 +31,8 @@ class Claimed(NamedTuple):
     attempts: int
     url: str
     secret: str
+    previous_secret: str
+    previous_secret_until: datetime | None
     max_requests_per_second: float | None
     lease_until: datetime
 
@@ -153,6 +155,8 @@ _CLAIM = (
         _deliveries.c.attempts,
         _webhooks.c.url,
         _webhooks.c.secret,
+        _webhooks.c.previous_secret,
+        _webhooks.c.previous_secret_until,
         _webhooks.c.max_requests_per_second,
     )
     .join_from(_deliveries, _webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
@@ -268,14 +272,13 @@ def open_bundle_totals(session: Session, webhook_id: int) -> tuple[int, int, dat
     return int(messages), int(chats), due
 
 
-def pending_count(session: Session, webhook_id: int) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.webhook_id == webhook_id, Delivery.status == "pending")
-        )
-        or 0
+def pending_counts(session: Session, webhook_ids: Iterable[int]) -> dict[int, int]:
+    """Deliveries waiting to be sent, per webhook (absent: none), on the lane index."""
+    return count_by(
+        session,
+        Delivery.webhook_id,
+        Delivery.webhook_id.in_(list(webhook_ids)),
+        Delivery.status == "pending",
     )
 
 

@@ -1,12 +1,13 @@
-"""The dialect-specific statements: inserts that skip or merge into a conflicting row."""
+"""Core helpers the store modules share, and the dialect-specific statements: inserts
+that skip or merge into a conflicting row."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, Update, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def table(model: Any) -> Table:
@@ -23,3 +24,17 @@ def insert_for(session: Session, model: Any) -> Any:
 def insert_ignoring_conflicts(session: Session, model: Any) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
     return insert_for(session, model).on_conflict_do_nothing()
+
+
+def count_by(
+    session: Session, key: InstrumentedAttribute[Any], *conditions: ColumnElement[bool]
+) -> dict[int, int]:
+    """How many rows there are per value of ``key`` (a null key is not counted)."""
+    rows = session.execute(select(key, func.count()).where(*conditions).group_by(key))
+    return {value: int(count) for value, count in rows if value is not None}
+
+
+def changed(session: Session, statement: Update) -> int:
+    """Run a bulk UPDATE; how many rows it changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(result.rowcount)  # type: ignore[attr-defined]

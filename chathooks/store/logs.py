@@ -9,6 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import table
+from chathooks.store.ids import get_by_id
 from chathooks.store.models import Activity, Attempt
 
 REQUESTS_KEPT = 100
@@ -28,22 +29,40 @@ def _prune(session: Session, model: Any, webhook_id: int, keep: int) -> None:
         session.execute(delete(model).where(model.webhook_id == webhook_id, model.id <= cutoff))
 
 
-def _add_newest(session: Session, model: Any, rows: Sequence[dict[str, Any]], keep: int) -> None:
-    """Insert rows (oldest first), skipping those the prune would delete at once."""
-    newest: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        newest.setdefault(row["webhook_id"], []).append(row)
-    for webhook_id, webhook_rows in newest.items():
-        session.execute(insert(table(model)), webhook_rows[-keep:])
-        _prune(session, model, webhook_id, keep)
+def _newest(rows: Sequence[dict[str, Any]], keep: int) -> dict[int, list[int]]:
+    """Per webhook, the positions of its newest ``keep`` rows (rows come oldest first):
+    older ones would be pruned at once, so they are never written."""
+    positions: dict[int, list[int]] = {}
+    for position, row in enumerate(rows):
+        positions.setdefault(row["webhook_id"], []).append(position)
+    return {webhook_id: kept[-keep:] for webhook_id, kept in positions.items()}
 
 
-def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _add_newest(session, Attempt, rows, REQUESTS_KEPT)
+def add_attempts(session: Session, rows: Sequence[dict[str, Any]]) -> list[int | None]:
+    """Insert attempts (oldest first); returns each row's id, None for one not kept.
+
+    Every writer of a webhook's attempts holds that webhook's row lock (SQLite: the one
+    writer), so right after the insert its newest ids are the ones just written, in
+    order: one indexed query, where RETURNING in order would cost a statement per row."""
+    ids: list[int | None] = [None] * len(rows)
+    for webhook_id, positions in _newest(rows, REQUESTS_KEPT).items():
+        session.execute(insert(table(Attempt)), [rows[p] for p in positions])
+        written = session.scalars(
+            select(Attempt.id)
+            .where(Attempt.webhook_id == webhook_id)
+            .order_by(Attempt.id.desc())
+            .limit(len(positions))
+        )
+        for position, attempt_id in zip(positions, reversed(list(written)), strict=True):
+            ids[position] = attempt_id
+        _prune(session, Attempt, webhook_id, REQUESTS_KEPT)
+    return ids
 
 
 def add_activity(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _add_newest(session, Activity, rows, ACTIVITY_KEPT)
+    for webhook_id, positions in _newest(rows, ACTIVITY_KEPT).items():
+        session.execute(insert(table(Activity)), [rows[p] for p in positions])
+        _prune(session, Activity, webhook_id, ACTIVITY_KEPT)
 
 
 def add_attempt(session: Session, row: dict[str, Any]) -> Attempt:
@@ -64,6 +83,11 @@ def latest_attempts(session: Session, webhook_id: int) -> list[Attempt]:
             .limit(REQUESTS_KEPT)
         )
     )
+
+
+def get_attempt(session: Session, webhook_id: int, attempt_id: int) -> Attempt | None:
+    attempt = get_by_id(session, Attempt, attempt_id)
+    return attempt if attempt and attempt.webhook_id == webhook_id else None
 
 
 def latest_activity(session: Session, webhook_id: int) -> list[Activity]:

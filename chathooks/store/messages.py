@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import insert_ignoring_conflicts, table
+from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
 
@@ -88,6 +88,23 @@ def get_chat(session: Session, workspace_id: int, chat_id: int) -> Chat | None:
 
 def set_responsible(session: Session, chat_id: int, teammate_id: int | None) -> None:
     session.execute(update(Chat).where(Chat.id == chat_id).values(responsible_id=teammate_id))
+
+
+def unassign(session: Session, teammate_id: int) -> int:
+    """No chat keeps this teammate as its responsible; returns how many had them."""
+    return changed(
+        session, update(Chat).where(Chat.responsible_id == teammate_id).values(responsible_id=None)
+    )
+
+
+def responsible_counts(session: Session, workspace_id: int) -> dict[int, int]:
+    """Chats per responsible teammate."""
+    return count_by(session, Chat.responsible_id, Chat.workspace_id == workspace_id)
+
+
+def chat_counts(session: Session, workspace_id: int) -> dict[int, int]:
+    """Chats per WhatsApp account."""
+    return count_by(session, Chat.account_id, Chat.workspace_id == workspace_id)
 
 
 def chat_messages(session: Session, chat_id: int) -> list[Message]:
@@ -178,3 +195,13 @@ def received_between(
             .order_by(Message.id)
         )
     )
+
+
+def chat_facts(session: Session, chat_ids: Iterable[int]) -> dict[int, tuple[bool, str]]:
+    """Per chat: (is it a group, its account's phone), what webhook filters look at."""
+    rows = session.execute(
+        select(Chat.id, Chat.is_group, WhatsappAccount.phone)
+        .join(WhatsappAccount, WhatsappAccount.id == Chat.account_id)
+        .where(Chat.id.in_(list(chat_ids)))
+    )
+    return {chat_id: (is_group, phone) for chat_id, is_group, phone in rows}

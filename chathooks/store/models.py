@@ -131,13 +131,23 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
+    name: Mapped[str] = mapped_column(String(100), default="")
     aggregation: Mapped[str] = mapped_column(String(8))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(16))
     secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str] = mapped_column(String(100), default="")
+    previous_secret_until: Mapped[datetime | None] = mapped_column(default=None)
+    """After a rotation the previous secret signs too, until then (SPEC §5: 24 h)."""
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts in a row: requests that failed together count once."""
+    failed_requests: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed requests since the last success (what the attempts above were made of)."""
     retry_at: Mapped[datetime | None] = mapped_column(default=None)
     max_requests_per_second: Mapped[float | None] = mapped_column(Float, default=None)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_failure_at: Mapped[datetime | None] = mapped_column(default=None)
     status_changed_at: Mapped[datetime]
     created_at: Mapped[datetime]
 
@@ -248,6 +258,9 @@ class Activity(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str] = mapped_column(Text, default="")
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+    request_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The attempt this action made, if any. No foreign key: pruning the request log never
+    has to wait for the activity log (which keeps fewer rows, so only newer attempts)."""
 
 
 class Alert(Base):

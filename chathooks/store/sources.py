@@ -103,3 +103,10 @@ def latest_requests(session: Session, source_id: int) -> list[InboundRequest]:
             .limit(REQUESTS_KEPT)
         )
     )
+
+
+def release_teammate(session: Session, teammate_id: int) -> None:
+    """Sources a removed teammate owned create accounts for the workspace owner from now on."""
+    session.execute(
+        update(Source).where(Source.teammate_id == teammate_id).values(teammate_id=None)
+    )

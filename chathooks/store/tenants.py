@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import insert_ignoring_conflicts
+from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
@@ -97,6 +97,11 @@ def list_teammates(session: Session, workspace_id: int) -> list[Teammate]:
     )
 
 
+def delete_teammate(session: Session, teammate: Teammate) -> None:
+    session.delete(teammate)
+    session.flush()
+
+
 def add_account(
     session: Session, workspace_id: int, *, phone: str, teammate_id: int, now: datetime
 ) -> WhatsappAccount:
@@ -143,3 +148,31 @@ def insert_accounts(session: Session, rows: list[dict[str, object]]) -> None:
     """Insert accounts, skipping any a concurrent request created first."""
     if rows:
         session.execute(insert_ignoring_conflicts(session, WhatsappAccount), rows)
+
+
+def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAccount, Teammate]]:
+    """The workspace's accounts with their owners, in the order they were connected."""
+    rows = session.execute(
+        select(WhatsappAccount, Teammate)
+        .join(Teammate, Teammate.id == WhatsappAccount.teammate_id)
+        .where(WhatsappAccount.workspace_id == workspace_id)
+        .order_by(WhatsappAccount.id)
+    )
+    return [(account, owner) for account, owner in rows]
+
+
+def account_counts(session: Session, workspace_id: int) -> dict[int, int]:
+    """WhatsApp accounts per owning teammate."""
+    return count_by(
+        session, WhatsappAccount.teammate_id, WhatsappAccount.workspace_id == workspace_id
+    )
+
+
+def move_accounts(session: Session, from_teammate: int, to_teammate: int) -> int:
+    """Give every account of one teammate to another; returns how many moved."""
+    return changed(
+        session,
+        update(WhatsappAccount)
+        .where(WhatsappAccount.teammate_id == from_teammate)
+        .values(teammate_id=to_teammate),
+    )

@@ -13,7 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from chathooks.logins import session_secret
 from chathooks.page_sessions import SESSION_DAYS
 from chathooks.runtime import Runtime
-from chathooks.web import chats, login, pages, sources, workspace
+from chathooks.web import chats, login, pages, sources, team, workspace
 from chathooks.web.csrf import CsrfRefused
 from chathooks.web.pages import PageNotFound
 from chathooks.web.render import render
@@ -31,7 +31,14 @@ def install_pages(app: FastAPI, rt: Runtime) -> None:
         https_only=rt.settings.base_url.startswith("https://"),
     )
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for router in (login.router, pages.router, chats.router, sources.router, workspace.router):
+    for router in (
+        login.router,
+        pages.router,
+        chats.router,
+        sources.router,
+        team.router,
+        workspace.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(LoginRequired)

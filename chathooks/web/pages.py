@@ -6,51 +6,30 @@ transaction per request, so a page can do nothing the API could not.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from chathooks import outbound
+from chathooks import outbound, workspaces
 from chathooks.runtime import Runtime
-from chathooks.store import deliveries, logs, messages
-from chathooks.store.models import Activity, Webhook
+from chathooks.schemas import AttemptOut
+from chathooks.store import deliveries
+from chathooks.store.models import Webhook
+from chathooks.web import showing
 from chathooks.web.csrf import require_csrf
-from chathooks.web.forms import AGGREGATIONS, WebhookForm
-from chathooks.web.render import flash, render
+from chathooks.web.forms import AGGREGATIONS, ReplayForm, WebhookForm, sentence
+from chathooks.web.render import flash, fragment_digest, render, runtime, see_other
 from chathooks.web.viewer import Viewer, ViewerDep
-from chathooks.workspaces import BadField, NotFound
+from chathooks.workspaces import BadField, Conflict, NotFound
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = [Depends(require_csrf)]
-EXCERPT_CHARS = 600
-
-ACTIONS = {
-    "delivered": "Delivered",
-    "failed": "Failed",
-    "skipped": "Skipped (attachment)",
-    "auto_disabled": "Auto-disabled",
-    "re_enabled": "Re-enabled",
-    "enabled": "Enabled",
-    "disabled": "Disabled",
-    "flushed": "Sent now",
-    "test": "Test",
-}
 
 
 class PageNotFound(Exception):
     """Shown as an HTML 404; also what another workspace's webhook or chat looks like."""
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _webhook(session: Session, viewer: Viewer, webhook_id: int) -> Webhook:
@@ -64,69 +43,60 @@ def _page(webhook_id: int) -> str:
     return f"/webhooks/outbound/{webhook_id}"
 
 
-def _activity(session: Session, webhook_id: int) -> list[dict[str, Any]]:
-    """The latest 10 actions, newest first, each with its details as (text, link, class)."""
-    rows = logs.latest_activity(session, webhook_id)
-    contexts = messages.chat_contexts(session, {r.chat_id for r in rows if r.chat_id})
-    return [
-        {
-            "row": row,
-            "label": ACTIONS.get(row.action, row.action.replace("_", " ").capitalize()),
-            "details": _details(
-                row, contexts[row.chat_id][0].full_name if row.chat_id in contexts else ""
-            ),
-        }
-        for row in rows
-    ]
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _details(row: Activity, chat_name: str) -> list[tuple[str, str | None, str]]:
-    details: list[tuple[str, str | None, str]] = []
-    if row.chat_id:
-        details.append((chat_name or f"chat {row.chat_id}", f"/chat/{row.chat_id}/messages/", ""))
-    if row.action == "flushed":  # the service counts bundles here
-        details.append((_plural(row.message_count, "bundle"), None, ""))
-    elif row.message_count:
-        details.append((_plural(row.message_count, "message"), None, ""))
-    if row.status_code is not None:
-        details.append((f"HTTP {row.status_code}", None, "code"))
-    if row.error:
-        details.append((row.error, None, "err"))
-    if row.latency_ms is not None:
-        details.append((f"{row.latency_ms:.0f} ms", None, ""))
-    return details
-
-
 @router.get("/")
 def home() -> Response:
-    return _see_other("/webhooks/outbound")
+    return see_other("/webhooks/outbound")
+
+
+def _list(
+    request: Request,
+    session: Session,
+    viewer: Viewer,
+    form: WebhookForm,
+    status_code: int = status.HTTP_200_OK,
+) -> HTMLResponse:
+    listed = outbound.list_for(session, viewer.workspace_id)
+    return render(
+        request,
+        "webhooks.html",
+        viewer,
+        status_code=status_code,
+        webhooks=[(w, showing.state_of(w)) for w in listed],
+        backlogs=outbound.backlogs(session, listed),
+        now=runtime(request).clock.now(),
+        form=form,
+        aggregations=AGGREGATIONS,
+        accounts=workspaces.list_accounts(session, viewer.workspace_id),
+    )
 
 
 @router.get("/webhooks/outbound")
 def webhook_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
-    with _rt(request).transaction() as session:
-        webhooks = outbound.list_for(session, viewer.workspace_id)
-        return render(
-            request,
-            "webhooks.html",
-            viewer,
-            webhooks=webhooks,
-            form=WebhookForm(),
-            aggregations=AGGREGATIONS,
-        )
+    with runtime(request).transaction() as session:
+        return _list(request, session, viewer, WebhookForm())
 
 
 def _webhook_form(
     url: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
     aggregation: Annotated[str, Form()] = "none",
     enabled: Annotated[str | None, Form()] = None,
+    max_requests_per_second: Annotated[str, Form()] = "",
+    directions: Annotated[list[str] | None, Form()] = None,
+    include_groups: Annotated[str | None, Form()] = None,
+    account_phones: Annotated[list[str] | None, Form()] = None,
 ) -> WebhookForm:
     """The settings form as posted, checked field by field (errors shown inline)."""
-    return WebhookForm.parse(url, aggregation, enabled)
+    return WebhookForm.parse(
+        url=url,
+        name=name,
+        aggregation=aggregation,
+        enabled=enabled is not None,
+        rate=max_requests_per_second,
+        directions=directions or [],
+        include_groups=include_groups is not None,
+        account_phones=account_phones or [],
+    )
 
 
 WebhookFormDep = Annotated[WebhookForm, Depends(_webhook_form)]
@@ -134,36 +104,40 @@ WebhookFormDep = Annotated[WebhookForm, Depends(_webhook_form)]
 
 @router.post("/webhooks/outbound", dependencies=CsrfChecked)
 def webhook_create(request: Request, viewer: ViewerDep, form: WebhookFormDep) -> Response:
-    rt = _rt(request)
+    rt = runtime(request)
     with rt.transaction() as session:
         if not form.errors:
             try:
                 webhook = outbound.create(
-                    session,
-                    viewer.workspace_id,
-                    url=form.url,
-                    aggregation=form.aggregation,
-                    enabled=form.enabled,
-                    max_requests_per_second=None,
-                    settings=rt.settings,
-                    now=rt.clock.now(),
+                    session, viewer.workspace_id, form.body, rt.settings, rt.clock.now()
                 )
-                session.flush()
                 created = webhook.id
             except BadField as error:
                 form.errors[error.field] = str(error)
         if form.errors:
-            return render(
-                request,
-                "webhooks.html",
-                viewer,
-                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                webhooks=outbound.list_for(session, viewer.workspace_id),
-                form=form,
-                aggregations=AGGREGATIONS,
-            )
+            session.rollback()
+            return _list(request, session, viewer, form, status.HTTP_422_UNPROCESSABLE_CONTENT)
     flash(request, "Webhook created. Copy its signing secret to verify requests.")
-    return _see_other(_page(created))
+    return see_other(_page(created))
+
+
+def _live(rt: Runtime, session: Session, webhook: Webhook) -> dict[str, Any]:
+    """What refreshes by itself: the status card, the title's badge, what is gathered,
+    and the activity."""
+    gathered = None
+    if webhook.aggregation != "none":
+        count, chats, due = deliveries.open_bundle_totals(session, webhook.id)
+        gathered = {"messages": count, "chats": chats, "due": due}
+    return {
+        "webhook": webhook,
+        "state": showing.state_of(webhook),
+        "backlog": outbound.backlogs(session, [webhook])[webhook.id],
+        "gathered": gathered,
+        "activity": showing.activity(session, webhook.id),
+        "aggregations": AGGREGATIONS,
+        "attempts_left": rt.settings.disable_after_failures + 1 - webhook.consecutive_failures,
+        "now": rt.clock.now(),
+    }
 
 
 def _detail(
@@ -172,34 +146,27 @@ def _detail(
     viewer: Viewer,
     webhook: Webhook,
     form: WebhookForm | None = None,
-    status_code: int = 200,
+    replay: ReplayForm | None = None,
+    status_code: int = status.HTTP_200_OK,
 ) -> HTMLResponse:
-    now = _rt(request).clock.now()
-    gathered = None
-    if webhook.aggregation != "none":
-        count, chats, due = deliveries.open_bundle_totals(session, webhook.id)
-        gathered = {"messages": count, "chats": chats, "due": due, "minutes": _minutes(due, now)}
+    rt = runtime(request)
+    live = _live(rt, session, webhook)
     return render(
         request,
         "webhook.html",
         viewer,
         status_code=status_code,
-        webhook=webhook,
+        **live,
+        seen=fragment_digest(request, "_live.html", viewer, **live, seen=""),
         form=form or WebhookForm.of(webhook),
-        aggregations=AGGREGATIONS,
-        backlog=deliveries.pending_count(session, webhook.id),
-        gathered=gathered,
-        activity=_activity(session, webhook.id),
+        replay=replay or ReplayForm.around(live["now"]),
+        accounts=workspaces.list_accounts(session, viewer.workspace_id),
     )
-
-
-def _minutes(due: datetime | None, now: datetime) -> int | None:
-    return None if due is None else max(0, round((due - now).total_seconds() / 60))
 
 
 @router.get("/webhooks/outbound/{webhook_id}")
 def webhook_page(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLResponse:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         return _detail(request, session, viewer, _webhook(session, viewer, webhook_id))
 
 
@@ -208,7 +175,7 @@ def webhook_save(
     request: Request, webhook_id: int, viewer: ViewerDep, form: WebhookFormDep
 ) -> Response:
     """Changing aggregation or disabling first sends what was gathered (service rule)."""
-    rt = _rt(request)
+    rt = runtime(request)
     with rt.transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         if not form.errors:
@@ -222,11 +189,16 @@ def webhook_save(
             session.rollback()
             webhook = _webhook(session, viewer, webhook_id)
             return _detail(
-                request, session, viewer, webhook, form, status.HTTP_422_UNPROCESSABLE_CONTENT
+                request,
+                session,
+                viewer,
+                webhook,
+                form=form,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
     rt.wake_workers()
     flash(request, "Settings saved.")
-    return _see_other(_page(webhook_id))
+    return see_other(_page(webhook_id))
 
 
 @router.post("/webhooks/outbound/{webhook_id}/enable", dependencies=CsrfChecked)
@@ -248,7 +220,8 @@ def webhook_rotate(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
         viewer,
         webhook_id,
         {"rotate_secret": True},
-        "New signing secret created; the old one no longer signs requests.",
+        "New signing secret created. For 24 hours every request is signed with both the "
+        "new and the previous secret: update your receiver within that time.",
     )
 
 
@@ -256,70 +229,145 @@ def _apply(
     request: Request, viewer: Viewer, webhook_id: int, changes: dict[str, object], done: str
 ) -> Response:
     """One settings change through the same service as the API, then back to the page."""
-    rt = _rt(request)
+    rt = runtime(request)
     with rt.transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         outbound.update(session, webhook, changes, rt.settings, rt.clock.now())
     rt.wake_workers()
     flash(request, done)
-    return _see_other(_page(webhook_id))
+    return see_other(_page(webhook_id))
+
+
+@router.post("/webhooks/outbound/{webhook_id}/retry", dependencies=CsrfChecked)
+def webhook_retry(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
+    """Retry now: the back-off's wait ends; the failure count stays until a success."""
+    rt = runtime(request)
+    try:
+        with rt.transaction() as session:
+            outbound.retry(session, _webhook(session, viewer, webhook_id), rt.clock.now())
+    except Conflict as error:
+        flash(request, f"Not retried: {error}.", "error")
+        return see_other(_page(webhook_id))
+    rt.wake_workers()
+    flash(request, "Trying again now.")
+    return see_other(_page(webhook_id))
 
 
 @router.post("/webhooks/outbound/{webhook_id}/flush", dependencies=CsrfChecked)
 def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
-    rt = _rt(request)
+    rt = runtime(request)
     with rt.transaction() as session:
         count = outbound.flush(session, _webhook(session, viewer, webhook_id), rt.clock.now())
     rt.wake_workers()
-    flash(request, f"{count} bundle{'s' if count != 1 else ''} queued to send now.")
-    return _see_other(_page(webhook_id))
+    flash(request, f"{showing.plural(count, 'bundle')} queued to send now.")
+    return see_other(_page(webhook_id))
+
+
+@router.post("/webhooks/outbound/{webhook_id}/replay", dependencies=CsrfChecked)
+def webhook_replay(
+    request: Request,
+    webhook_id: int,
+    viewer: ViewerDep,
+    since: Annotated[str, Form()] = "",
+    until: Annotated[str, Form()] = "",
+) -> Response:
+    """Send again what chathooks received in a time range (UTC), as the API's replay."""
+    rt = runtime(request)
+    form = ReplayForm(since, until)
+    with rt.transaction() as session:
+        webhook = _webhook(session, viewer, webhook_id)
+        moments = form.moments()
+        if moments is not None:
+            try:
+                found, queued = outbound.replay(
+                    session, webhook, *moments, rt.clock.now(), rt.settings.base_url
+                )
+            except BadField as error:
+                form.errors[error.field] = sentence(str(error))
+        if form.errors:
+            session.rollback()
+            return _detail(
+                request,
+                session,
+                viewer,
+                _webhook(session, viewer, webhook_id),
+                replay=form,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+    rt.wake_workers()
+    flash(
+        request,
+        f"Queued again: {showing.plural(found, 'message')} ({showing.plural(queued, 'delivery')}).",
+    )
+    return see_other(_page(webhook_id))
 
 
 @router.post("/webhooks/outbound/{webhook_id}/delete", dependencies=CsrfChecked)
 def webhook_delete(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         outbound.delete(session, _webhook(session, viewer, webhook_id))
     flash(request, "Webhook deleted.")
-    return _see_other("/webhooks/outbound")
+    return see_other("/webhooks/outbound")
 
 
 @router.post("/webhooks/outbound/{webhook_id}/test", dependencies=CsrfChecked)
 async def webhook_test(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
-    """Sends now and answers with the result: a fragment for htmx, else back to the page."""
+    """Sends now and shows what was sent next to the answer: a fragment for htmx, else a
+    notice back on the page."""
     try:
-        attempt = (
-            await outbound.send_test(_rt(request), viewer.workspace_id, webhook_id)
-        ).model_dump()
+        attempt = await outbound.send_test(runtime(request), viewer.workspace_id, webhook_id)
     except NotFound:
         raise PageNotFound() from None
-    excerpt = attempt["response_body"][:EXCERPT_CHARS]
     if request.headers.get("hx-request"):
-        return render(request, "_test_result.html", viewer, attempt=attempt, excerpt=excerpt)
-    result = attempt["response_status"] or attempt["error"]
+        return render(request, "_attempt.html", viewer, shown=showing.exchange(attempt))
+    result = attempt.response_status or attempt.error
     flash(
         request,
-        f"Test sent: {result}, {attempt['latency_ms']:.0f} ms.",
-        "ok" if attempt["success"] else "error",
+        f"Test sent: {result}, {attempt.latency_ms:.0f} ms.",
+        "ok" if attempt.success else "error",
     )
-    return _see_other(_page(webhook_id))
+    return see_other(_page(webhook_id))
 
 
 @router.get("/webhooks/outbound/{webhook_id}/activity")
-def webhook_activity(request: Request, webhook_id: int, viewer: ViewerDep) -> HTMLResponse:
-    """The fragment the page polls every 2 s."""
-    with _rt(request).transaction() as session:
-        webhook = _webhook(session, viewer, webhook_id)
-        activity = _activity(session, webhook.id)
-        return render(request, "_activity.html", viewer, webhook=webhook, activity=activity)
+def webhook_live(request: Request, webhook_id: int, viewer: ViewerDep, seen: str = "") -> Response:
+    """What the page polls every 2 s: the activity, with the status card, the badge and
+    what is gathered swapped in beside it; 204 when none of it changed."""
+    rt = runtime(request)
+    with rt.transaction() as session:
+        live = _live(rt, session, _webhook(session, viewer, webhook_id))
+        digest = fragment_digest(request, "_live.html", viewer, **live, seen="")
+        if digest == seen:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return render(request, "_live.html", viewer, **live, seen=digest)
 
 
 @router.get("/webhooks/outbound/{webhook_id}/requests.json")
 def webhook_requests(request: Request, webhook_id: int, viewer: ViewerDep) -> Response:
     """The latest 100 requests, newest first, as a file: the same shape as the API's."""
-    rt = _rt(request)
+    rt = runtime(request)
     with rt.transaction() as session:
         attempts = outbound.request_log(
             session, viewer.workspace_id, _webhook(session, viewer, webhook_id).id
         )
     name = outbound.request_log_filename(webhook_id, rt.clock.now())
     return JSONResponse(attempts, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/webhooks/outbound/{webhook_id}/requests/{request_id}")
+def webhook_request(
+    request: Request, webhook_id: int, request_id: int, viewer: ViewerDep
+) -> HTMLResponse:
+    """One request and its response, read in the page (htmx: into the page's panel)."""
+    with runtime(request).transaction() as session:
+        webhook = _webhook(session, viewer, webhook_id)
+        try:
+            found = AttemptOut.of(
+                outbound.request(session, viewer.workspace_id, webhook.id, request_id)
+            )
+        except NotFound:
+            raise PageNotFound() from None
+    shown = showing.exchange(found)
+    if request.headers.get("hx-request"):
+        return render(request, "_attempt.html", viewer, shown=shown, closable=True)
+    return render(request, "attempt.html", viewer, shown=shown, webhook=webhook)

@@ -1,17 +1,43 @@
-// The only hand-written script: copy buttons. Everything else works without JavaScript
-// (htmx adds live refresh and in-page test results).
+// The only hand-written script: copy and reveal buttons, closing a request panel, and
+// moving focus to what was just opened. Everything else works without JavaScript (htmx
+// adds live refresh and in-page results).
 document.addEventListener("click", async (event) => {
-  const button = event.target.closest("[data-copy]");
-  if (!button) return;
-  const field = document.querySelector(button.dataset.copy);
-  if (!field) return;
-  const label = button.textContent;
-  try {
-    await navigator.clipboard.writeText(field.value);
-  } catch {
-    field.select();
-    document.execCommand("copy");
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    const field = document.querySelector(copy.dataset.copy);
+    if (!field) return;
+    const label = copy.textContent;
+    try {
+      await navigator.clipboard.writeText(field.value);
+    } catch {
+      field.select();
+      document.execCommand("copy");
+    }
+    copy.textContent = "Copied";
+    setTimeout(() => { copy.textContent = label; }, 1500);
+    return;
   }
-  button.textContent = "Copied";
-  setTimeout(() => { button.textContent = label; }, 1500);
+  const reveal = event.target.closest("[data-reveal]");
+  if (reveal) {
+    const field = document.querySelector(reveal.dataset.reveal);
+    if (!field) return;
+    const shown = field.type === "password";
+    field.type = shown ? "text" : "password";
+    reveal.textContent = shown ? "Hide" : "Reveal";
+    return;
+  }
+  const clear = event.target.closest("[data-clear]");
+  if (clear) {
+    const panel = document.querySelector(clear.dataset.clear);
+    if (panel) panel.replaceChildren();
+  }
+});
+
+// A request opened from the activity: focus its heading, so keyboard and screen reader
+// users land on what they asked for.
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.target.id === "request") {
+    const heading = event.target.querySelector("h3[tabindex]");
+    if (heading) heading.focus({ preventScroll: true });
+  }
 });
