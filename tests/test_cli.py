@@ -110,7 +110,7 @@ def test_serve_says_where_it_listens_and_prints_the_admin_token_once(tmp_path: P
     assert str(tmp_path / "fresh.db") in banner[3]
     # The docs page answers at the printed address, its scripts served by chathooks itself.
     docs = httpx.get(url + "/docs")
-    assert docs.status_code == 200 and "/static-offline-docs/swagger-ui-bundle.js" in docs.text
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
     rest = stop(process)
     tokens = re.findall(r"^    (chka_\S+)$", rest, flags=re.MULTILINE)
     assert len(tokens) == 1, rest

@@ -10,7 +10,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from chathooks.api import messages, webhooks, workspaces
+from chathooks.api import messages, reference, webhooks, workspaces
+from chathooks.api.docs import install_docs
 from chathooks.ingest import UnknownAccount
 from chathooks.workspaces import BadField, Conflict, NotFound
 
@@ -61,3 +62,5 @@ def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
     for router in (workspaces.router, messages.router, webhooks.router):
         app.include_router(router)
+    reference.describe(app)
+    install_docs(app)

@@ -46,6 +46,7 @@ def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
 
 @router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateOut)
 def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateOut:
+    """Add a teammate; a chat's responsible is one of them."""
     with rt.transaction() as session:
         teammate = workspaces.add_teammate(
             session, workspace, full_name=body.full_name, email=str(body.email), now=rt.clock.now()
@@ -55,6 +56,7 @@ def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> T
 
 @router.get("/teammates", response_model=list[TeammateOut])
 def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]:
+    """The workspace's teammates."""
     with rt.transaction() as session:
         return [
             TeammateOut.model_validate(t) for t in workspaces.list_teammates(session, workspace)
