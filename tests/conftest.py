@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from chathooks.app import create_app
@@ -30,6 +31,15 @@ from chathooks.store.database import make_engine, migrate
 from chathooks.store.models import Base
 from tests.receiver import Receiver
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 PG_ADMIN_URL = os.environ.get("CHATHOOKS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token"
 PUBLIC_BASE = "http://chathooks.test"
@@ -94,6 +104,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one for the whole run (Playwright's sync API allows one at a time)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

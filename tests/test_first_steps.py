@@ -19,9 +19,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.test_listen import Running, free_port
-from tests.test_web import PASSWORD, browser
-
-__all__ = ["browser"]  # the session's Chromium, shared with the page tests
+from tests.test_web import PASSWORD
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PLACEHOLDER = re.compile(r"\b(chka_|chk_|whsec_)\.\.\.")

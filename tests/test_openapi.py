@@ -12,11 +12,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from chathooks.schemas import BundlePayload, MessagePayload
-from tests.conftest import Service, event, wait_for
+from tests.conftest import CHROMIUM, Service, event, wait_for
 from tests.receiver import Receiver
-from tests.test_web import CHROMIUM, browser, sqlite_only
-
-__all__ = ["browser"]  # the session's Chromium, shared with the page tests
+from tests.test_web import sqlite_only
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
