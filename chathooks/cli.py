@@ -50,7 +50,6 @@ def _configuration_help() -> str:
 CONFIGURATION_HELP = _configuration_help()
 
 app = typer.Typer(
-    help="chathooks: forwards a team's WhatsApp messages to outbound webhooks.",
     epilog=CONFIGURATION_HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -89,7 +88,7 @@ Host = Annotated[
 ]
 Port = Annotated[
     int | None,
-    typer.Option(help="Port to listen on (default: CHATHOOKS_PORT, else 8000).", min=0),
+    typer.Option(help="Port to listen on (default: CHATHOOKS_PORT, else 8000).", min=0, max=65535),
 ]
 LogLevel = Annotated[
     Literal["critical", "error", "warning", "info", "debug"],
@@ -252,7 +251,7 @@ def rotate_admin_token_command() -> None:
 
 @app.command("listen")
 def listen_command(
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0)] = 8001,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8001,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     secret: Annotated[
         str,
