@@ -5,3 +5,7 @@ deliveries, ``store`` holds every table and all SQL, ``schedule`` knows the aggr
 periods, ``deliver`` claims due deliveries and POSTs them, ``record`` writes what happened
 (request log, activity, failure counter, alerts). ``api`` and ``web`` sit thin on top.
 """
+
+from importlib.metadata import version
+
+__version__ = version("chathooks")

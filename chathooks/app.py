@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from chathooks import __version__
 from chathooks.api.mount import install_api
 from chathooks.deliver.worker import DeliveryWorker
 from chathooks.runtime import Runtime
@@ -37,12 +38,7 @@ def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
             await rt.transport.close()
 
     app = FastAPI(
-        title="chathooks",
-        version="0.1.0",
-        description="Forwards every WhatsApp message of a team to outbound webhooks, one POST "
-        "per message or one bundle per chat per period. Authenticate with "
-        "`Authorization: Bearer <token>`.",
-        lifespan=lifespan,
+        title="chathooks", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.runtime = rt
     install_api(app)

@@ -4,68 +4,162 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 import uvicorn
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
-from chathooks import workspaces
+from chathooks import __version__, workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
 from chathooks.app import create_app
 from chathooks.deliver.worker import DeliveryWorker
+from chathooks.listen import listen, signing_key
 from chathooks.logins import password_link, set_password
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
 from chathooks.store import tenants
 from chathooks.store.database import migrate
 
+
+def shown_database(url: str) -> str:
+    """The database URL as an operator recognises it: password hidden, SQLite's file whole."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        return f"{url} (the file {Path(parsed.database).resolve()})"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _configuration_help() -> str:
+    names = ", ".join(f"CHATHOOKS_{name.upper()}" for name in Settings.model_fields)
+    try:
+        database = shown_database(Settings().database_url)
+    except ValidationError as error:
+        database = f"none: the configuration is invalid ({error.error_count()} errors)"
+    return (
+        f"Database in use: {database}.\n\n"
+        "Configuration comes from environment variables, or the same lines in a .env file "
+        f"in the working directory: {names}. The README's Configuration section says what "
+        "each one does."
+    )
+
+
+CONFIGURATION_HELP = _configuration_help()
+
 app = typer.Typer(
-    help="chathooks: forwards a team's WhatsApp messages to outbound webhooks.",
+    epilog=CONFIGURATION_HELP,
     no_args_is_help=True,
     add_completion=False,
 )
 
 
-def _prepared() -> Runtime:
-    settings = Settings()
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"chathooks {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """chathooks: forwards a team's WhatsApp messages to outbound webhooks."""
+
+
+def _prepared(**overrides: str | int | None) -> Runtime:
+    """Settings from the environment; options given on the command line win."""
+    given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
+    settings = Settings(**given)
     migrate(settings.database_url)
     return build_runtime(settings)
 
 
-def _announce_admin_token(rt: Runtime) -> None:
+Host = Annotated[
+    str | None,
+    typer.Option(help="Address to listen on (default: CHATHOOKS_HOST, else 127.0.0.1)."),
+]
+Port = Annotated[
+    int | None,
+    typer.Option(help="Port to listen on (default: CHATHOOKS_PORT, else 8000).", min=0, max=65535),
+]
+LogLevel = Annotated[
+    Literal["critical", "error", "warning", "info", "debug"],
+    typer.Option(help="uvicorn's log level; info also prints every request it answers."),
+]
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn, saying where it listens once it does (the port may have been 0)."""
+
+    def __init__(self, config: uvicorn.Config, rt: Runtime, admin_token: str | None) -> None:
+        super().__init__(config)
+        self.rt = rt
+        self.admin_token = admin_token
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            port = self.servers[0].sockets[0].getsockname()[1]
+            self.announce(f"http://{self.config.host}:{port}")
+
+    def announce(self, url: str) -> None:
+        settings = self.rt.settings
+        typer.echo(
+            f"chathooks {__version__} is running on {url}\n"
+            f"  pages:     {url}/\n"
+            f"  API docs:  {url}/docs\n"
+            f"  database:  {shown_database(settings.database_url)}"
+        )
+        if settings.public_base_url:
+            typer.echo(f"  links in payloads start with {settings.base_url}")
+        self.show_admin_token()
+
+    def show_admin_token(self) -> None:
+        if self.admin_token:
+            typer.echo(
+                "\nThe admin token creates workspaces. It is shown only now; keep it:\n\n"
+                f"    {self.admin_token}\n"
+            )
+            self.admin_token = None
+
+
+def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
     with rt.transaction() as session:
-        token = ensure_admin_token(session, rt.settings)
-    if token:
-        typer.echo(f"Generated the admin token (shown once, keep it): {token}")
-
-
-def _run_http(rt: Runtime, *, run_worker: bool) -> None:
-    _announce_admin_token(rt)
-    typer.echo(
-        f"chathooks listening on http://{rt.settings.host}:{rt.settings.port} "
-        f"(public base URL {rt.settings.base_url}, database {rt.settings.database_url})"
-    )
-    uvicorn.run(
+        admin_token = ensure_admin_token(session, rt.settings)
+    config = uvicorn.Config(
         create_app(rt, run_worker=run_worker),
         host=rt.settings.host,
         port=rt.settings.port,
-        log_level="info",
+        log_level=log_level,
     )
+    server = _AnnouncingServer(config, rt, admin_token)
+    try:
+        server.run()
+    finally:
+        server.show_admin_token()
 
 
-@app.command()
-def serve() -> None:
+@app.command(epilog=CONFIGURATION_HELP)
+def serve(host: Host = None, port: Port = None, log_level: LogLevel = "warning") -> None:
     """Run everything in one process: API, pages, delivery worker and period scheduler."""
-    _run_http(_prepared(), run_worker=True)
+    _run_http(_prepared(host=host, port=port), run_worker=True, log_level=log_level)
 
 
-@app.command()
-def api() -> None:
+@app.command(epilog=CONFIGURATION_HELP)
+def api(host: Host = None, port: Port = None, log_level: LogLevel = "warning") -> None:
     """Run only the API and pages (deliveries are left to "chathooks worker" processes)."""
-    _run_http(_prepared(), run_worker=False)
+    _run_http(_prepared(host=host, port=port), run_worker=False, log_level=log_level)
 
 
-@app.command()
+@app.command(epilog=CONFIGURATION_HELP)
 def worker() -> None:
     """Run only a delivery worker; start as many as you like on PostgreSQL."""
     rt = _prepared()
@@ -80,11 +174,11 @@ def worker() -> None:
         finally:
             await rt.transport.close()
 
-    typer.echo(f"chathooks worker on {rt.settings.database_url}")
+    typer.echo(f"chathooks worker on {shown_database(rt.settings.database_url)}")
     asyncio.run(main())
 
 
-@app.command("migrate")
+@app.command("migrate", epilog=CONFIGURATION_HELP)
 def migrate_command() -> None:
     """Bring the database schema up to date ("serve", "api" and "worker" do this too)."""
     settings = Settings()
@@ -92,7 +186,7 @@ def migrate_command() -> None:
     typer.echo("database schema is up to date")
 
 
-@app.command("create-workspace")
+@app.command("create-workspace", epilog=CONFIGURATION_HELP)
 def create_workspace(
     name: Annotated[str, typer.Option(help="The team's name.")],
     owner_name: Annotated[str, typer.Option(help="The owner's full name.")],
@@ -113,12 +207,22 @@ def create_workspace(
     )
 
 
-@app.command("set-password")
+@app.command("set-password", epilog=CONFIGURATION_HELP)
 def set_password_command(
     email: Annotated[str, typer.Argument(help="The teammate's e-mail.")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Asked for twice, hidden, when not given (at least 8 characters).",
+        ),
+    ],
 ) -> None:
-    """Set a teammate's password for the web pages (this logs them out everywhere)."""
+    """Set a teammate's password for the web pages; this logs them out everywhere. It
+    prompts for the password (twice, without showing it); --password gives it on the
+    command line instead."""
     rt = _prepared()
     with rt.transaction() as session:
         found = tenants.teammates_by_email_anywhere(session, email.lower())
@@ -134,7 +238,7 @@ def set_password_command(
     typer.echo(f"password set for {email}")
 
 
-@app.command("rotate-admin-token")
+@app.command("rotate-admin-token", epilog=CONFIGURATION_HELP)
 def rotate_admin_token_command() -> None:
     """Replace the generated admin token (when CHATHOOKS_ADMIN_TOKEN is not set)."""
     rt = _prepared()
@@ -144,3 +248,41 @@ def rotate_admin_token_command() -> None:
     with rt.transaction() as session:
         token = rotate_admin_token(session)
     typer.echo(f"new admin token: {token}")
+
+
+@app.command("listen")
+def listen_command(
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    secret: Annotated[
+        str,
+        typer.Option(
+            help="The webhook's signing secret (whsec_…); each request's signature "
+            "is then checked and the result printed."
+        ),
+    ] = "",
+    status: Annotated[
+        int,
+        typer.Option(
+            help="The HTTP status to answer with; 503 lets you watch retries.", min=100, max=599
+        ),
+    ] = 200,
+) -> None:
+    """Receive webhook requests on this machine and print each one: method, path,
+    webhook-id, whether its signature is valid, and the JSON body. Point a webhook at it
+    (with CHATHOOKS_ALLOW_PRIVATE_TARGETS=true on the chathooks side)."""
+    try:
+        key = signing_key(secret) if secret else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--secret") from None
+
+    def out(text: str) -> None:
+        typer.echo(text)
+
+    try:
+        asyncio.run(listen(host, port, key, status, out))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    except OSError as error:
+        typer.echo(f"cannot listen on {host}:{port}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None

@@ -1,4 +1,5 @@
-"""Request and response bodies of the API; their OpenAPI is the API reference."""
+"""Request and response bodies of the API, and the payloads chathooks sends; their
+descriptions and examples are the OpenAPI reference at ``/docs``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     field_validator,
 )
 
@@ -41,6 +43,41 @@ Email = Annotated[
 ]
 """Checked for shape only: self-hosted teams use internal domains a strict check refuses."""
 Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
+ChatId = Annotated[
+    str, Field(description="chathooks' id of the chat: a string of digits.", examples=["1"])
+]
+
+ActivityAction = Literal[
+    "delivered",
+    "failed",
+    "skipped",
+    "auto_disabled",
+    "re_enabled",
+    "enabled",
+    "disabled",
+    "flushed",
+    "retried",
+    "test",
+]
+WebhookStatus = Literal["enabled", "disabled", "auto_disabled"]
+
+ACCOUNT_PHONE = "+972500000000"
+EVENT_EXAMPLE: dict[str, Any] = {
+    "whatsapp_account_phone": ACCOUNT_PHONE,
+    "chat": {
+        "external_id": "972540000000@c.us",
+        "full_name": "John Doe",
+        "is_group": False,
+        "phone": "+972540000000",
+    },
+    "message_id": "ddfskhsd76dsfs6dsd5skjsdhf",
+    "direction": "received",
+    "timestamp": "2021-02-24T16:25:29Z",
+    "sender": {"full_name": "John Doe", "phone": "+972540000000"},
+    "recipient": {"full_name": "Amnon Haha", "phone": ACCOUNT_PHONE},
+    "text": "lorem ipsum",
+    "attachments": [],
+}
 
 
 class Strict(BaseModel):
@@ -72,17 +109,31 @@ class ValidationErrorOut(BaseModel):
 
 
 class WorkspaceIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    owner_name: str = Field(min_length=1, max_length=200)
-    owner_email: Email
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Acme", "owner_name": "Amnon Haha", "owner_email": "amnon@acme.com"}
+            ]
+        }
+    )
+    name: str = Field(min_length=1, max_length=200, description="The team's name.")
+    owner_name: str = Field(min_length=1, max_length=200, description="The owner's full name.")
+    owner_email: Email = Field(
+        description="The owner's e-mail: the first teammate, who gets the alert e-mails."
+    )
 
 
 class WorkspaceCreated(BaseModel):
-    id: int
+    id: int = Field(description="The workspace's id.")
     name: str
-    api_token: str
+    api_token: str = Field(
+        description="The workspace's API token (`chk_…`), shown only in this answer. Send it "
+        "as `Authorization: Bearer <token>` to every other route.",
+        examples=["chk_3q2Wm0Lw8mO6m5Tq7hXyJb0rTzq8ZgAaBQ1c9uDk7Ls"],
+    )
     owner_password_link: str = Field(
-        description="One-time link where the owner sets a password for the web pages."
+        description="One-time link where the owner sets a password for the web pages.",
+        examples=["http://127.0.0.1:8000/set-password/eyJ0IjoxfQ.Zx1c/"],
     )
 
 
@@ -91,8 +142,11 @@ class ApiTokenOut(BaseModel):
 
 
 class TeammateIn(Strict):
-    full_name: str = Field(min_length=1, max_length=200)
-    email: Email
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"full_name": "Dana Levi", "email": "dana@acme.com"}]}
+    )
+    full_name: str = Field(min_length=1, max_length=200, description="Shown in payloads.")
+    email: Email = Field(description="Unique within the workspace; the login of the pages.")
 
 
 class TeammateOut(BaseModel):
@@ -109,49 +163,104 @@ class TeammateCreated(TeammateOut):
 
 
 class AccountIn(Strict):
-    phone: str = Field(min_length=1, max_length=40)
-    full_name: str = Field(min_length=1, max_length=200)
-    email: Email
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"phone": ACCOUNT_PHONE, "full_name": "Amnon Haha", "email": "amnon@acme.com"}
+            ]
+        }
+    )
+    phone: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The connected WhatsApp number, as message events name it in "
+        "`whatsapp_account_phone`.",
+        examples=[ACCOUNT_PHONE],
+    )
+    full_name: str = Field(
+        min_length=1, max_length=200, description="The full name of the number's owner."
+    )
+    email: Email = Field(
+        description="The owner's e-mail; a teammate with this e-mail is created if there is none."
+    )
 
 
 class AccountOut(BaseModel):
     id: int
-    phone: str
-    full_name: str
-    email: str
+    phone: str = Field(examples=[ACCOUNT_PHONE])
+    full_name: str = Field(description="The owner's full name.")
+    email: str = Field(description="The owner's e-mail.")
 
 
 class ChatIn(Strict):
-    external_id: str = Field(min_length=1, max_length=200)
-    full_name: Text = ""
-    is_group: bool = False
-    phone: Phone = ""
+    external_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The chat's id where the message comes from (a WhatsApp JID such as "
+        "`972540000000@c.us`); the same value always means the same chat.",
+        examples=["972540000000@c.us"],
+    )
+    full_name: Text = Field(default="", description="The contact's or the group's name.")
+    is_group: bool = Field(default=False, description="true for a group chat.")
+    phone: Phone = Field(default="", description="The contact's phone; empty for a group.")
 
 
 class Party(Strict):
-    full_name: Text = ""
-    phone: Phone = ""
+    full_name: Text = Field(default="", description="null is taken as empty.")
+    phone: Phone = Field(default="", description="null is taken as empty.")
 
 
 class MessageEvent(Strict):
-    whatsapp_account_phone: str = Field(min_length=1, max_length=40)
+    """One WhatsApp message that a connected account sent or received."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
+    whatsapp_account_phone: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The phone of a WhatsApp account added with `POST /api/v1/whatsapp-accounts`.",
+        examples=[ACCOUNT_PHONE],
+    )
     chat: ChatIn
-    message_id: str = Field(min_length=1, max_length=200)
-    direction: Literal["sent", "received"]
-    timestamp: Timestamp
+    message_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Unique within the workspace: sending the same id again stores and sends "
+        "nothing (the answer says `duplicate`).",
+    )
+    direction: Literal["sent", "received"] = Field(
+        description="sent: by the account's owner; received: by the contact."
+    )
+    timestamp: Timestamp = Field(
+        description="When the message was sent, with a UTC offset (`Z` or `+02:00`).",
+        examples=["2021-02-24T16:25:29Z"],
+    )
     sender: Party = Party()
     recipient: Party = Party()
-    text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = ""
-    attachments: list[Any] = Field(default_factory=list, max_length=100)
+    text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = Field(
+        default="", description="The message's text, emoji included; null is taken as empty."
+    )
+    attachments: list[Any] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Any non-empty list marks a media message: stored, shown on the chat's "
+        "page, never sent (it is `skipped`).",
+    )
 
 
 class MessageBatch(Strict):
-    messages: list[MessageEvent] = Field(min_length=1, max_length=1000)
+    """Message events in one transaction: all are stored, or none."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"messages": [EVENT_EXAMPLE]}]})
+    messages: list[MessageEvent] = Field(
+        min_length=1,
+        max_length=1000,
+        description="1 to 1,000 message events, each as `POST /api/v1/messages` takes one.",
+    )
 
 
 class MessageResult(BaseModel):
-    message_id: str
-    chat_id: str
+    message_id: str = Field(examples=["ddfskhsd76dsfs6dsd5skjsdhf"])
+    chat_id: ChatId
     status: Literal["accepted", "skipped", "duplicate"] = Field(
         description="accepted: stored and queued; skipped: stored, not forwarded "
         "(it has attachments); duplicate: this message_id was already stored, nothing re-sent."
@@ -159,28 +268,47 @@ class MessageResult(BaseModel):
 
 
 class BatchResult(BaseModel):
-    results: list[MessageResult]
+    results: list[MessageResult] = Field(description="One result per event, in the same order.")
 
 
 class ChatOut(BaseModel):
-    chat_id: str
+    chat_id: ChatId
     full_name: str
     is_group: bool
-    phone: str
-    whatsapp_account_phone: str
-    responsible_name: str
-    responsible_email: str
-    chat_url: str
+    phone: str = Field(description="Empty for a group.")
+    whatsapp_account_phone: str = Field(examples=[ACCOUNT_PHONE])
+    responsible_name: str = Field(description="The responsible teammate; empty if none.")
+    responsible_email: str = Field(description="The responsible teammate; empty if none.")
+    chat_url: str = Field(
+        description="The chat's page in chathooks, as payloads link it.",
+        examples=["http://127.0.0.1:8000/chat/1/messages/"],
+    )
 
 
 class ChatPatch(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"responsible_email": "dana@acme.com"}]}
+    )
     responsible_email: Email | None = Field(
         description="E-mail of a teammate of this workspace; null removes the responsible."
     )
 
 
-WebhookName = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=100)]
+WebhookName = Annotated[
+    str,
+    BeforeValidator(_none_as_empty),
+    Field(max_length=100, description="A name to tell webhooks apart; may be empty."),
+]
 Direction = Literal["received", "sent"]
+URL_DESCRIPTION = (
+    "Where to POST, `http` or `https`. Loopback and private addresses are refused unless "
+    "the operator sets CHATHOOKS_ALLOW_PRIVATE_TARGETS=true."
+)
+AGGREGATION_DESCRIPTION = (
+    "none: one POST per message, at once. 1h, 6h, 12h, 24h: one POST per chat per period "
+    "(aligned to UTC), when the period ends."
+)
+RATE_DESCRIPTION = "At most this many requests per second to this URL; null for no limit."
 
 
 def _both_directions() -> list[Direction]:
@@ -191,7 +319,10 @@ class WebhookFilters(Strict):
     """Which messages the webhook gets; a message its filters exclude is not queued."""
 
     directions: list[Direction] = Field(
-        default_factory=_both_directions, min_length=1, max_length=2
+        default_factory=_both_directions,
+        min_length=1,
+        max_length=2,
+        description="received, sent, or both.",
     )
     include_groups: bool = Field(default=True, description="false: direct chats only.")
     account_phones: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
@@ -202,81 +333,134 @@ class WebhookFilters(Strict):
 
 
 class WebhookIn(Strict):
-    url: str = Field(min_length=1, max_length=2000)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://crm.example.com/hooks/whatsapp",
+                    "name": "CRM",
+                    "aggregation": "none",
+                    "filters": {"directions": ["received"], "include_groups": False},
+                }
+            ]
+        }
+    )
+    url: str = Field(min_length=1, max_length=2000, description=URL_DESCRIPTION)
     name: WebhookName = ""
-    aggregation: Aggregation = "none"
-    enabled: bool = True
+    aggregation: Aggregation = Field(default="none", description=AGGREGATION_DESCRIPTION)
+    enabled: bool = Field(default=True, description="false: created disabled; nothing queued.")
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
-    max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
+    max_requests_per_second: float | None = Field(
+        default=None, gt=0, le=10000, description=RATE_DESCRIPTION
+    )
 
 
 class WebhookPatch(Strict):
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
-    name: WebhookName | None = None
-    aggregation: Aggregation | None = None
-    enabled: bool | None = None
-    filters: WebhookFilters | None = None
-    max_requests_per_second: float | None = Field(default=None, gt=0, le=10000)
+    """Only the fields given change."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"enabled": True}, {"aggregation": "1h"}, {"rotate_secret": True}]
+        }
+    )
+    url: str | None = Field(
+        default=None, min_length=1, max_length=2000, description=URL_DESCRIPTION
+    )
+    name: WebhookName | None = Field(default=None, description="A new name; may be empty.")
+    aggregation: Aggregation | None = Field(default=None, description=AGGREGATION_DESCRIPTION)
+    enabled: bool | None = Field(
+        default=None,
+        description="true re-enables a disabled or auto-disabled webhook (failure count reset, "
+        "backlog sent in order); false disables it.",
+    )
+    filters: WebhookFilters | None = Field(
+        default=None, description="Replaces the filters; keys left out take their defaults."
+    )
+    max_requests_per_second: float | None = Field(
+        default=None, gt=0, le=10000, description=RATE_DESCRIPTION
+    )
     rotate_secret: bool = Field(
         default=False,
-        description="A new secret; for 24 h the previous one keeps signing too.",
+        description="true: a new signing secret; for 24 h the previous one keeps signing too.",
     )
 
 
 class WebhookOut(BaseModel):
     id: int
-    url: str
+    url: str = Field(examples=["https://crm.example.com/hooks/whatsapp"])
     name: str
     aggregation: Aggregation
     filters: WebhookFilters
-    enabled: bool
-    status: Literal["enabled", "disabled", "auto_disabled"]
-    secret: str
+    enabled: bool = Field(description="Whether `status` is `enabled`.")
+    status: WebhookStatus = Field(
+        description="enabled: sending. disabled: turned off by hand; what was queued still "
+        "goes out, new messages are not queued. auto_disabled: turned off after too many "
+        "failed attempts or a 410; its backlog waits until it is enabled again."
+    )
+    secret: str = Field(
+        description="The signing secret: verify each request's `webhook-signature` with it.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
     previous_secret_expires_at: datetime | None = Field(
         description="After a rotation, until when the previous secret signs requests too."
     )
     consecutive_failures: int = Field(
-        description="Failed attempts in a row (requests that failed together count once)."
+        description="Failed attempts since the last success (requests failing together, as "
+        "in one outage, count once)."
     )
     failed_requests: int = Field(description="Requests that failed since the last success.")
-    last_error: str
-    retry_at: datetime | None = Field(description="When a webhook backing off tries again.")
+    last_error: str = Field(description="The last failure's HTTP status or error; empty if none.")
+    retry_at: datetime | None = Field(
+        description="While backing off after a failure: when the next attempt is due."
+    )
     last_success_at: datetime | None
     last_failure_at: datetime | None
     backlog: int = Field(description="Deliveries waiting to be sent.")
     status_changed_at: datetime
-    max_requests_per_second: float | None
+    max_requests_per_second: float | None = Field(description=RATE_DESCRIPTION)
     created_at: datetime
 
 
 class ActivityOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     at: datetime
-    action: str
-    chat_id: int | None
-    message_count: int
-    status_code: int | None
-    error: str
+    action: ActivityAction = Field(
+        description="delivered / failed: a request and its outcome; skipped: a message with "
+        "attachments, not sent; auto_disabled, re_enabled, enabled, disabled: status changes; "
+        "flushed: open bundles sent now; retried: Retry now; test: a test request."
+    )
+    chat_id: ChatId | None
+    message_count: int = Field(description="Messages in the request (a bundle holds several).")
+    status_code: int | None = Field(description="The receiver's HTTP status, if it answered.")
+    error: str = Field(description="What went wrong, if anything: a status or a network error.")
     latency_ms: float | None
     request_id: int | None = Field(
         description="The request this action made: GET …/requests/{request_id}."
     )
 
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id_as_text(cls, value: Any) -> Any:
+        """Stored as an integer; a string everywhere chathooks shows it."""
+        return value if value is None else str(value)
+
 
 class AttemptOut(BaseModel):
+    """One request chathooks sent, and what came back."""
+
     model_config = ConfigDict(from_attributes=True)
     id: int
     at: datetime
-    delivery_id: int | None
+    delivery_id: int | None = Field(description="null for a test request.")
     url: str
     request_headers: dict[str, Any]
     request_body: str
-    response_status: int | None
+    response_status: int | None = Field(description="null when no answer came (see `error`).")
     response_headers: dict[str, Any]
-    response_body: str
-    error: str
+    response_body: str = Field(description="Up to 64 KiB of it.")
+    error: str = Field(description="A non-2xx status or a network error; empty on success.")
     latency_ms: float
-    success: bool
+    success: bool = Field(description="Whether the receiver answered 2xx.")
 
     @classmethod
     def of(cls, attempt: Any) -> AttemptOut:
@@ -291,17 +475,22 @@ class AttemptOut(BaseModel):
 
 
 class FlushResult(BaseModel):
-    bundles: int
+    bundles: int = Field(description="Bundles queued to go out now.")
 
 
 class ReplayIn(Strict):
-    since: Timestamp
-    until: Timestamp
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"since": "2021-02-24T00:00:00Z", "until": "2021-02-25T00:00:00Z"}]
+        }
+    )
+    since: Timestamp = Field(description="Start, included: when chathooks received them.")
+    until: Timestamp = Field(description="End, excluded.")
 
 
 class ReplayResult(BaseModel):
-    messages: int
-    deliveries: int
+    messages: int = Field(description="Messages found in the range.")
+    deliveries: int = Field(description="Deliveries queued for them.")
 
 
 SecretValue = Annotated[
@@ -321,8 +510,24 @@ SOURCE_SECRETS_HELP = (
 
 
 class SourceIn(Strict):
-    kind: str = Field(json_schema_extra={"enum": list(KINDS)})
-    name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "whatsapp_cloud",
+                    "name": "Sales number",
+                    "secrets": {"app_secret": "0123456789abcdef0123456789abcdef"},
+                },
+                {"kind": "waha", "name": "Support phone"},
+            ]
+        }
+    )
+    kind: str = Field(
+        json_schema_extra={"enum": list(KINDS)},
+        description="whatsapp_cloud: Meta's Cloud API; waha: a WAHA server; evolution: an "
+        "Evolution API instance.",
+    )
+    name: str = Field(min_length=1, max_length=200, description="Shown on the pages.")
     secrets: dict[str, SecretValue] = Field(default_factory=dict, description=SOURCE_SECRETS_HELP)
     teammate_email: Email | None = Field(
         default=None,
@@ -339,12 +544,21 @@ class SourceIn(Strict):
 
 
 class SourcePatch(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    """Only the fields given change."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Sales number (new phone)"}, {"secrets": {"hmac_key": None}}]
+        }
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="A new name.")
     secrets: dict[str, SecretValue | None] = Field(
         default_factory=dict,
         description="New values; null makes a new one for a secret chathooks generates.",
     )
-    teammate_email: Email | None = None
+    teammate_email: Email | None = Field(
+        default=None, description="A new owner for the accounts this source's events create."
+    )
 
 
 class SourceOut(BaseModel):
@@ -380,3 +594,156 @@ class SampleResult(BaseModel):
     body: str
     error: str
     latency_ms: float
+
+
+PayloadTimestamp = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$",
+        description="UTC, always in this form.",
+        examples=["2021-02-24T16:25:29+0000"],
+    ),
+]
+
+
+class Outgoing(BaseModel):
+    """A part of what chathooks sends: every field always present, unknown text as ``""``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PayloadAccount(Outgoing):
+    """The connected WhatsApp account, named after its owner."""
+
+    full_name: str = Field(examples=["Amnon Haha"])
+    email: str = Field(examples=["amnon@acme.com"])
+    phone: str = Field(examples=[ACCOUNT_PHONE])
+
+
+class PayloadChat(Outgoing):
+    full_name: str = Field(examples=["John Doe"])
+    responsible_name: str = Field(description="The responsible teammate; empty if none.")
+    responsible_email: str = Field(description="The responsible teammate; empty if none.")
+    chat_url: str = Field(
+        description="The chat's page in chathooks.",
+        examples=["http://127.0.0.1:8000/chat/1/messages/"],
+    )
+    chat_id: ChatId
+    is_new_chat: bool = Field(
+        description="true when this request holds the chat's first message that could be sent."
+    )
+    is_group: bool
+    phone: str = Field(description="The contact's phone; empty for a group.")
+
+
+class PayloadParty(Outgoing):
+    full_name: str
+    phone: str
+
+
+class PayloadMessage(Outgoing):
+    direction: Literal["sent", "received"]
+    timestamp: PayloadTimestamp
+    message_id: str = Field(description="The id the message event had: de-duplicate on it.")
+    sender: PayloadParty
+    recipient: PayloadParty
+    text: str
+
+
+PAYLOAD_ACCOUNT: dict[str, JsonValue] = {
+    "full_name": "Amnon Haha",
+    "email": "amnon@acme.com",
+    "phone": ACCOUNT_PHONE,
+}
+PAYLOAD_CHAT: dict[str, JsonValue] = {
+    "full_name": "John Doe",
+    "responsible_name": "",
+    "responsible_email": "",
+    "chat_url": "http://127.0.0.1:8000/chat/1/messages/",
+    "chat_id": "1",
+    "is_new_chat": True,
+    "is_group": False,
+    "phone": "+972540000000",
+}
+JOHN: dict[str, JsonValue] = {"full_name": "John Doe", "phone": "+972540000000"}
+AMNON: dict[str, JsonValue] = {"full_name": "Amnon Haha", "phone": ACCOUNT_PHONE}
+
+
+class MessagePayload(Outgoing):
+    """The body of a webhook without aggregation: one message."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "whatsapp_account": PAYLOAD_ACCOUNT,
+                    "chat": PAYLOAD_CHAT,
+                    "message": {
+                        "direction": "received",
+                        "timestamp": "2021-02-24T16:25:29+0000",
+                        "message_id": "ddfskhsd76dsfs6dsd5skjsdhf",
+                        "sender": JOHN,
+                        "recipient": AMNON,
+                        "text": "lorem ipsum",
+                    },
+                }
+            ]
+        }
+    )
+
+    whatsapp_account: PayloadAccount
+    chat: PayloadChat
+    message: PayloadMessage
+
+
+class BundlePayload(Outgoing):
+    """The body of a webhook with aggregation: one chat's messages of one period."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "whatsapp_account": PAYLOAD_ACCOUNT,
+                    "chat": {**PAYLOAD_CHAT, "is_new_chat": False},
+                    "messages": [
+                        {
+                            "direction": "received",
+                            "timestamp": "2021-02-24T16:25:29+0000",
+                            "message_id": "a1",
+                            "sender": JOHN,
+                            "recipient": AMNON,
+                            "text": "Hi! How are you?",
+                        },
+                        {
+                            "direction": "sent",
+                            "timestamp": "2021-02-24T16:30:29+0000",
+                            "message_id": "a2",
+                            "sender": AMNON,
+                            "recipient": JOHN,
+                            "text": "I am fine <3",
+                        },
+                    ],
+                    "first_message_timestamp": "2021-02-24T16:25:29+0000",
+                    "last_message_timestamp": "2021-02-24T16:30:29+0000",
+                    "aggregation": "from John Doe on 2021-02-24 16:25: Hi! How are you?<br/>"
+                    "from Amnon Haha on 2021-02-24 16:30: I am fine &lt;3<br/>Click <a href='"
+                    "http://127.0.0.1:8000/permalink/6f1c2f0e-8f4b-4a53-9d2e-1f0a9b7c3d11/'>"
+                    "here</a> to open the conversation in chathooks",
+                }
+            ]
+        }
+    )
+
+    whatsapp_account: PayloadAccount
+    chat: PayloadChat
+    messages: list[PayloadMessage] = Field(
+        description="By timestamp, then arrival; at most 1,000 (a busier chat is split into "
+        "several bundles, in order)."
+    )
+    first_message_timestamp: PayloadTimestamp
+    last_message_timestamp: PayloadTimestamp
+    aggregation: str = Field(
+        description="The messages as HTML for a CRM note: a line `from {name} on {YYYY-MM-DD "
+        "HH:MM}: {text}` each, names and texts escaped, joined with `<br/>`, then a link that "
+        "opens the chat at the bundle's first message. At most 65,536 characters."
+    )

@@ -67,6 +67,7 @@ def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
 
 @router.get("/chats/{chat_id}", response_model=ChatOut)
 def get_chat(chat_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
+    """A chat as payloads show it, with its account and responsible teammate."""
     with rt.transaction() as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)
 

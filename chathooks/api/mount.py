@@ -10,7 +10,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from chathooks.api import inbound, messages, sources, webhooks, workspaces
+from chathooks.api import inbound, messages, reference, sources, webhooks, workspaces
+from chathooks.api.docs import install_docs
 from chathooks.ingest import UnknownAccount
 from chathooks.workspaces import BadField, Conflict, NotFound
 
@@ -62,3 +63,5 @@ def install_api(app: FastAPI) -> None:
     for router in (workspaces.router, messages.router, webhooks.router, sources.router):
         app.include_router(router)
     app.include_router(inbound.router)
+    reference.describe(app)
+    install_docs(app)

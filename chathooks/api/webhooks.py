@@ -57,6 +57,7 @@ def _out(session: Session, webhook: Webhook) -> WebhookOut:
 
 @router.get("", response_model=list[WebhookOut])
 def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
+    """The workspace's webhooks, oldest first."""
     with rt.transaction() as session:
         listed = outbound.list_for(session, workspace)
         backlogs = outbound.backlogs(session, listed)
@@ -73,6 +74,7 @@ def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
 def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
+    """One webhook: settings, status, failure count, and when it tries again."""
     with rt.transaction() as session:
         return _out(session, outbound.get(session, workspace, webhook_id))
 
@@ -96,6 +98,7 @@ def patch_webhook(
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+    """Delete the webhook with its queue and logs; nothing more is sent to it."""
     with rt.transaction() as session:
         outbound.delete(session, outbound.get(session, workspace, webhook_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

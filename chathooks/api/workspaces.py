@@ -87,6 +87,7 @@ def remove_teammate(teammate_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -
 
 @router.get("/teammates", response_model=list[TeammateOut])
 def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]:
+    """The workspace's teammates."""
     with rt.transaction() as session:
         return [
             TeammateOut.model_validate(t) for t in workspaces.list_teammates(session, workspace)

@@ -1,0 +1,58 @@
+"""The OpenAPI document declares the error answers every API route can give, with the
+JSON shape each one has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Service
+
+ERRORS = ("401", "403", "404", "409", "422")
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_operation_declares_its_error_answers_as_json(service: Service) -> None:
+    document = service.http.get("/openapi.json").json()
+    operations = [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert len(operations) >= 15
+    missing = []
+    for method, path, operation in operations:
+        if path.startswith("/in/"):  # senders' webhooks: no bearer token, answers of their own
+            assert {"400", "401", "404"} <= set(operation["responses"]), (method, path)
+            continue
+        for code in ERRORS:
+            answer = operation["responses"].get(code)
+            if answer is None:
+                missing.append(f"{method.upper()} {path} {code}")
+                continue
+            schema = _resolve(document, answer["content"]["application/json"]["schema"])
+            assert "detail" in schema["properties"], (method, path, code)
+            assert answer["description"], (method, path, code)
+    assert missing == []
+
+
+def test_the_declared_shapes_are_the_answers_given(service: Service) -> None:
+    team = service.workspace()
+    unauthorized = service.http.get("/api/v1/outbound-webhooks")
+    assert unauthorized.status_code == 401
+    assert isinstance(unauthorized.json()["detail"], str)
+    forbidden = team.post("/workspaces", {"name": "x", "owner_name": "y", "owner_email": "a@b.c"})
+    assert forbidden.status_code == 403
+    assert isinstance(forbidden.json()["detail"], str)
+    assert isinstance(team.get("/outbound-webhooks/999").json()["detail"], str)
+    team.post("/teammates", {"full_name": "A", "email": "a@acme.test"})
+    conflict = team.post("/teammates", {"full_name": "A", "email": "a@acme.test"})
+    assert conflict.status_code == 409
+    assert isinstance(conflict.json()["detail"], str)
+    invalid = team.post("/teammates", {"full_name": "A"})
+    assert invalid.status_code == 422
+    assert {"loc", "msg", "type"} <= set(invalid.json()["detail"][0])
