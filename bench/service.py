@@ -51,7 +51,7 @@ class OffsetClock:
 def _on_period_end(rt: Runtime, clock: OffsetClock, aggregation: str) -> None:
     def handler(_signum: int, _frame: FrameType | None) -> None:
         clock.end_period(aggregation)
-        rt.wake_workers()
+        rt.wake_local()
         print(f"bench: clock moved to {clock.now().isoformat()}", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, handler)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
+import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,13 +11,17 @@ import uvicorn
 
 from chathooks import workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
-from chathooks.app import create_app
-from chathooks.deliver.worker import DeliveryWorker
+from chathooks.app import create_app, create_worker_app
+from chathooks.backup import BackupRefused, backup_sqlite
+from chathooks.logconfig import configure_logging, logging_config
 from chathooks.logins import password_link, set_password
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
+from chathooks.status import status_lines
 from chathooks.store import tenants
 from chathooks.store.database import migrate
+
+log = logging.getLogger("chathooks")
 
 app = typer.Typer(
     help="chathooks: forwards a team's WhatsApp messages to outbound webhooks.",
@@ -28,8 +32,17 @@ app = typer.Typer(
 
 def _prepared() -> Runtime:
     settings = Settings()
+    configure_logging(settings)
     migrate(settings.database_url)
     return build_runtime(settings)
+
+
+def _say(rt: Runtime, text: str) -> None:
+    """A start-up line: printed, or logged as JSON when the logs are JSON."""
+    if rt.settings.log_format == "json":
+        log.info(text)
+    else:
+        typer.echo(text)
 
 
 def _announce_admin_token(rt: Runtime) -> None:
@@ -41,16 +54,22 @@ def _announce_admin_token(rt: Runtime) -> None:
 
 def _run_http(rt: Runtime, *, run_worker: bool) -> None:
     _announce_admin_token(rt)
-    typer.echo(
+    _say(
+        rt,
         f"chathooks listening on http://{rt.settings.host}:{rt.settings.port} "
-        f"(public base URL {rt.settings.base_url}, database {rt.settings.database_url})"
+        f"(public base URL {rt.settings.base_url}, database {_shown(rt)})",
     )
     uvicorn.run(
         create_app(rt, run_worker=run_worker),
         host=rt.settings.host,
         port=rt.settings.port,
-        log_level="info",
+        log_config=logging_config(rt.settings),
     )
+
+
+def _shown(rt: Runtime) -> str:
+    """The database URL without its password."""
+    return rt.engine.url.render_as_string(hide_password=True)
 
 
 @app.command()
@@ -67,21 +86,21 @@ def api() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only a delivery worker; start as many as you like on PostgreSQL."""
+    """Run only a delivery worker; start as many as you like on PostgreSQL. It serves
+    /healthz, /readyz and /metrics on CHATHOOKS_METRICS_PORT; SIGTERM stops it gracefully."""
     rt = _prepared()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await DeliveryWorker(rt).run(stop)
-        finally:
-            await rt.transport.close()
-
-    typer.echo(f"chathooks worker on {rt.settings.database_url}")
-    asyncio.run(main())
+    s = rt.settings
+    _say(
+        rt,
+        f"chathooks worker on {_shown(rt)}; probes and metrics on http://{s.host}:{s.metrics_port}",
+    )
+    uvicorn.run(
+        create_worker_app(rt),
+        host=s.host,
+        port=s.metrics_port,
+        log_config=logging_config(s),
+        access_log=False,
+    )
 
 
 @app.command("migrate")
@@ -144,3 +163,28 @@ def rotate_admin_token_command() -> None:
     with rt.transaction() as session:
         token = rotate_admin_token(session)
     typer.echo(f"new admin token: {token}")
+
+
+@app.command("status")
+def status_command() -> None:
+    """Show the database's size and schema, the oldest kept message, retention and what waits."""
+    rt = _prepared()
+    lines = status_lines(rt)
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        typer.echo(f"{name + ':':<{width + 1}} {value}")
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="The file to write; it must not exist yet.")],
+) -> None:
+    """Copy the SQLite database to PATH while chathooks runs (SQLite's online backup).
+    For PostgreSQL use pg_dump."""
+    settings = Settings()
+    try:
+        pages = backup_sqlite(settings.database_url, path)
+    except BackupRefused as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"backed up {settings.database_url} to {path} ({pages} pages)")

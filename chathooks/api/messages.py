@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from chathooks import ingest, payloads, workspaces
+from chathooks import ingest, metrics, payloads, workspaces
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.schemas import (
     BatchResult,
@@ -22,6 +22,7 @@ def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[
     with rt.transaction() as session:
         outcomes = ingest.ingest(session, workspace, events, rt.clock.now(), rt.settings.base_url)
     rt.wake_workers()
+    metrics.count_ingested("api", sum(o.status != "duplicate" for o in outcomes))
     return [
         MessageResult(message_id=o.message_id, chat_id=str(o.chat_id), status=o.status)
         for o in outcomes

@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from chathooks.api import messages, webhooks, workspaces
+from chathooks.api import messages, ops, webhooks, workspaces
 from chathooks.ingest import UnknownAccount
 from chathooks.workspaces import BadField, Conflict, NotFound
 
@@ -59,5 +59,5 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
-    for router in (workspaces.router, messages.router, webhooks.router):
+    for router in (workspaces.router, messages.router, webhooks.router, ops.router):
         app.include_router(router)

@@ -190,6 +190,12 @@ _FAILED = (
     update(_deliveries).where(_by_ids).values(lease_until=None, attempts=_deliveries.c.attempts + 1)
 )
 _RELEASE = update(_deliveries).where(_by_ids).values(lease_until=None)
+_EXTEND = (
+    update(_deliveries)
+    .where(_by_ids, _deliveries.c.status == "pending", _deliveries.c.lease_until.is_not(None))
+    .values(lease_until=bindparam("until"))
+)
+"""Only rows still leased: one handed back or recorded meanwhile stays free."""
 
 
 def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
@@ -198,6 +204,12 @@ def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list
     if claimed:
         session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": now + lease})
     return claimed
+
+
+def extend_leases(session: Session, ids: Sequence[int], until: datetime) -> None:
+    """A worker still holds these (they wait for their turn): their leases run to ``until``."""
+    if ids:
+        session.execute(_EXTEND, {"ids": list(ids), "until": until})
 
 
 def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
