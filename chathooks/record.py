@@ -7,6 +7,7 @@ counter move together: a crash leaves either all of a result recorded or none of
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from chathooks.deliver.transport import Outcome
 from chathooks.settings import Settings
 from chathooks.store import alerts, deliveries, logs, tenants, webhooks
 from chathooks.store.models import Webhook
+
+log = logging.getLogger("chathooks.record")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,12 @@ def auto_disable(
     session: Session, webhook: Webhook, reason: str, now: datetime, base_url: str
 ) -> None:
     """Hold the webhook's backlog and tell the workspace owner, in this same transaction."""
+    log.warning(
+        "webhook %d auto-disabled: %s",
+        webhook.id,
+        reason,
+        extra={"workspace_id": webhook.workspace_id, "webhook_id": webhook.id},
+    )
     webhook.status = "auto_disabled"
     webhook.status_changed_at = now
     logs.add_activity(

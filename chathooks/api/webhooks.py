@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 
-from chathooks import outbound
+from chathooks import outbound, retention
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.schemas import (
     ActivityOut,
@@ -151,6 +151,7 @@ def replay(
             body.until,
             rt.clock.now(),
             rt.settings.base_url,
+            retention.horizon(rt),
         )
     rt.wake_workers()
     return ReplayResult(messages=count, deliveries=queued)
