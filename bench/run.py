@@ -57,6 +57,11 @@ class Config:
     postgres: bool
     profile: bool
     ingest_concurrency: int
+    hot_path: bool
+    operations: bool
+    steady_seconds: float
+    soak_cycles: int
+    soak_messages: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -70,7 +75,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--ingest-concurrency", type=int, default=2, help="batch POSTs in flight during ingest"
     )
     parser.add_argument("--phase-timeout", type=float, default=300.0)
-    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phase")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phases")
+    parser.add_argument(
+        "--only",
+        choices=("hot-path", "operations"),
+        help="run only the throughput phases (a-c) or only the operations phases (d-f)",
+    )
+    parser.add_argument("--steady-seconds", type=float, help="length of each steady phase")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -91,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         postgres=not args.no_postgres,
         profile=args.profile,
         ingest_concurrency=args.ingest_concurrency,
+        hot_path=args.only != "operations",
+        operations=args.only != "hot-path",
+        steady_seconds=args.steady_seconds or (10.0 if quick else 30.0),
+        soak_cycles=4 if quick else 6,
+        soak_messages=2_000 if quick else 10_000,
     )
 
 
@@ -460,6 +476,19 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
         "loadavg_at_start": os.getloadavg(),
     }
     raw_before = await guarded("raw limit", phase_raw(cleanup, receiver, cfg), limit)
+    if cfg.hot_path:
+        await hot_path_phases(cleanup, receiver, cfg, results, limit)
+    if cfg.operations:
+        await operations_phases(cleanup, receiver, cfg, results, limit)
+    raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)
+    results["raw"] = best_raw(raw_before, raw_after)
+    results["loadavg_at_end"] = os.getloadavg()
+    return results
+
+
+async def hot_path_phases(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
+) -> None:
     results["none_sqlite"] = await guarded(
         "chathooks none / SQLite", phase_none(cleanup, receiver, cfg), limit
     )
@@ -480,10 +509,41 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
                 phase_bundles(cleanup, receiver, cfg, pg_url, "postgres"),
                 limit,
             )
-    raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)
-    results["raw"] = best_raw(raw_before, raw_after)
-    results["loadavg_at_end"] = os.getloadavg()
-    return results
+
+
+async def operations_phases(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
+) -> None:
+    """(d) steady state at 100 msg/s and at half the delivered rate of (b); (e) 1 and 2
+    workers on one PostgreSQL backlog; (f) the retention soak."""
+    from bench import operations
+
+    sustained = results.get("none_sqlite", {}).get("delivered_msg_per_s")
+    rates = [100.0] + ([round(sustained / 2)] if sustained and sustained / 2 > 100 else [])
+    setups = ["serve"] + (["api+worker"] if cfg.postgres else [])
+    for rate in rates:
+        for setup in setups:
+            if setup == "serve":
+                url = f"sqlite:///{cleanup.tmp / f'steady-{rate:.0f}.db'}"
+            else:
+                name = f"chathooks_bench_{os.getpid()}_steady_{rate:.0f}"
+                cleanup.databases.append(name)
+                url = create_database(name)
+            results[f"steady_{setup}_{rate:.0f}"] = await guarded(
+                f"steady {setup} @ {rate:.0f} msg/s",
+                operations.phase_steady(cleanup, receiver, cfg, setup, rate, url),
+                limit,
+            )
+    if cfg.postgres:
+        for workers in (1, 2):
+            results[f"workers_{workers}"] = await guarded(
+                f"PostgreSQL backlog, {workers} worker(s)",
+                operations.phase_workers(cleanup, receiver, cfg, workers),
+                limit,
+            )
+    results["retention_soak"] = await guarded(
+        "retention soak / SQLite", operations.phase_soak(cleanup, receiver, cfg), limit
+    )
 
 
 def best_raw(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -512,7 +572,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("raw limit (req/s, aiohttp client, c=64)", _fmt(raw), "1.00"),
         ("raw runs before / after (req/s)", runs, ""),
     ]
-    none = results["none_sqlite"]
+    none = results.get("none_sqlite", {"error": "not run"})
     if "error" in none:
         rows.append(("none/SQLite", none["error"][:60], ""))
     else:
@@ -561,7 +621,9 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ),
             (f"bundles/{label} peak RSS (MiB)", _fmt(bundle["peak_rss_mib"]), ""),
         ]
-    return rows
+    from bench import operations
+
+    return rows + operations.rows(results)
 
 
 def print_table(rows: list[tuple[str, str, str]]) -> None:
@@ -576,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     cleanup = Cleanup(Path(tempfile.mkdtemp(prefix="chathooks-bench-")))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = asyncio.run(asyncio.wait_for(run(cfg, cleanup), cfg.phase_timeout * 4 + 300))
+        results = asyncio.run(asyncio.wait_for(run(cfg, cleanup), cfg.phase_timeout * 12 + 300))
     finally:
         cleanup.close()
     rows = table(results)

@@ -28,13 +28,13 @@ class AccessFields(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5:
-            client, method, path, _version, status = args
+            client, method, path, version, status = args
             path = masked_path(str(path))
             record.client_addr = client
             record.method = method
             record.path = path
             record.status_code = status
-            record.msg, record.args = "%s %s %s", (method, path, status)
+            record.args = (client, method, path, version, status)
         return True
 
 
@@ -62,6 +62,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             handler["formatter"] = "json"
     config["root"] = {"handlers": ["root"], "level": settings.log_level.upper()}
     config["loggers"]["uvicorn"]["level"] = settings.log_level.upper()
+    config["loggers"]["alembic"] = {"level": "WARNING"}  # not a line per command run
     return config
 
 
