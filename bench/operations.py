@@ -79,22 +79,25 @@ def cpu_seconds(pid: int) -> float:
 
 async def post_steadily(
     http: aiohttp.ClientSession, base: str, token: str, run: str, rate: float, seconds: float
-) -> tuple[dict[str, float], int]:
+) -> tuple[dict[str, float], int, list[float]]:
     """One POST /api/v1/messages every 1/rate s (whether or not earlier ones returned);
-    returns each message's POST start time and how many were accepted."""
+    returns each message's POST start time, how many were accepted, and each POST's
+    answer time in ms."""
     count = int(rate * seconds)
     now = datetime.now(UTC)
     bodies = [json.dumps(event(run, i, i % 200, now)).encode() for i in range(count)]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started: dict[str, float] = {}
+    answered: list[float] = []
     accepted = 0
 
     async def post(index: int) -> None:
         nonlocal accepted
-        started[f"{run}-{index}"] = time.monotonic()
+        started[f"{run}-{index}"] = sent = time.monotonic()
         async with http.post(f"{base}/api/v1/messages", data=bodies[index], headers=headers) as r:
             await r.read()
             accepted += r.status == 202
+        answered.append((time.monotonic() - sent) * 1000)
 
     tasks = []
     origin = time.monotonic() + 0.2
@@ -102,7 +105,7 @@ async def post_steadily(
         await asyncio.sleep(max(0.0, origin + index / rate - time.monotonic()))
         tasks.append(asyncio.create_task(post(index)))
     await asyncio.gather(*tasks)
-    return started, accepted
+    return started, accepted, answered
 
 
 async def phase_steady(
@@ -125,7 +128,7 @@ async def phase_steady(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         token = await set_up_workspace(http, service, receiver.hook, "none")
         await receiver.reset(http)
-        started, accepted = await post_steadily(
+        started, accepted, answered = await post_steadily(
             http, service.base, token, label, rate, cfg.steady_seconds
         )
         try:
@@ -147,6 +150,7 @@ async def phase_steady(
         "received": stats["messages"],
         "lost": accepted - stats["messages"],
         "duplicates": stats["duplicates"],
+        "post_answer_ms": {"p50": percentile(answered, 50), "p99": percentile(answered, 99)},
         "latency_ms_from_post_start": {
             "p50": percentile(latency, 50),
             "p99": percentile(latency, 99),

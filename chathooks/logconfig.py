@@ -61,7 +61,8 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         for handler in config["handlers"].values():
             handler["formatter"] = "json"
     config["root"] = {"handlers": ["root"], "level": settings.log_level.upper()}
-    config["loggers"]["uvicorn"]["level"] = settings.log_level.upper()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        config["loggers"][name]["level"] = settings.log_level.upper()
     config["loggers"]["alembic"] = {"level": "WARNING"}  # not a line per command run
     return config
 
