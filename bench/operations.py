@@ -26,46 +26,17 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import PYTHON, ROOT, free_port, percentile, start, stop, wait_ready
+from bench.common import percentile, stop
 from bench.payload import batches, event
 from bench.run import (
-    ADMIN_TOKEN,
     Cleanup,
     Config,
     Receiver,
     create_database,
     ingest,
     set_up_workspace,
+    start_service,
 )
-from bench.run import Service as Process
-
-
-async def start_chathooks(
-    cleanup: Cleanup, args: list[str], database_url: str, label: str, env: dict[str, str]
-) -> Process:
-    """``python -m chathooks serve|api|worker`` (or ``bench.service``), ready when /readyz
-    answers 200 (a worker's on its metrics port)."""
-    port, metrics_port = free_port(), free_port()
-    log = cleanup.tmp / f"{label}.log"
-    proc = start(
-        [PYTHON, "-m", *args],
-        log,
-        env={
-            "PYTHONPATH": str(ROOT),
-            "CHATHOOKS_DATABASE_URL": database_url,
-            "CHATHOOKS_PORT": str(port),
-            "CHATHOOKS_METRICS_PORT": str(metrics_port),
-            "CHATHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
-            "CHATHOOKS_ALLOW_PRIVATE_TARGETS": "true",
-            "CHATHOOKS_OUTBOX_DIR": str(cleanup.tmp / "outbox"),
-            **env,
-        },
-        cwd=cleanup.tmp,
-    )
-    cleanup.procs.append(proc)
-    base = f"http://127.0.0.1:{metrics_port if args[-1] == 'worker' else port}"
-    await wait_ready(f"{base}/readyz", proc, timeout=90, log=log)
-    return Process(proc, base, log)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -115,12 +86,12 @@ async def phase_steady(
     label = f"steady-{setup.replace('+', '-')}-{rate:.0f}"
     env = {"CHATHOOKS_LOG_LEVEL": "WARNING"}
     if setup == "serve":
-        service = await start_chathooks(cleanup, ["chathooks", "serve"], database_url, label, env)
+        service = await start_service(cleanup, ["chathooks", "serve"], database_url, label, env)
         workers = []
     else:
-        service = await start_chathooks(cleanup, ["chathooks", "api"], database_url, label, env)
+        service = await start_service(cleanup, ["chathooks", "api"], database_url, label, env)
         workers = [
-            await start_chathooks(
+            await start_service(
                 cleanup, ["chathooks", "worker"], database_url, f"{label}-worker", env
             )
         ]
@@ -169,7 +140,7 @@ async def phase_workers(
     cleanup.databases.append(name)
     database_url = create_database(name)
     env = {"CHATHOOKS_LOG_LEVEL": "WARNING"}
-    api = await start_chathooks(cleanup, ["chathooks", "api"], database_url, f"w{workers}-api", env)
+    api = await start_service(cleanup, ["chathooks", "api"], database_url, f"w{workers}-api", env)
     deadline = time.monotonic() + cfg.phase_timeout
     events = batches(
         f"w{workers}", cfg.chats, cfg.messages // cfg.chats, cfg.batch_size, chat_major=False
@@ -180,7 +151,7 @@ async def phase_workers(
         await receiver.reset(http)
         procs = await asyncio.gather(
             *(
-                start_chathooks(
+                start_service(
                     cleanup, ["chathooks", "worker"], database_url, f"w{workers}-worker{i}", env
                 )
                 for i in range(workers)
@@ -243,7 +214,7 @@ async def phase_soak(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[
         "CHATHOOKS_RETENTION_INTERVAL_SECONDS": "1",
         "CHATHOOKS_LOG_LEVEL": "WARNING",
     }
-    service = await start_chathooks(cleanup, ["bench.service"], f"sqlite:///{path}", "soak", env)
+    service = await start_service(cleanup, ["bench.service"], f"sqlite:///{path}", "soak", env)
     deadline = time.monotonic() + cfg.phase_timeout
     steps = []
     per_cycle = cfg.soak_messages

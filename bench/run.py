@@ -199,17 +199,20 @@ class Service:
 
 
 async def start_service(
-    cleanup: Cleanup, module: str, database_url: str, label: str, env: dict[str, str]
+    cleanup: Cleanup, args: list[str], database_url: str, label: str, env: dict[str, str]
 ) -> Service:
-    port = free_port()
+    """``python -m chathooks serve|api|worker`` (or ``bench.service``), ready when
+    ``/readyz`` answers (a worker's on its metrics port)."""
+    port, metrics_port = free_port(), free_port()
     log = cleanup.tmp / f"{label}.log"
     proc = start(
-        [PYTHON, "-m", module, *(["serve"] if module == "chathooks" else [])],
+        [PYTHON, "-m", *args],
         log,
         env={
             "PYTHONPATH": str(ROOT),
             "CHATHOOKS_DATABASE_URL": database_url,
             "CHATHOOKS_PORT": str(port),
+            "CHATHOOKS_METRICS_PORT": str(metrics_port),
             "CHATHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
             "CHATHOOKS_ALLOW_PRIVATE_TARGETS": "true",
             "CHATHOOKS_OUTBOX_DIR": str(cleanup.tmp / "outbox"),
@@ -218,8 +221,8 @@ async def start_service(
         cwd=cleanup.tmp,
     )
     cleanup.procs.append(proc)
-    base = f"http://127.0.0.1:{port}"
-    await wait_ready(f"{base}/openapi.json", proc, timeout=90, log=log)
+    base = f"http://127.0.0.1:{metrics_port if args[-1] == 'worker' else port}"
+    await wait_ready(f"{base}/readyz", proc, timeout=90, log=log)
     return Service(proc, base, log)
 
 
@@ -368,7 +371,7 @@ def latencies(ingested: Ingested, arrivals: dict[str, float], index: int) -> lis
 
 async def phase_none(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[str, Any]:
     url = f"sqlite:///{cleanup.tmp / 'none.db'}"
-    service = await start_service(cleanup, "chathooks", url, "serve-none-sqlite", {})
+    service = await start_service(cleanup, ["chathooks", "serve"], url, "serve-none-sqlite", {})
     profiler = start_profiler(cleanup, service, "none-sqlite") if cfg.profile else None
     deadline = time.monotonic() + cfg.phase_timeout
     events = batches("none", cfg.chats, cfg.messages // cfg.chats, cfg.batch_size, chat_major=False)
@@ -409,7 +412,7 @@ async def phase_bundles(
     cleanup: Cleanup, receiver: Receiver, cfg: Config, database_url: str, label: str
 ) -> dict[str, Any]:
     service = await start_service(
-        cleanup, "bench.service", database_url, f"service-bundles-{label}", {}
+        cleanup, ["bench.service"], database_url, f"service-bundles-{label}", {}
     )
     profiler = start_profiler(cleanup, service, f"bundles-{label}-ingest") if cfg.profile else None
     deadline = time.monotonic() + cfg.phase_timeout

@@ -133,10 +133,10 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 class Service:
     """chathooks served by uvicorn on 127.0.0.1, with an HTTP client and shortcuts."""
 
-    def __init__(self, rt: Runtime, run_worker: bool = True) -> None:
+    def __init__(self, rt: Runtime, run_worker: bool = True, app: Any = None) -> None:
         self.rt = rt
         config = uvicorn.Config(
-            create_app(rt, run_worker=run_worker),
+            app or create_app(rt, run_worker=run_worker),
             host="127.0.0.1",
             port=0,
             log_level="warning",
@@ -222,6 +222,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "allow_private_targets": True,
         "public_base_url": PUBLIC_BASE,
         "poll_interval_seconds": 0.05,
+        "fallback_poll_seconds": 0.2,
         "session_secret": "test-session-secret",
         "outbox_dir": Path(os.environ.get("PYTEST_TMP", "/tmp")) / "chathooks-outbox",
     }

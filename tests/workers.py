@@ -3,16 +3,12 @@ probes and metrics) served by uvicorn on 127.0.0.1 in a thread, on its own runti
 
 from __future__ import annotations
 
-import threading
 from typing import Any
-
-import httpx
-import uvicorn
 
 from chathooks.app import create_worker_app
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
-from tests.conftest import wait_for
+from tests.conftest import Service
 
 
 class CountingTransport:
@@ -31,26 +27,10 @@ class CountingTransport:
         await self.inner.close()
 
 
-class WorkerService:
+class WorkerService(Service):
+    """The worker app on its own runtime, its requests counted."""
+
     def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
         self.transport = CountingTransport(rt.transport)
         rt.transport = self.transport
-        config = uvicorn.Config(
-            create_worker_app(rt), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> WorkerService:
-        self.thread.start()
-        wait_for(lambda: self.server.started, what="the worker to start")
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        return self
-
-    def stop(self) -> None:
-        self.http.close()
-        self.server.should_exit = True
-        self.thread.join(60)
-        self.rt.engine.dispose()
+        super().__init__(rt, app=create_worker_app(rt))
