@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from chathooks import payloads
 from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
-from chathooks.store import deliveries, logs, messages, tenants, webhooks
+from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Delivery, Webhook
 
 
@@ -224,6 +224,8 @@ def _queue(
             queue_singles(session, webhook.id, forwardable, now)
         else:
             gather(session, webhook, forwardable, now, base_url)
+    if targets and forwardable:
+        notices.notify(session)  # every worker wakes when this commits (PostgreSQL)
 
 
 def queue_singles(
