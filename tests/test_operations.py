@@ -74,38 +74,43 @@ def test_readiness_wants_a_recent_turn_of_the_delivery_loop(service: Service) ->
 def test_metrics_parse_and_move_with_traffic(service: Service, receiver: Receiver) -> None:
     team = service.workspace()
     team.account()
-    team.webhook(receiver.url)
+    hook = team.webhook(receiver.url)
     before = scrape(service)
     assert value(before, "chathooks_webhooks", status="enabled") == 1
     assert value(before, "chathooks_webhooks", status="auto_disabled") == 0
 
-    receiver.replies.append(Reply(500))
     team.post("/messages/batch", {"messages": [event(f"m{i}", chat=f"c{i}") for i in range(3)]})
     team.post("/messages", event("m0"))  # a duplicate is not counted
-    wait_for(lambda: len(receiver.requests) >= 3, what="three requests")
+    wait_for(lambda: len(receiver.requests) == 3, what="three deliveries")
+    receiver.replies.append(Reply(500))
+    team.post("/messages", event("m3", chat="c3"))
+    wait_for(
+        lambda: team.get(f"/outbound-webhooks/{hook['id']}").json()["consecutive_failures"] == 1,
+        what="the failure to be recorded",
+    )
     service.clock.advance(60)
-    wait_for(lambda: len(receiver.requests) >= 4, what="the retry")
     after = wait_for(
         lambda: (
             (s := scrape(service))
-            and value(s, "chathooks_webhook_requests_total", outcome="success") >= 3
+            and value(s, "chathooks_webhook_requests_total", outcome="success")
+            - value(before, "chathooks_webhook_requests_total", outcome="success")
+            == 4
             and value(s, "chathooks_deliveries_waiting") == 0
             and s
         ),
-        what="three successes recorded",
+        what="four successes recorded",
     )
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    assert moved("chathooks_messages_ingested_total", source="api") == 3
-    assert moved("chathooks_webhook_requests_total", outcome="success") == 3
+    assert moved("chathooks_messages_ingested_total", source="api") == 4
+    assert moved("chathooks_webhook_requests_total", outcome="success") == 4
     assert moved("chathooks_webhook_requests_total", outcome="server_error") == 1
-    assert moved("chathooks_webhook_request_duration_seconds_count") == 4
-    assert moved("chathooks_message_delivery_latency_seconds_count") == 3
-    # The retried message waited the 60 s the clock moved: its latency is in the +Inf
-    # bucket but not in the 30 s one.
-    assert moved("chathooks_message_delivery_latency_seconds_bucket", le="30.0") == 2
+    assert moved("chathooks_webhook_request_duration_seconds_count") == 5
+    assert moved("chathooks_message_delivery_latency_seconds_count") == 4
+    # m3 waited the 60 s the clock moved: its latency is past the 30 s bucket.
+    assert moved("chathooks_message_delivery_latency_seconds_bucket", le="30.0") == 3
     assert value(after, "chathooks_oldest_waiting_delivery_age_seconds") == 0
     names = {name for name, _ in after}
     assert all(n.startswith(("chathooks_", "process_", "python_")) for n in names)
