@@ -101,7 +101,9 @@ def _chats_for(
     for key, chat in existing.items():
         if latest[key].full_name and latest[key].full_name != chat.full_name:
             messages.rename_chat(session, chat.id, latest[key].full_name)
-    missing = [key for key in latest if key not in existing]
+    # In key order: two batches creating the same chats lock them in the same order
+    # (in arrival order they could deadlock each other on PostgreSQL).
+    missing = sorted(key for key in latest if key not in existing)
     created = messages.insert_chats(
         session,
         [
