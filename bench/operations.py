@@ -50,25 +50,26 @@ def cpu_seconds(pid: int) -> float:
 
 async def post_steadily(
     http: aiohttp.ClientSession, base: str, token: str, run: str, rate: float, seconds: float
-) -> tuple[dict[str, float], int, list[float]]:
+) -> tuple[dict[str, float], dict[str, float], int]:
     """One POST /api/v1/messages every 1/rate s (whether or not earlier ones returned);
-    returns each message's POST start time, how many were accepted, and each POST's
-    answer time in ms."""
+    returns when each message's POST started and when it was answered, and how many were
+    accepted."""
     count = int(rate * seconds)
     now = datetime.now(UTC)
     bodies = [json.dumps(event(run, i, i % 200, now)).encode() for i in range(count)]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     started: dict[str, float] = {}
-    answered: list[float] = []
+    answered: dict[str, float] = {}
     accepted = 0
 
     async def post(index: int) -> None:
         nonlocal accepted
-        started[f"{run}-{index}"] = sent = time.monotonic()
+        message_id = f"{run}-{index}"
+        started[message_id] = time.monotonic()
         async with http.post(f"{base}/api/v1/messages", data=bodies[index], headers=headers) as r:
             await r.read()
             accepted += r.status == 202
-        answered.append((time.monotonic() - sent) * 1000)
+        answered[message_id] = time.monotonic()
 
     tasks = []
     origin = time.monotonic() + 0.2
@@ -76,7 +77,7 @@ async def post_steadily(
         await asyncio.sleep(max(0.0, origin + index / rate - time.monotonic()))
         tasks.append(asyncio.create_task(post(index)))
     await asyncio.gather(*tasks)
-    return started, accepted, answered
+    return started, answered, accepted
 
 
 async def phase_steady(
@@ -99,7 +100,7 @@ async def phase_steady(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         token = await set_up_workspace(http, service, receiver.hook, "none")
         await receiver.reset(http)
-        started, accepted, answered = await post_steadily(
+        started, answered, accepted = await post_steadily(
             http, service.base, token, label, rate, cfg.steady_seconds
         )
         try:
@@ -112,6 +113,8 @@ async def phase_steady(
     for process in [*workers, service]:
         stop(process.proc)
     latency = [(arrivals[m] - t) * 1000 for m, t in started.items() if m in arrivals]
+    answer = [(answered[m] - t) * 1000 for m, t in started.items()]
+    after_answer = [(arrivals[m] - t) * 1000 for m, t in answered.items() if m in arrivals]
     return {
         "setup": setup,
         "rate_msg_per_s": rate,
@@ -121,7 +124,11 @@ async def phase_steady(
         "received": stats["messages"],
         "lost": accepted - stats["messages"],
         "duplicates": stats["duplicates"],
-        "post_answer_ms": {"p50": percentile(answered, 50), "p99": percentile(answered, 99)},
+        "post_answer_ms": {"p50": percentile(answer, 50), "p99": percentile(answer, 99)},
+        "latency_ms_from_answer": {
+            "p50": percentile(after_answer, 50),
+            "p99": percentile(after_answer, 99),
+        },
         "latency_ms_from_post_start": {
             "p50": percentile(latency, 50),
             "p99": percentile(latency, 99),
@@ -257,6 +264,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             (
                 f"{name} p50 / p99 / max (ms)",
                 f"{lat['p50']:.0f} / {lat['p99']:.0f} / {lat['max']:.0f}",
+                "",
+            )
+        )
+        answer, after = result["post_answer_ms"], result["latency_ms_from_answer"]
+        out.append(
+            (f"{name} POST answer p50 / p99 (ms)", f"{answer['p50']:.0f} / {answer['p99']:.0f}", "")
+        )
+        out.append(
+            (
+                f"{name} answer → receipt p50 / p99 (ms)",
+                f"{after['p50']:.0f} / {after['p99']:.0f}",
                 "",
             )
         )
