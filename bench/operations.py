@@ -49,11 +49,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def post_steadily(
-    http: aiohttp.ClientSession, base: str, token: str, run: str, rate: float, seconds: float
+    http: aiohttp.ClientSession,
+    bases: list[str],
+    token: str,
+    run: str,
+    rate: float,
+    seconds: float,
 ) -> tuple[dict[str, float], dict[str, float], int]:
-    """One POST /api/v1/messages every 1/rate s (whether or not earlier ones returned);
-    returns when each message's POST started and when it was answered, and how many were
-    accepted."""
+    """One POST /api/v1/messages every 1/rate s (whether or not earlier ones returned),
+    taking the ``bases`` in turn as a load balancer would; returns when each message's POST
+    started and when it was answered, and how many were accepted."""
     count = int(rate * seconds)
     now = datetime.now(UTC)
     bodies = [json.dumps(event(run, i, i % 200, now)).encode() for i in range(count)]
@@ -66,6 +71,7 @@ async def post_steadily(
         nonlocal accepted
         message_id = f"{run}-{index}"
         started[message_id] = time.monotonic()
+        base = bases[index % len(bases)]
         async with http.post(f"{base}/api/v1/messages", data=bodies[index], headers=headers) as r:
             await r.read()
             accepted += r.status == 202
@@ -83,14 +89,19 @@ async def post_steadily(
 async def phase_steady(
     cleanup: Cleanup, receiver: Receiver, cfg: Config, setup: str, rate: float, database_url: str
 ) -> dict[str, Any]:
-    """``setup``: "serve" (one process) or "api+worker"."""
-    label = f"steady-{setup.replace('+', '-')}-{rate:.0f}"
+    """``setup``: "serve" (one process), "api+worker", or "2 api+worker" (two API
+    processes taking the POSTs in turn, as behind a load balancer)."""
+    label = f"steady-{setup.replace('+', '-').replace(' ', '')}-{rate:.0f}"
     env = {"CHATHOOKS_LOG_LEVEL": "WARNING"}
     if setup == "serve":
         service = await start_service(cleanup, ["chathooks", "serve"], database_url, label, env)
-        workers = []
+        apis, workers = [service], []
     else:
-        service = await start_service(cleanup, ["chathooks", "api"], database_url, label, env)
+        apis = [
+            await start_service(cleanup, ["chathooks", "api"], database_url, f"{label}-{i}", env)
+            for i in range(2 if setup.startswith("2 ") else 1)
+        ]
+        service = apis[0]
         workers = [
             await start_service(
                 cleanup, ["chathooks", "worker"], database_url, f"{label}-worker", env
@@ -101,7 +112,7 @@ async def phase_steady(
         token = await set_up_workspace(http, service, receiver.hook, "none")
         await receiver.reset(http)
         started, answered, accepted = await post_steadily(
-            http, service.base, token, label, rate, cfg.steady_seconds
+            http, [a.base for a in apis], token, label, rate, cfg.steady_seconds
         )
         try:
             stats = await receiver.wait_for(
@@ -110,7 +121,7 @@ async def phase_steady(
         except TimeoutError:
             stats = await receiver.stats(http)
         arrivals: dict[str, float] = (await receiver.arrivals(http))["arrivals"]
-    for process in [*workers, service]:
+    for process in [*workers, *apis]:
         stop(process.proc)
     latency = [(arrivals[m] - t) * 1000 for m, t in started.items() if m in arrivals]
     answer = [(answered[m] - t) * 1000 for m, t in started.items()]
@@ -279,12 +290,13 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
         out.append((f"{name} lost / duplicates", f"{result['lost']} / {result['duplicates']}", ""))
-    serve, scaled = results.get("steady_serve_100", {}), results.get("steady_api+worker_100", {})
-    if "latency_ms_from_post_start" in serve and "latency_ms_from_post_start" in scaled:
-        ratio = (
-            scaled["latency_ms_from_post_start"]["p99"] / serve["latency_ms_from_post_start"]["p99"]
-        )
-        out.append(("p99 at 100/s: api+worker/PostgreSQL ÷ serve/SQLite", f"{ratio:.2f}", ""))
+    serve = results.get("steady_serve_100", {})
+    for setup in ("api+worker", "2 api+worker"):
+        scaled = results.get(f"steady_{setup}_100", {})
+        if "latency_ms_from_post_start" in serve and "latency_ms_from_post_start" in scaled:
+            p99 = scaled["latency_ms_from_post_start"]["p99"]
+            ratio = p99 / serve["latency_ms_from_post_start"]["p99"]
+            out.append((f"p99 at 100/s: {setup}/PostgreSQL ÷ serve/SQLite", f"{ratio:.2f}", ""))
     for key in ("workers_1", "workers_2"):
         result = results.get(key)
         if result is None:

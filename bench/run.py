@@ -523,13 +523,13 @@ async def operations_phases(
 
     sustained = results.get("none_sqlite", {}).get("delivered_msg_per_s")
     rates = [100.0] + ([round(sustained / 2)] if sustained and sustained / 2 > 100 else [])
-    setups = ["serve"] + (["api+worker"] if cfg.postgres else [])
+    setups = ["serve"] + (["api+worker", "2 api+worker"] if cfg.postgres else [])
     for rate in rates:
         for setup in setups:
             if setup == "serve":
                 url = f"sqlite:///{cleanup.tmp / f'steady-{rate:.0f}.db'}"
             else:
-                name = f"chathooks_bench_{os.getpid()}_steady_{rate:.0f}"
+                name = f"chathooks_bench_{os.getpid()}_steady_{len(setup)}_{rate:.0f}"
                 cleanup.databases.append(name)
                 url = create_database(name)
             results[f"steady_{setup}_{rate:.0f}"] = await guarded(
