@@ -62,6 +62,11 @@ class Config:
     ingest_concurrency: int
     source_messages: int
     source_concurrency: int
+    hot_path: bool
+    operations: bool
+    steady_seconds: float
+    soak_cycles: int
+    soak_messages: int
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -79,7 +84,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--source-concurrency", type=int, default=16, help="requests in flight in (d)"
     )
     parser.add_argument("--phase-timeout", type=float, default=300.0)
-    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phase")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phases")
+    parser.add_argument(
+        "--only",
+        choices=("hot-path", "operations"),
+        help="run only the throughput phases (a-c) or only the operations phases (d-f)",
+    )
+    parser.add_argument("--steady-seconds", type=float, help="length of each steady phase")
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -102,6 +113,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
         ingest_concurrency=args.ingest_concurrency,
         source_messages=args.source_messages or (1_000 if quick else 5_000),
         source_concurrency=args.source_concurrency,
+        hot_path=args.only != "operations",
+        operations=args.only != "hot-path",
+        steady_seconds=args.steady_seconds or (10.0 if quick else 30.0),
+        soak_cycles=4 if quick else 6,
+        soak_messages=2_000 if quick else 10_000,
     )
 
 
@@ -194,17 +210,20 @@ class Service:
 
 
 async def start_service(
-    cleanup: Cleanup, module: str, database_url: str, label: str, env: dict[str, str]
+    cleanup: Cleanup, args: list[str], database_url: str, label: str, env: dict[str, str]
 ) -> Service:
-    port = free_port()
+    """``python -m chathooks serve|api|worker`` (or ``bench.service``), ready when
+    ``/readyz`` answers (a worker's on its metrics port)."""
+    port, metrics_port = free_port(), free_port()
     log = cleanup.tmp / f"{label}.log"
     proc = start(
-        [PYTHON, "-m", module, *(["serve"] if module == "chathooks" else [])],
+        [PYTHON, "-m", *args],
         log,
         env={
             "PYTHONPATH": str(ROOT),
             "CHATHOOKS_DATABASE_URL": database_url,
             "CHATHOOKS_PORT": str(port),
+            "CHATHOOKS_METRICS_PORT": str(metrics_port),
             "CHATHOOKS_ADMIN_TOKEN": ADMIN_TOKEN,
             "CHATHOOKS_ALLOW_PRIVATE_TARGETS": "true",
             "CHATHOOKS_OUTBOX_DIR": str(cleanup.tmp / "outbox"),
@@ -213,8 +232,8 @@ async def start_service(
         cwd=cleanup.tmp,
     )
     cleanup.procs.append(proc)
-    base = f"http://127.0.0.1:{port}"
-    await wait_ready(f"{base}/openapi.json", proc, timeout=90, log=log)
+    base = f"http://127.0.0.1:{metrics_port if args[-1] == 'worker' else port}"
+    await wait_ready(f"{base}/readyz", proc, timeout=90, log=log)
     return Service(proc, base, log)
 
 
@@ -363,7 +382,7 @@ def latencies(ingested: Ingested, arrivals: dict[str, float], index: int) -> lis
 
 async def phase_none(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[str, Any]:
     url = f"sqlite:///{cleanup.tmp / 'none.db'}"
-    service = await start_service(cleanup, "chathooks", url, "serve-none-sqlite", {})
+    service = await start_service(cleanup, ["chathooks", "serve"], url, "serve-none-sqlite", {})
     profiler = start_profiler(cleanup, service, "none-sqlite") if cfg.profile else None
     deadline = time.monotonic() + cfg.phase_timeout
     events = batches("none", cfg.chats, cfg.messages // cfg.chats, cfg.batch_size, chat_major=False)
@@ -404,7 +423,7 @@ async def phase_bundles(
     cleanup: Cleanup, receiver: Receiver, cfg: Config, database_url: str, label: str
 ) -> dict[str, Any]:
     service = await start_service(
-        cleanup, "bench.service", database_url, f"service-bundles-{label}", {}
+        cleanup, ["bench.service"], database_url, f"service-bundles-{label}", {}
     )
     profiler = start_profiler(cleanup, service, f"bundles-{label}-ingest") if cfg.profile else None
     deadline = time.monotonic() + cfg.phase_timeout
@@ -498,6 +517,19 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
         "loadavg_at_start": os.getloadavg(),
     }
     raw_before = await guarded("raw limit", phase_raw(cleanup, receiver, cfg), limit)
+    if cfg.hot_path:
+        await hot_path_phases(cleanup, receiver, cfg, results, limit)
+    if cfg.operations:
+        await operations_phases(cleanup, receiver, cfg, results, limit)
+    raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)
+    results["raw"] = best_raw(raw_before, raw_after)
+    results["loadavg_at_end"] = os.getloadavg()
+    return results
+
+
+async def hot_path_phases(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
+) -> None:
     results["none_sqlite"] = await guarded(
         "chathooks none / SQLite", phase_none(cleanup, receiver, cfg), limit
     )
@@ -521,10 +553,41 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
     results["sources_sqlite"] = await guarded(
         "sources / SQLite", phase_sources(cleanup, receiver, cfg), limit
     )
-    raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)
-    results["raw"] = best_raw(raw_before, raw_after)
-    results["loadavg_at_end"] = os.getloadavg()
-    return results
+
+
+async def operations_phases(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
+) -> None:
+    """(d) steady state at 100 msg/s and at half the delivered rate of (b); (e) 1 and 2
+    workers on one PostgreSQL backlog; (f) the retention soak."""
+    from bench import operations
+
+    sustained = results.get("none_sqlite", {}).get("delivered_msg_per_s")
+    rates = [100.0] + ([round(sustained / 2)] if sustained and sustained / 2 > 100 else [])
+    setups = ["serve"] + (["api+worker", "2 api+worker"] if cfg.postgres else [])
+    for rate in rates:
+        for setup in setups:
+            if setup == "serve":
+                url = f"sqlite:///{cleanup.tmp / f'steady-{rate:.0f}.db'}"
+            else:
+                name = f"chathooks_bench_{os.getpid()}_steady_{len(setup)}_{rate:.0f}"
+                cleanup.databases.append(name)
+                url = create_database(name)
+            results[f"steady_{setup}_{rate:.0f}"] = await guarded(
+                f"steady {setup} @ {rate:.0f} msg/s",
+                operations.phase_steady(cleanup, receiver, cfg, setup, rate, url),
+                limit,
+            )
+    if cfg.postgres:
+        for workers in (1, 2):
+            results[f"workers_{workers}"] = await guarded(
+                f"PostgreSQL backlog, {workers} worker(s)",
+                operations.phase_workers(cleanup, receiver, cfg, workers),
+                limit,
+            )
+    results["retention_soak"] = await guarded(
+        "retention soak / SQLite", operations.phase_soak(cleanup, receiver, cfg), limit
+    )
 
 
 def best_raw(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -553,7 +616,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("raw limit (req/s, aiohttp client, c=64)", _fmt(raw), "1.00"),
         ("raw runs before / after (req/s)", runs, ""),
     ]
-    none = results["none_sqlite"]
+    none = results.get("none_sqlite", {"error": "not run"})
     if "error" in none:
         rows.append(("none/SQLite", none["error"][:60], ""))
     else:
@@ -602,8 +665,10 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ),
             (f"bundles/{label} peak RSS (MiB)", _fmt(bundle["peak_rss_mib"]), ""),
         ]
+    from bench import operations
+
     rows += _source_rows(results.get("sources_sqlite"))
-    return rows
+    return rows + operations.rows(results)
 
 
 def _source_rows(sources: dict[str, Any] | None) -> list[tuple[str, str, str]]:
@@ -640,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     cleanup = Cleanup(Path(tempfile.mkdtemp(prefix="chathooks-bench-")))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        results = asyncio.run(asyncio.wait_for(run(cfg, cleanup), cfg.phase_timeout * 4 + 300))
+        results = asyncio.run(asyncio.wait_for(run(cfg, cleanup), cfg.phase_timeout * 12 + 300))
     finally:
         cleanup.close()
     rows = table(results)

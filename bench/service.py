@@ -4,7 +4,8 @@ Builds the runtime exactly as ``chathooks serve`` does (``migrate``, ``build_run
 ``create_app(rt, run_worker=True)``, uvicorn), but with an :class:`OffsetClock` that starts
 just after the beginning of the current aggregation period (so a run never straddles a
 period boundary by accident). ``SIGUSR1`` moves the clock to the end of the current
-period and wakes the worker: that instant is "period end" for the benchmark.
+period and wakes the worker: that instant is "period end" for the benchmark. ``SIGUSR2``
+moves the clock ``BENCH_ADVANCE_SECONDS`` (default 26 h) ahead, for the retention soak.
 
 Run as ``python -m bench.service`` with the usual ``CHATHOOKS_*`` environment and
 ``BENCH_AGGREGATION`` (default ``1h``).
@@ -51,10 +52,20 @@ class OffsetClock:
 def _on_period_end(rt: Runtime, clock: OffsetClock, aggregation: str) -> None:
     def handler(_signum: int, _frame: FrameType | None) -> None:
         clock.end_period(aggregation)
-        rt.wake_workers()
+        rt.wake_local()
         print(f"bench: clock moved to {clock.now().isoformat()}", file=sys.stderr, flush=True)
 
     signal.signal(signal.SIGUSR1, handler)
+
+
+def _on_advance(clock: OffsetClock, seconds: float) -> None:
+    """SIGUSR2 moves the clock ``seconds`` ahead (the retention soak's next "day")."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        clock.offset += seconds
+        print(f"bench: clock moved to {clock.now().isoformat()}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGUSR2, handler)
 
 
 def main() -> None:
@@ -67,6 +78,7 @@ def main() -> None:
     with rt.transaction() as session:
         ensure_admin_token(session, settings)
     _on_period_end(rt, clock, aggregation)
+    _on_advance(clock, float(os.environ.get("BENCH_ADVANCE_SECONDS", 26 * 3600)))
     print(f"bench: clock starts at {clock.now().isoformat()}", file=sys.stderr, flush=True)
     uvicorn.run(
         create_app(rt, run_worker=True),

@@ -1,46 +1,83 @@
-"""The ASGI application, assembled above both HTTP layers: the JSON API, the pages, and
-(for ``serve``) the delivery worker in the same process."""
+"""The ASGI applications, assembled above both HTTP layers: the JSON API and the pages
+(``serve``, ``api``), with the delivery worker in the same process (``serve``), and the
+worker alone behind its probes and metrics (``worker``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI
 
 from chathooks import __version__
+from chathooks.api import ops
 from chathooks.api.mount import install_api
+from chathooks.deliver.wakeups import wake_on_notices
 from chathooks.deliver.worker import DeliveryWorker
+from chathooks.retention import run_retention
 from chathooks.runtime import Runtime
 from chathooks.store import deliveries
 from chathooks.web.mount import install_pages
 
+Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
-def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
-    """``run_worker`` makes this process also deliver (``serve``); ``api`` leaves it out."""
+
+def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
+    """Runs the worker, retention and (on PostgreSQL) the wake-up listener while the app
+    runs; on shutdown stops claiming and waits for what is in flight."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = None
-        if run_worker:
+        tasks: list[asyncio.Task[Any]] = []
+        listener = None
+        if deliver:
             if rt.settings.is_sqlite:
                 with rt.transaction() as session:
                     deliveries.release_all_leases(session)
-            task = asyncio.create_task(DeliveryWorker(rt).run(stop))
+            worker = DeliveryWorker(rt)
+            app.state.heartbeat = worker.heartbeat
+            tasks = [
+                asyncio.create_task(worker.run(stop)),
+                asyncio.create_task(run_retention(rt, stop)),
+            ]
+            if not rt.settings.is_sqlite:
+                listener = asyncio.create_task(wake_on_notices(rt, stop))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+            await asyncio.gather(*tasks)
             await rt.transport.close()
 
+    return lifespan
+
+
+def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
+    """``run_worker`` makes this process also deliver (``serve``); ``api`` leaves it out."""
     app = FastAPI(
-        title="chathooks", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+        title="chathooks",
+        version=__version__,
+        lifespan=_lifespan(rt, deliver=run_worker),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = rt
     install_api(app)
     install_pages(app, rt)
+    return app
+
+
+def create_worker_app(rt: Runtime) -> FastAPI:
+    """``chathooks worker``: delivery, retention and wake-ups, with only the probes and
+    metrics over HTTP (on ``CHATHOOKS_METRICS_PORT``)."""
+    app = FastAPI(title="chathooks worker", lifespan=_lifespan(rt, deliver=True))
+    app.state.runtime = rt
+    app.include_router(ops.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import signal
+import logging
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,12 +15,14 @@ from sqlalchemy.engine import make_url
 
 from chathooks import __version__, workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
-from chathooks.app import create_app
-from chathooks.deliver.worker import DeliveryWorker
+from chathooks.app import create_app, create_worker_app
+from chathooks.backup import BackupRefused, backup_sqlite
 from chathooks.listen import listen, signing_key
+from chathooks.logconfig import configure_logging, logging_config
 from chathooks.logins import password_link, set_password
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
+from chathooks.status import status_lines
 from chathooks.store import tenants
 from chathooks.store.database import migrate
 
@@ -48,6 +50,8 @@ def _configuration_help() -> str:
 
 
 CONFIGURATION_HELP = _configuration_help()
+
+log = logging.getLogger("chathooks")
 
 app = typer.Typer(
     epilog=CONFIGURATION_HELP,
@@ -78,8 +82,17 @@ def _prepared(**overrides: str | int | None) -> Runtime:
     """Settings from the environment; options given on the command line win."""
     given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
     settings = Settings(**given)
+    configure_logging(settings)
     migrate(settings.database_url)
     return build_runtime(settings)
+
+
+def _say(settings: Settings, text: str) -> None:
+    """A start-up line: printed, or logged as JSON when the logs are JSON."""
+    if settings.log_format == "json":
+        log.info(text)
+    else:
+        typer.echo(text)
 
 
 Host = Annotated[
@@ -112,14 +125,15 @@ class _AnnouncingServer(uvicorn.Server):
 
     def announce(self, url: str) -> None:
         settings = self.rt.settings
-        typer.echo(
+        _say(
+            settings,
             f"chathooks {__version__} is running on {url}\n"
             f"  pages:     {url}/\n"
             f"  API docs:  {url}/docs\n"
-            f"  database:  {shown_database(settings.database_url)}"
+            f"  database:  {shown_database(settings.database_url)}",
         )
         if settings.public_base_url:
-            typer.echo(f"  links in payloads start with {settings.base_url}")
+            _say(settings, f"  links in payloads start with {settings.base_url}")
         self.show_admin_token()
 
     def show_admin_token(self) -> None:
@@ -139,6 +153,7 @@ def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
         host=rt.settings.host,
         port=rt.settings.port,
         log_level=log_level,
+        log_config=logging_config(rt.settings),
     )
     server = _AnnouncingServer(config, rt, admin_token)
     try:
@@ -161,21 +176,22 @@ def api(host: Host = None, port: Port = None, log_level: LogLevel = "warning") -
 
 @app.command(epilog=CONFIGURATION_HELP)
 def worker() -> None:
-    """Run only a delivery worker; start as many as you like on PostgreSQL."""
+    """Run only a delivery worker; start as many as you like on PostgreSQL. It serves
+    /healthz, /readyz and /metrics on CHATHOOKS_METRICS_PORT; SIGTERM stops it gracefully."""
     rt = _prepared()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await DeliveryWorker(rt).run(stop)
-        finally:
-            await rt.transport.close()
-
-    typer.echo(f"chathooks worker on {shown_database(rt.settings.database_url)}")
-    asyncio.run(main())
+    s = rt.settings
+    _say(
+        s,
+        f"chathooks worker on {shown_database(s.database_url)}; probes and metrics on "
+        f"http://{s.host}:{s.metrics_port}",
+    )
+    uvicorn.run(
+        create_worker_app(rt),
+        host=s.host,
+        port=s.metrics_port,
+        log_config=logging_config(s),
+        access_log=False,
+    )
 
 
 @app.command("migrate", epilog=CONFIGURATION_HELP)
@@ -286,3 +302,28 @@ def listen_command(
     except OSError as error:
         typer.echo(f"cannot listen on {host}:{port}: {error.strerror}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("status", epilog=CONFIGURATION_HELP)
+def status_command() -> None:
+    """Show the database's size and schema, the oldest kept message, retention and what waits."""
+    rt = _prepared()
+    lines = status_lines(rt)
+    width = max(len(name) for name, _ in lines)
+    for name, value in lines:
+        typer.echo(f"{name + ':':<{width + 1}} {value}")
+
+
+@app.command("backup", epilog=CONFIGURATION_HELP)
+def backup_command(
+    path: Annotated[Path, typer.Argument(help="The file to write; it must not exist yet.")],
+) -> None:
+    """Copy the SQLite database to PATH while chathooks runs (SQLite's online backup).
+    For PostgreSQL use pg_dump."""
+    settings = Settings()
+    try:
+        pages = backup_sqlite(settings.database_url, path)
+    except BackupRefused as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"backed up {settings.database_url} to {path} ({pages} pages)")

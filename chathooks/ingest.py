@@ -18,7 +18,7 @@ from chathooks import filters, payloads
 from chathooks.filters import ChatFacts
 from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
-from chathooks.store import deliveries, logs, messages, tenants, webhooks
+from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Delivery, Webhook
 
 
@@ -118,7 +118,9 @@ def _chats_for(
     for key, chat in existing.items():
         if names.get(key, chat.full_name) != chat.full_name:
             messages.rename_chat(session, chat.id, names[key])
-    missing = [key for key in latest if key not in existing]
+    # In key order: two batches creating the same chats lock them in the same order
+    # (in arrival order they could deadlock each other on PostgreSQL).
+    missing = sorted(key for key in latest if key not in existing)
     created = messages.insert_chats(
         session,
         [
@@ -234,6 +236,7 @@ def _queue(
     if not inserted:
         return
     skipped = []
+    queued = 0
     for webhook in webhooks.queueing(session, workspace_id):
         wanted = filters.wanted(webhook.filters, inserted, chats)
         skipped += [
@@ -248,8 +251,12 @@ def _queue(
             for m in wanted
             if m.has_attachments
         ]
-        queue(session, webhook, [m for m in wanted if not m.has_attachments], now, base_url)
+        queued += queue(
+            session, webhook, [m for m in wanted if not m.has_attachments], now, base_url
+        )
     logs.add_activity(session, skipped)
+    if queued:
+        notices.notify(session)  # every worker wakes when this commits (PostgreSQL)
 
 
 def queue(

@@ -166,11 +166,19 @@ def replay(
     until: datetime,
     now: datetime,
     base_url: str,
+    kept_since: datetime,
 ) -> tuple[int, int]:
     """Queue again the messages received in [since, until) that the webhook's filters
-    want: (messages, deliveries)."""
+    want: (messages, deliveries). ``kept_since`` is the retention horizon: older messages
+    may be gone, so a range that starts before it is refused rather than half-sent."""
     if until <= since:
         raise BadField("until", "must be later than since")
+    if since < kept_since:
+        raise BadField(
+            "since",
+            f"is before the retention horizon {kept_since:%Y-%m-%dT%H:%M:%SZ}: messages "
+            "received before it are removed (CHATHOOKS_RETENTION_DAYS); start there or later",
+        )
     found = messages.received_between(session, webhook.workspace_id, since, until)
     chats = {
         chat_id: filters.ChatFacts(*facts)

@@ -24,6 +24,8 @@ from chathooks.storable import storable
 from chathooks.store import alerts, deliveries, logs, tenants, webhooks
 from chathooks.store.models import Webhook
 
+log = logging.getLogger("chathooks.record")
+
 
 @dataclass(frozen=True, slots=True)
 class Sent:
@@ -234,6 +236,12 @@ def auto_disable(
     session: Session, webhook: Webhook, reason: str, now: datetime, base_url: str
 ) -> None:
     """Hold the webhook's backlog and tell the workspace owner, in this same transaction."""
+    log.warning(
+        "webhook %d auto-disabled: %s",
+        webhook.id,
+        reason,
+        extra={"workspace_id": webhook.workspace_id, "webhook_id": webhook.id},
+    )
     webhook.status = "auto_disabled"
     webhook.status_changed_at = now
     logs.add_activity(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -14,7 +15,10 @@ from chathooks.clock import Clock, SystemClock
 from chathooks.deliver.transport import AiohttpTransport, Transport
 from chathooks.mail import Mailer, mailer_for
 from chathooks.settings import Settings
+from chathooks.store import notices
 from chathooks.store.database import make_engine, make_sessionmaker, reading, unit_of_work
+
+log = logging.getLogger("chathooks.runtime")
 
 
 @dataclass
@@ -27,6 +31,8 @@ class Runtime:
     transport: Transport
     rng: random.Random = field(default_factory=random.Random)
     session_secret: str = ""
+    listening: bool = False
+    """A LISTEN connection is open (PostgreSQL): workers poll only as a fallback."""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
 
     def transaction(self) -> AbstractContextManager[Session]:
@@ -42,11 +48,30 @@ class Runtime:
         """Register a worker to be woken when new deliveries are queued in this process."""
         self._wake.append((loop, event))
 
-    def wake_workers(self) -> None:
-        """Called after a commit that queued work; safe from any thread."""
+    def wake_local(self) -> None:
+        """Wake this process' workers; safe from any thread."""
         for loop, event in self._wake:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
+
+    def wake_workers(self) -> None:
+        """Called after a commit that queued work: wakes this process' workers and, on
+        PostgreSQL, every other process' (NOTIFY). A failed notification only delays
+        delivery until the next poll, so it is logged, not raised."""
+        self.wake_local()
+        if self.settings.is_sqlite:
+            return
+        try:
+            with self.transaction() as session:
+                notices.notify(session)
+        except Exception as error:
+            log.warning("could not notify the workers: %s", error)
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often a worker looks for due work when nothing wakes it."""
+        s = self.settings
+        return s.fallback_poll_seconds if self.listening else s.poll_interval_seconds
 
 
 def build_runtime(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,18 @@ class Settings(BaseSettings):
     claim_batch_size: int = 500
     lease_seconds: float = 60.0
     poll_interval_seconds: float = 0.5
+    fallback_poll_seconds: float = 5.0
+    """How often a worker that PostgreSQL notifies still looks for due work (retries after
+    a back-off, periods that ended, a lost notification)."""
+
+    retention_days: int = Field(default=30, ge=1)
+    retention_interval_seconds: float = 300.0
+    retention_batch_size: int = 500
+
+    metrics_port: int = 9108
+    """Where ``chathooks worker`` serves /metrics, /healthz and /readyz (on ``host``)."""
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
 
     session_secret: str = ""
     login_attempts_per_account: int = Field(default=10, ge=1)

@@ -3,17 +3,19 @@ and chathooks itself served by uvicorn on 127.0.0.1 with a clock the test moves.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
@@ -32,9 +34,17 @@ from tests.receiver import Receiver
 
 pytest_plugins = ["tests.browsing"]
 
+T = TypeVar("T")
 PG_ADMIN_URL = os.environ.get("CHATHOOKS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ADMIN_TOKEN = "test-admin-token"
 PUBLIC_BASE = "http://chathooks.test"
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event
+    loop running in the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -133,10 +143,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 class Service:
     """chathooks served by uvicorn on 127.0.0.1, with an HTTP client and shortcuts."""
 
-    def __init__(self, rt: Runtime, run_worker: bool = True, port: int = 0) -> None:
+    def __init__(
+        self, rt: Runtime, run_worker: bool = True, port: int = 0, app: Any = None
+    ) -> None:
         self.rt = rt
         config = uvicorn.Config(
-            create_app(rt, run_worker=run_worker),
+            app or create_app(rt, run_worker=run_worker),
             host="127.0.0.1",
             port=port,
             log_level="warning",
@@ -228,6 +240,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "allow_private_targets": True,
         "public_base_url": PUBLIC_BASE,
         "poll_interval_seconds": 0.05,
+        "fallback_poll_seconds": 0.2,
         "session_secret": "test-session-secret",
         "outbox_dir": Path(os.environ.get("PYTEST_TMP", "/tmp")) / "chathooks-outbox",
     }

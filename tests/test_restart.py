@@ -71,6 +71,7 @@ def _chathooks(command: str, database_url: str, workdir: Path, port: int = 0) ->
         "CHATHOOKS_TOTAL_TIMEOUT_SECONDS": "1",
         "CHATHOOKS_CONNECT_TIMEOUT_SECONDS": "1",
         "CHATHOOKS_POLL_INTERVAL_SECONDS": "0.1",
+        "CHATHOOKS_METRICS_PORT": "0",  # a worker's probes on a free port: several may run
     }
     return subprocess.Popen(
         [sys.executable, "-m", "chathooks", command],
@@ -173,6 +174,7 @@ def test_kill_9_of_one_of_two_workers_loses_nothing_and_keeps_chat_order(
     try:
         assert team.post("/messages/batch", {"messages": _events(1000, 20)}).status_code == 202
         wait_for(lambda: len(receiver.requests) >= 150, timeout=60, what="both workers sending")
+        assert [w.poll() for w in workers] == [None, None], "a worker exited on its own"
         workers[0].send_signal(signal.SIGKILL)
         workers[0].wait(10)
         _assert_nothing_lost_and_chat_order_kept(receiver, 1000, "the surviving worker")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from chathooks.store.models import Message, WhatsappAccount
@@ -109,9 +110,17 @@ def chat(chat_id: str, name: str, phone: str, *, new: bool, group: bool = False)
     }
 
 
+def _ingested(service: Service, source: str) -> float:
+    families = text_string_to_metric_families(service.http.get("/metrics").text)
+    family = next(f for f in families if f.name == "chathooks_messages_ingested")
+    return sum(s.value for s in family.samples if s.labels.get("source") == source)
+
+
 def test_cloud_api_text_arrives_as_the_spec_payload(service: Service, receiver: Receiver) -> None:
     sender = setup(service, receiver, "whatsapp_cloud")
+    before = _ingested(service, "whatsapp_cloud")
     sender.deliver("text_received", stored=1)
+    assert _ingested(service, "whatsapp_cloud") == before + 1
     body = wait_for(lambda: receiver.bodies(), what="the delivery")[0]
     chat_id = body["chat"]["chat_id"]
     assert body == {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from chathooks import ingest, payloads, workspaces
+from chathooks import ingest, metrics, payloads, workspaces
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.api.errors import ERRORS
 from chathooks.schemas import (
@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[MessageResult]:
     with rt.transaction() as session:
         outcomes = ingest.ingest(session, workspace, events, rt.clock.now(), rt.settings.base_url)
-    rt.wake_workers()
+    rt.wake_local()  # other processes' workers were notified by the commit
+    metrics.count_ingested("api", sum(o.status != "duplicate" for o in outcomes))
     return [
         MessageResult(message_id=o.message_id, chat_id=str(o.chat_id), status=o.status)
         for o in outcomes

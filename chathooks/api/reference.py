@@ -53,6 +53,12 @@ TAGS: list[tuple[str, str, str]] = [
         "Connections that push a number's messages in: Cloud API, WAHA, Evolution API.",
     ),
     ("/in", "inbound", "Where WhatsApp senders deliver their webhooks (no bearer token)."),
+    (
+        "/healthz",
+        "operations",
+        "Health, readiness and Prometheus metrics, for load balancers and monitoring "
+        "(no bearer token).",
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from chathooks import outbound
+from chathooks import outbound, retention
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.api.errors import ERRORS
 from chathooks.schemas import (
@@ -191,6 +191,7 @@ def replay(
             body.until,
             rt.clock.now(),
             rt.settings.base_url,
+            retention.horizon(rt),
         )
     rt.wake_workers()
     return ReplayResult(messages=count, deliveries=queued)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,8 @@ class Job:
     body: str
     message_count: int
     generation: int
+    received: tuple[datetime, ...]
+    """When chathooks received each message it carries (ingest→receipt latency)."""
 
 
 def contexts(session: Session, chat_ids: Sequence[int]) -> dict[int, payloads.ChatContext]:
@@ -42,11 +45,18 @@ def load_jobs(
     for item in claimed:
         ctx = chats[item.chat_id]
         if item.message_id is not None:
-            payload = payloads.single_payload(ctx, rows[item.message_id], base_url)
-            count = 1
+            members = [rows[item.message_id]]
+            payload = payloads.single_payload(ctx, members[0], base_url)
         else:
             members = [rows[i] for i in bundles.get(item.id, [])]
             payload = payloads.bundle_payload(ctx, members, base_url, item.uuid)
-            count = len(members)
-        jobs.append(Job(item, payloads.encode(payload).decode(), count, generation))
+        jobs.append(
+            Job(
+                item,
+                payloads.encode(payload).decode(),
+                len(members),
+                generation,
+                tuple(m.received_at for m in members),
+            )
+        )
     return jobs

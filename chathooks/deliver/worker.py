@@ -16,41 +16,22 @@ import logging
 import math
 from datetime import datetime, timedelta
 
+from chathooks import metrics
 from chathooks.deliver.jobs import Job, load_jobs
+from chathooks.deliver.ratelimit import rate_limiter_for
 from chathooks.deliver.signing import signed_headers, signing_secrets, webhook_id
 from chathooks.deliver.transport import failed
+from chathooks.health import Heartbeat
 from chathooks.mail import compose
 from chathooks.record import Sent, record
 from chathooks.runtime import Runtime
-from chathooks.store import alerts, deliveries
+from chathooks.store import alerts, deliveries, notices
 
 log = logging.getLogger("chathooks.worker")
 
 RECORD_GATHER_SECONDS = 0.02
 """Results wait this long to share one transaction: fewer commits, and the request log
 writes only the newest 100 of a batch instead of writing and pruning each row."""
-
-
-class RateLimiter:
-    """Spaces one webhook's requests so it never sees more than its requests per second.
-
-    The spacing is measured from when each request really started, so a stalled event
-    loop that wakes late cannot let a burst through.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[int, float] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
-
-    async def wait(self, webhook: int, per_second: float | None) -> None:
-        if not per_second:
-            return
-        loop = asyncio.get_running_loop()
-        async with self._locks.setdefault(webhook, asyncio.Lock()):
-            pause = self._last.get(webhook, -math.inf) + 1.0 / per_second - loop.time()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            self._last[webhook] = loop.time()
 
 
 class DeliveryWorker:
@@ -65,7 +46,11 @@ class DeliveryWorker:
         send one of them twice, and a request never starts on a lease about to end."""
         self._generation = 0
         self._halted: dict[int, float] = {}
-        self._limiter = RateLimiter()
+        self._limiter = rate_limiter_for(runtime)
+        self._waiting: set[asyncio.Task[None]] = set()
+        """Deliveries not yet sending (waiting for their rate or a free slot): on stop
+        they are handed back at once instead of sent."""
+        self.heartbeat = Heartbeat()
         self._stopping = False
         self._wake = asyncio.Event()
         self._recorded = asyncio.Event()
@@ -75,25 +60,29 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then hand back what was not sent and record the rest."""
         self.rt.on_wake(asyncio.get_running_loop(), self._wake)
-        recorder = asyncio.create_task(self._record_loop())
-        mail = asyncio.create_task(self._mail_loop(stop))
+        helpers = [
+            asyncio.create_task(self._record_loop()),
+            asyncio.create_task(self._mail_loop(stop)),
+            asyncio.create_task(self._lease_loop()),
+        ]
         try:
             await self._claim_loop(stop)
         finally:
             self._stopping = True
+            for task in list(self._waiting):
+                task.cancel()
             if self._tasks:
                 await asyncio.wait(self._tasks, timeout=self.rt.settings.total_timeout_seconds + 1)
-            recorder.cancel()
-            mail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recorder
-            with contextlib.suppress(asyncio.CancelledError):
-                await mail
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
             await self._record_batch()
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         settings = self.rt.settings
         while not stop.is_set():
+            self.heartbeat.beat()
             room = settings.claim_batch_size - len(self._owned)
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
                 self._wake.clear()
@@ -113,11 +102,10 @@ class DeliveryWorker:
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
-                timeout = settings.poll_interval_seconds
             else:
                 self._recorded.clear()
                 waiters = [self._recorded.wait(), stop.wait()]
-                timeout = None
+            timeout = self.rt.poll_seconds
             waiting = [asyncio.ensure_future(w) for w in waiters]
             await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiting:
@@ -127,7 +115,8 @@ class DeliveryWorker:
         rt = self.rt
         with rt.transaction() as session:
             now = rt.clock.now()
-            deliveries.close_due_bundles(session, now)
+            if deliveries.close_due_bundles(session, now):
+                notices.notify(session)  # other workers share the bundles just closed
             claimed = deliveries.claim(
                 session, now, timedelta(seconds=rt.settings.lease_seconds), limit
             )
@@ -139,16 +128,18 @@ class DeliveryWorker:
     async def _deliver(self, job: Job) -> None:
         """Send one claimed delivery, unless its webhook failed since it was claimed."""
         claimed = job.claimed
-        if not self._is_halted(job):
-            await self._limiter.wait(claimed.webhook_id, claimed.max_requests_per_second)
-            async with self._slots:
+        if not self._is_halted(job) and await self._turn(job):
+            try:
                 if not self._is_halted(job) and self._lease_outlasts_a_request(claimed.id):
                     sent = await self._send(job)
+                    metrics.observe_request(sent.outcome, job.received, self.rt.clock.now())
                     self._results.append(sent)
                     if not sent.outcome.success:
                         self._halted[claimed.webhook_id] = math.inf
                     self._to_record.set()
                     return
+            finally:
+                self._slots.release()
         self._released.append((claimed.id, self._owned[claimed.id]))
         self._to_record.set()
 
@@ -158,6 +149,21 @@ class DeliveryWorker:
         its chat (a worker paused past its lease): such a delivery is handed back instead."""
         timeout = timedelta(seconds=self.rt.settings.total_timeout_seconds)
         return self.rt.clock.now() + timeout <= self._owned[delivery_id]
+
+    async def _turn(self, job: Job) -> bool:
+        """Wait for the webhook's rate and a free sending slot; False if stopped meanwhile
+        (the slot is then not taken)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            await self._limiter.wait(job.claimed.webhook_id, job.claimed.max_requests_per_second)
+            await self._slots.acquire()
+            return True
+        except asyncio.CancelledError:
+            return False
+        finally:
+            self._waiting.discard(task)
 
     async def _send(self, job: Job) -> Sent:
         claimed = job.claimed
@@ -169,7 +175,11 @@ class DeliveryWorker:
         try:
             outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
         except Exception as error:
-            log.exception("sending delivery %d failed unexpectedly", claimed.id)
+            log.exception(
+                "sending delivery %d failed unexpectedly",
+                claimed.id,
+                extra={"webhook_id": claimed.webhook_id, "delivery_id": claimed.id},
+            )
             outcome = failed(error, 0.0)
         return Sent(
             claimed.webhook_id,
@@ -204,6 +214,31 @@ class DeliveryWorker:
             self._owned.pop(delivery_id, None)
         self._wake.set()
 
+    async def _lease_loop(self) -> None:
+        """Keep the leases of claimed deliveries while they wait (a rate-limited webhook's
+        queue can outlast one lease), so no other worker sends them too. Only a lease still
+        this worker's own is extended: one that ran out while the worker was paused may be
+        another's now, and its delivery is then handed back, never sent."""
+        lease = timedelta(seconds=self.rt.settings.lease_seconds)
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            held = list(self._owned.items())
+            if not held:
+                continue
+            until = self.rt.clock.now() + lease
+            try:
+                extended = await asyncio.to_thread(self._extend, held, until)
+            except Exception:
+                log.exception("extending leases failed; trying again shortly")
+                continue
+            for delivery_id in extended:
+                if delivery_id in self._owned:
+                    self._owned[delivery_id] = until
+
+    def _extend(self, held: list[deliveries.Lease], until: datetime) -> list[int]:
+        with self.rt.transaction() as session:
+            return deliveries.extend_leases(session, held, until)
+
     async def _mail_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
@@ -236,8 +271,15 @@ async def send_pending_alerts(rt: Runtime) -> int:
             await rt.mailer.send(compose(rt.settings.mail_from, recipient, subject, body))
             error = ""
             sent += 1
+            metrics.ALERT_EMAILS.labels("sent").inc()
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            log.warning("alert e-mail to %s failed, will retry: %s", recipient, error)
+            metrics.ALERT_EMAILS.labels("failed").inc()
+            log.warning(
+                "alert e-mail %d failed, will retry: %s",
+                alert_id,
+                error,
+                extra={"alert_id": alert_id},
+            )
         await asyncio.to_thread(finish, alert_id, error)
     return sent

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from chathooks import ingest
+from chathooks import ingest, metrics
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
 from chathooks.sources import RawRequest, Reading
@@ -115,7 +115,8 @@ def receive(rt: Runtime, key: str, request: RawRequest) -> Answer:
         )
         _log(session, source, "POST", request, 200, tally.outcome(), tally.detail(), now)
     if tally.stored:
-        rt.wake_workers()
+        rt.wake_local()  # other processes' workers were notified by the commit (ingest)
+        metrics.count_ingested(source.kind, tally.stored)
     return Answer(200, counts)
 
 

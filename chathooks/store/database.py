@@ -11,6 +11,7 @@ from weakref import WeakKeyDictionary
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,10 +20,15 @@ READ_ONLY = "chathooks_read_only"
 
 
 def make_engine(url: str) -> Engine:
-    """SQLite gets WAL and ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing."""
+    """SQLite gets WAL and ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing.
+    Errors never quote the statement's parameters (message texts, secrets) into the logs."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        return create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        )
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -95,3 +101,8 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision; safe to run on every start."""
     command.upgrade(alembic_config(url), "head")
+
+
+def head_revision() -> str | None:
+    """The newest schema revision this code knows (what ``migrate`` brings a database to)."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()

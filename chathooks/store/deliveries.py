@@ -207,6 +207,14 @@ _RELEASE = (
     )
     .values(lease_until=None)
 )
+_EXTEND = (
+    update(_deliveries)
+    .where(_by_ids, _deliveries.c.lease_until == bindparam("held_until"))
+    .values(lease_until=bindparam("until"))
+    .returning(_deliveries.c.id)
+)
+"""Only leases still the worker's own: a row handed back, recorded, or taken over by
+another worker after its lease ran out stays as it is."""
 
 
 def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
@@ -217,6 +225,19 @@ def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list
     if claimed:
         session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": until})
     return claimed
+
+
+def extend_leases(session: Session, leases: Sequence[Lease], until: datetime) -> list[int]:
+    """A worker still holds these (they wait for their turn): the leases that are still the
+    ones it took run to ``until``; returns those deliveries' ids."""
+    by_held: dict[datetime, list[int]] = {}
+    for delivery_id, held_until in leases:
+        by_held.setdefault(held_until, []).append(delivery_id)
+    extended: list[int] = []
+    for held_until, ids in by_held.items():
+        found = session.scalars(_EXTEND, {"ids": ids, "held_until": held_until, "until": until})
+        extended += found.all()
+    return extended
 
 
 def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:

@@ -134,6 +134,7 @@ _PAYLOAD_COLUMNS = [
         "external_id",
         "direction",
         "timestamp",
+        "received_at",
         "sender_name",
         "sender_phone",
         "recipient_name",
@@ -148,7 +149,8 @@ _MESSAGES_BY_ID = select(*_PAYLOAD_COLUMNS).where(
 
 
 def messages_by_id(session: Session, ids: Iterable[int]) -> dict[int, Any]:
-    """The columns a payload shows, as plain rows (attribute access like the model)."""
+    """The columns a payload shows (and when each arrived, for the latency metric), as
+    plain rows (attribute access like the model)."""
     ids = list(set(ids))
     if not ids:
         return {}

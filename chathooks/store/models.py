@@ -203,7 +203,9 @@ class Delivery(Base):
     uuid: Mapped[str] = mapped_column(String(40))
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id"))
-    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), default=None)
+    message_id: Mapped[int | None] = mapped_column(default=None)
+    """A message id, kept without a foreign key: retention deletes messages in batches,
+    and a foreign key without an index on this column would scan the table per row."""
     status: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
@@ -222,7 +224,8 @@ class BundleMessage(Base):
 
     __tablename__ = "bundle_messages"
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(primary_key=True)
+    """No foreign key, for the same reason as ``Delivery.message_id``."""
 
 
 class Attempt(Base):
@@ -232,7 +235,8 @@ class Attempt(Base):
     __table_args__ = (Index("ix_attempts_webhook", "webhook_id", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"))
-    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), default=None)
+    delivery_id: Mapped[int | None] = mapped_column(default=None)
+    """A log line outlives its delivery: retention removes delivered deliveries."""
     at: Mapped[datetime]
     url: Mapped[str] = mapped_column(String(2000))
     request_headers: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -338,3 +342,13 @@ class InboundRequest(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, Any]] = mapped_column(JSON)
     body: Mapped[str] = mapped_column(Text, default="")
+
+
+class SendSlot(Base):
+    """One rate-limited webhook's request schedule, shared by every worker: the moment
+    (seconds since the epoch, on the database server's clock) at which its next request
+    may start."""
+
+    __tablename__ = "send_slots"
+    webhook_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_at: Mapped[float] = mapped_column(Float)

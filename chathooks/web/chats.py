@@ -3,17 +3,19 @@ chat's responsible teammate, set from the page."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from chathooks import workspaces
+from chathooks import retention, workspaces
 from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
 from chathooks.web.pages import PageNotFound
 from chathooks.web.render import flash, render, runtime, see_other
-from chathooks.web.viewer import ViewerDep
+from chathooks.web.viewer import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,7 +27,9 @@ def _chat_path(chat_id: int) -> str:
 @router.get("/chat/{chat_id}/messages/")
 def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse:
     """All of a chat's messages by timestamp, then arrival; ``#m{id}`` marks one."""
-    with runtime(request).transaction() as session:
+    rt = runtime(request)
+    kept_since = retention.horizon(rt)
+    with rt.transaction() as session:
         try:
             ctx = workspaces.get_chat(session, viewer.workspace_id, chat_id)
         except workspaces.NotFound:
@@ -37,7 +41,15 @@ def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse
             ctx=ctx,
             messages=messages.chat_messages(session, chat_id),
             teammates=workspaces.list_teammates(session, viewer.workspace_id),
+            removed_before=kept_since if _older(session, viewer, chat_id, kept_since) else None,
+            retention_days=rt.settings.retention_days,
         )
+
+
+def _older(session: Session, viewer: Viewer, chat_id: int, moment: datetime) -> bool:
+    """The chat began before ``moment``: retention may have removed its first messages."""
+    chat = messages.get_chat(session, viewer.workspace_id, chat_id)
+    return chat is not None and chat.created_at < moment
 
 
 @router.post("/chat/{chat_id}/responsible", dependencies=[Depends(require_csrf)])
@@ -64,11 +76,22 @@ def set_responsible(
 
 @router.get("/permalink/{uuid}/")
 def permalink(request: Request, uuid: str, viewer: ViewerDep) -> Response:
-    """A bundle's stable link: the chat page at the bundle's first message."""
-    with runtime(request).transaction() as session:
+    """A bundle's stable link: the chat page at the bundle's first message. A bundle older
+    than the retention horizon is gone, which the page says."""
+    rt = runtime(request)
+    with rt.transaction() as session:
         delivery = deliveries.by_uuid(session, uuid)
         chat = delivery and messages.get_chat(session, viewer.workspace_id, delivery.chat_id)
-        if delivery is None or chat is None:
+        if delivery is None:
+            return render(
+                request,
+                "removed.html",
+                viewer,
+                status_code=status.HTTP_404_NOT_FOUND,
+                removed_before=retention.horizon(rt),
+                retention_days=rt.settings.retention_days,
+            )
+        if chat is None:
             raise PageNotFound()
         first = deliveries.first_bundle_message(session, delivery.id)
         target = _chat_path(delivery.chat_id) + (f"#m{first.id}" if first else "")

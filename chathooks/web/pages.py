@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from chathooks import outbound, workspaces
+from chathooks import outbound, retention, workspaces
 from chathooks.runtime import Runtime
 from chathooks.schemas import AttemptOut
 from chathooks.store import deliveries
@@ -280,7 +280,12 @@ def webhook_replay(
         if moments is not None:
             try:
                 found, queued = outbound.replay(
-                    session, webhook, *moments, rt.clock.now(), rt.settings.base_url
+                    session,
+                    webhook,
+                    *moments,
+                    rt.clock.now(),
+                    rt.settings.base_url,
+                    retention.horizon(rt),
                 )
             except BadField as error:
                 form.errors[error.field] = sentence(str(error))

@@ -1,0 +1,99 @@
+"""What retention reads and deletes, batch by batch, walking primary keys.
+
+Ids grow with arrival (``received_at``, ``created_at``), so the oldest rows are the first
+ones by primary key: each batch is a range read on the primary key, and no index is added
+for retention (each one would cost every insert on the hot path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from chathooks.store.models import Activity, Alert, Attempt, BundleMessage, Delivery, Message
+
+LOCK_KEY = 0x636874_726574
+"""PostgreSQL advisory lock: one worker sweeps at a time."""
+
+
+def try_lock(session: Session) -> bool:
+    """This transaction may sweep (no other worker is sweeping right now)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": LOCK_KEY}))
+
+
+def deliveries_after(session: Session, after: int, limit: int) -> Sequence[Any]:
+    return session.execute(
+        select(Delivery.id, Delivery.status, Delivery.created_at, Delivery.delivered_at)
+        .where(Delivery.id > after)
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+
+
+def delete_deliveries(session: Session, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete deliveries and their bundle links; returns (deliveries, links)."""
+    if not ids:
+        return 0, 0
+    links = session.execute(delete(BundleMessage).where(BundleMessage.delivery_id.in_(ids)))
+    rows = session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+    return int(rows.rowcount), int(links.rowcount)  # type: ignore[attr-defined]
+
+
+def messages_after(session: Session, after: int, limit: int) -> Sequence[Any]:
+    return session.execute(
+        select(Message.id, Message.received_at)
+        .where(Message.id > after)
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+
+
+def delete_messages(session: Session, ids: Sequence[int]) -> int:
+    if not ids:
+        return 0
+    return int(session.execute(delete(Message).where(Message.id.in_(ids))).rowcount)  # type: ignore[attr-defined]
+
+
+def messages_still_needed(session: Session) -> set[int]:
+    """Messages that a delivery not yet delivered will send: read through the partial
+    indexes of pending (``ix_deliveries_due``) and open (``ix_deliveries_closing``) rows,
+    then the bundles' links by primary key. Costs as much as the backlog is long."""
+    columns = select(Delivery.id, Delivery.message_id)
+    waiting = [
+        *session.execute(columns.where(Delivery.status == "pending")),
+        *session.execute(columns.where(Delivery.status == "open")),
+    ]
+    needed = {message_id for _, message_id in waiting if message_id is not None}
+    bundles = [delivery_id for delivery_id, message_id in waiting if message_id is None]
+    for start in range(0, len(bundles), 1000):
+        needed.update(
+            session.scalars(
+                select(BundleMessage.message_id).where(
+                    BundleMessage.delivery_id.in_(bundles[start : start + 1000])
+                )
+            )
+        )
+    return needed
+
+
+def delete_logs_before(session: Session, horizon: datetime, limit: int) -> dict[str, int]:
+    """Request log, activity and sent alert e-mails older than ``horizon``, at most ``limit``
+    rows of each (the logs keep at most 100 and 10 rows per webhook anyway)."""
+    removed = {}
+    for name, model, column in (
+        ("attempts", Attempt, Attempt.at),
+        ("activity", Activity, Activity.at),
+        ("alerts", Alert, Alert.sent_at),
+    ):
+        oldest = select(model.id).where(column < horizon).order_by(model.id).limit(limit)
+        ids = list(session.scalars(oldest))
+        if ids:
+            session.execute(delete(model).where(model.id.in_(ids)))
+        removed[name] = len(ids)
+    return removed
