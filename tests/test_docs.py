@@ -15,7 +15,8 @@ from tests.conftest import Service
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
-LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)|^\[[^\]]+\]:\s*(\S+)", re.MULTILINE)
+"""Inline links, and reference-style definitions (``[name]: target``)."""
 
 
 def _prose(page: Path) -> str:
@@ -32,7 +33,8 @@ def _relative_links() -> list[tuple[Path, str]]:
     return [
         (page, target)
         for page in PAGES
-        for target in LINK.findall(_prose(page))
+        for inline, defined in LINK.findall(_prose(page))
+        for target in [inline or defined]
         if not re.match(r"^[a-z][a-z+.-]*:", target)
     ]
 
