@@ -1,11 +1,13 @@
 """The delivery worker: claims due deliveries, sends them, hands results to ``record``.
 
 Claims, sends and records overlap: sending never waits for the database, and results are
-recorded in batches (one transaction each). The claim hands out only the oldest pending
-delivery of each (webhook, chat), so a chat's messages go out one at a time, in order,
-however many workers share the database; different chats go out concurrently, up to
-``delivery_concurrency``. After a failure the webhook's other claimed requests are handed
-back untried, and its back-off (stored on the webhook) decides when it is claimed again.
+recorded in batches (one transaction each). The claim hands out a (webhook, chat) lane
+only from its oldest pending delivery, with the due ones behind it; the worker sends them
+one at a time, in order, and nobody else can claim the lane until they are recorded, so a
+chat's order holds however many workers share the database. Different chats go out
+concurrently, up to ``delivery_concurrency``. After a failure the webhook's other claimed
+requests are handed back untried, and its back-off (stored on the webhook) decides when it
+is claimed again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from chathooks.runtime import Runtime
 from chathooks.store import alerts, deliveries, notices
 
 log = logging.getLogger("chathooks.worker")
+
+RUN_LENGTH = 500
+"""A chat's due deliveries claimed together, at most: they go out back to back, so a busy
+chat's backlog drains at the receiver's pace instead of one claim and record per message."""
 
 RECORD_GATHER_SECONDS = 0.02
 """Results wait this long to share one transaction: fewer commits, and the request log
@@ -92,13 +98,16 @@ class DeliveryWorker:
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
+                runs: dict[tuple[int, int], list[Job]] = {}
                 for job in jobs:
-                    owned = job.claimed.id in self._owned
+                    if job.claimed.id not in self._owned:
+                        lane = (job.claimed.webhook_id, job.claimed.chat_id)
+                        runs.setdefault(lane, []).append(job)
                     self._owned[job.claimed.id] = job.claimed.lease_until
-                    if not owned:
-                        task = asyncio.create_task(self._deliver(job))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
+                for run in runs.values():
+                    task = asyncio.create_task(self._deliver_run(run))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
@@ -118,12 +127,18 @@ class DeliveryWorker:
             if deliveries.close_due_bundles(session, now):
                 notices.notify(session)  # other workers share the bundles just closed
             claimed = deliveries.claim(
-                session, now, timedelta(seconds=rt.settings.lease_seconds), limit
+                session, now, timedelta(seconds=rt.settings.lease_seconds), limit, RUN_LENGTH
             )
             return load_jobs(session, claimed, rt.settings.base_url, generation)
 
     def _is_halted(self, job: Job) -> bool:
         return self._stopping or job.generation <= self._halted.get(job.claimed.webhook_id, -1)
+
+    async def _deliver_run(self, run: list[Job]) -> None:
+        """A lane's claimed deliveries, one after another in order: after a failure the
+        webhook is halted, so the rest are handed back untried."""
+        for job in run:
+            await self._deliver(job)
 
     async def _deliver(self, job: Job) -> None:
         """Send one claimed delivery, unless its webhook failed since it was claimed."""

@@ -6,7 +6,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -217,14 +229,95 @@ _EXTEND = (
 another worker after its lease ran out stays as it is."""
 
 
-def claim(session: Session, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold."""
+_lane_rank = (
+    func.row_number()
+    .over(
+        partition_by=(_deliveries.c.webhook_id, _deliveries.c.chat_id),
+        order_by=_deliveries.c.id,
+    )
+    .label("lane_rank")
+)
+_lanes = (
+    select(
+        _deliveries.c.id,
+        _deliveries.c.uuid,
+        _deliveries.c.webhook_id,
+        _deliveries.c.chat_id,
+        _deliveries.c.message_id,
+        _deliveries.c.aggregation,
+        _deliveries.c.attempts,
+        _deliveries.c.due_at,
+        _deliveries.c.lease_until,
+        _lane_rank,
+    )
+    .where(
+        _deliveries.c.status == "pending",
+        tuple_(_deliveries.c.webhook_id, _deliveries.c.chat_id).in_(
+            bindparam("lanes", expanding=True)
+        ),
+    )
+    .subquery()
+)
+_FOLLOWERS = (
+    select(_lanes)
+    .where(_lanes.c.lane_rank <= bindparam("run", type_=Integer))
+    .order_by(_lanes.c.webhook_id, _lanes.c.chat_id, _lanes.c.id)
+)
+"""The first pending deliveries of the claimed lanes, on the lane index. No row lock is
+needed: while a lane's head stays pending, the claim gives nobody else the rows behind it,
+and by the time it is delivered they carry this worker's lease."""
+
+
+def claim(
+    session: Session, now: datetime, lease: timedelta, limit: int, run: int = 1
+) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold.
+
+    Each lane (webhook, chat) comes with up to ``run`` of its due deliveries in order, to
+    be sent one after another without a database round trip between them."""
     until = now + lease
-    rows = session.execute(_CLAIM, {"now": now, "limit": limit})
-    claimed = [Claimed._make((*row, until)) for row in rows]
+    heads = [
+        Claimed._make((*row, until))
+        for row in session.execute(_CLAIM, {"now": now, "limit": limit})
+    ]
+    claimed = heads + _followers(session, heads, now, run, limit - len(heads))
     if claimed:
         session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": until})
+    claimed.sort(key=lambda c: c.id)
     return claimed
+
+
+def _followers(
+    session: Session, heads: Sequence[Claimed], now: datetime, run: int, room: int
+) -> list[Claimed]:
+    """Behind each claimed head, the lane's next deliveries while they are due and free."""
+    if run <= 1 or room < len(heads) or not heads:
+        return []
+    by_lane = {(h.webhook_id, h.chat_id): h for h in heads}
+    per_lane = min(run, room // len(by_lane) + 1)  # the head is the lane's first row
+    rows = session.execute(_FOLLOWERS, {"lanes": list(by_lane), "run": per_lane})
+    followers: list[Claimed] = []
+    cut: set[tuple[int, int]] = set()
+    for row in rows:
+        lane = (row.webhook_id, row.chat_id)
+        head = by_lane[lane]
+        if row.id == head.id or lane in cut:
+            continue
+        if row.id < head.id or row.due_at > now or (row.lease_until and row.lease_until >= now):
+            cut.add(lane)  # the run ends where the lane's order would be broken
+            continue
+        followers.append(
+            head._replace(
+                id=row.id,
+                uuid=row.uuid,
+                message_id=row.message_id,
+                aggregation=row.aggregation,
+                attempts=row.attempts,
+            )
+        )
+        if len(followers) == room:
+            break
+    return followers
 
 
 def extend_leases(session: Session, leases: Sequence[Lease], until: datetime) -> list[int]:
