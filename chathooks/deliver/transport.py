@@ -212,7 +212,10 @@ def parse_retry_after(value: str, now_epoch: float) -> float | None:
 
 
 def charset_of(content_type: str) -> str:
-    """The ``charset`` parameter of a Content-Type, or ""."""
+    """The ``charset`` parameter of a Content-Type, or "" (most answers have none: those
+    skip the parser)."""
+    if "charset" not in content_type.lower():
+        return ""
     message = Message()
     try:
         message["content-type"] = content_type
