@@ -23,6 +23,7 @@ import uvicorn
 
 from chathooks.admin import ensure_admin_token
 from chathooks.app import create_app
+from chathooks.memory import limit_malloc_arenas
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.schedule import period_of
 from chathooks.settings import Settings
@@ -71,6 +72,7 @@ def _on_advance(clock: OffsetClock, seconds: float) -> None:
 def main() -> None:
     aggregation = os.environ.get("BENCH_AGGREGATION", "1h")
     settings = Settings()
+    limit_malloc_arenas()
     migrate(settings.database_url)
     clock = OffsetClock()
     clock.start_of_period(aggregation)

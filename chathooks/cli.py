@@ -20,6 +20,7 @@ from chathooks.backup import BackupRefused, backup_sqlite
 from chathooks.listen import listen, signing_key
 from chathooks.logconfig import configure_logging, logging_config
 from chathooks.logins import password_link, set_password
+from chathooks.memory import limit_malloc_arenas
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
 from chathooks.status import status_lines
@@ -80,6 +81,7 @@ def main(
 
 def _prepared(**overrides: str | int | None) -> Runtime:
     """Settings from the environment; options given on the command line win."""
+    limit_malloc_arenas()
     given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
     settings = Settings(**given)
     configure_logging(settings)
