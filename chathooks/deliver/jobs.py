@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from chathooks import payloads
-from chathooks.store import deliveries, messages
+from chathooks.store import messages
 from chathooks.store.deliveries import Claimed
 
 
@@ -33,12 +33,9 @@ def contexts(session: Session, chat_ids: Sequence[int]) -> dict[int, payloads.Ch
 def load_jobs(
     session: Session, claimed: Sequence[Claimed], base_url: str, generation: int
 ) -> list[Job]:
-    bundles = deliveries.bundle_message_ids(
-        session, [c.id for c in claimed if c.aggregation != "none"]
-    )
-    message_ids = [c.message_id for c in claimed if c.message_id is not None]
+    bundles = messages.bundled_messages(session, [c.id for c in claimed if c.aggregation != "none"])
     rows = messages.messages_by_id(
-        session, message_ids + [i for ids in bundles.values() for i in ids]
+        session, [c.message_id for c in claimed if c.message_id is not None]
     )
     chats = contexts(session, [c.chat_id for c in claimed])
     jobs = []
@@ -48,7 +45,7 @@ def load_jobs(
             members = [rows[item.message_id]]
             payload = payloads.single_payload(ctx, members[0], base_url)
         else:
-            members = [rows[i] for i in bundles.get(item.id, [])]
+            members = bundles.get(item.id, [])
             payload = payloads.bundle_payload(ctx, members, base_url, item.uuid)
         jobs.append(
             Job(

@@ -362,18 +362,6 @@ def release_all_leases(session: Session) -> None:
     )
 
 
-def bundle_message_ids(session: Session, delivery_ids: Iterable[int]) -> dict[int, list[int]]:
-    rows = session.execute(
-        select(BundleMessage.delivery_id, BundleMessage.message_id).where(
-            BundleMessage.delivery_id.in_(list(delivery_ids))
-        )
-    )
-    out: dict[int, list[int]] = {}
-    for delivery_id, message_id in rows:
-        out.setdefault(delivery_id, []).append(message_id)
-    return out
-
-
 def open_bundle_totals(session: Session, webhook_id: int) -> tuple[int, int, datetime | None]:
     """(messages, chats, earliest due time) gathered in a webhook's open bundles."""
     messages, chats, due = session.execute(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.ids import get_by_id
-from chathooks.store.models import Chat, Message, Teammate, WhatsappAccount
+from chathooks.store.models import BundleMessage, Chat, Message, Teammate, WhatsappAccount
 
 ChatKey = tuple[int, str]
 
@@ -126,8 +126,10 @@ def latest_message(session: Session, workspace_id: int) -> Message | None:
     ).first()
 
 
+_messages = table(Message)
+_bundled = table(BundleMessage)
 _PAYLOAD_COLUMNS = [
-    table(Message).c[name]
+    _messages.c[name]
     for name in (
         "id",
         "chat_id",
@@ -144,7 +146,12 @@ _PAYLOAD_COLUMNS = [
     )
 ]
 _MESSAGES_BY_ID = select(*_PAYLOAD_COLUMNS).where(
-    table(Message).c.id.in_(bindparam("ids", expanding=True))
+    _messages.c.id.in_(bindparam("ids", expanding=True))
+)
+_BUNDLED = (
+    select(_bundled.c.delivery_id, *_PAYLOAD_COLUMNS)
+    .join_from(_bundled, _messages, _messages.c.id == _bundled.c.message_id)
+    .where(_bundled.c.delivery_id.in_(bindparam("ids", expanding=True)))
 )
 
 
@@ -155,6 +162,16 @@ def messages_by_id(session: Session, ids: Iterable[int]) -> dict[int, Any]:
     if not ids:
         return {}
     return {row.id: row for row in session.execute(_MESSAGES_BY_ID, {"ids": ids})}
+
+
+def bundled_messages(session: Session, delivery_ids: Iterable[int]) -> dict[int, list[Any]]:
+    """Each bundle's messages, as ``messages_by_id`` gives them, in one query."""
+    ids = list(set(delivery_ids))
+    members: dict[int, list[Any]] = {}
+    if ids:
+        for row in session.execute(_BUNDLED, {"ids": ids}):
+            members.setdefault(row.delivery_id, []).append(row)
+    return members
 
 
 def _rows_by_id(session: Session, model: Any, ids: Iterable[int]) -> dict[int, Any]:
