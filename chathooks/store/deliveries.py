@@ -176,8 +176,7 @@ _CLAIM = (
         _deliveries.c.status == "pending",
         _deliveries.c.due_at <= _now,
         or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < _now),
-        _webhooks.c.status.in_(SENDABLE_STATUSES),
-        or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
+        (_deliveries.c.webhook_id + 0).in_(bindparam("sendable", expanding=True)),
         ~exists().where(
             _earlier.c.webhook_id == _deliveries.c.webhook_id,
             _earlier.c.chat_id == _deliveries.c.chat_id,
@@ -189,6 +188,14 @@ _CLAIM = (
     .limit(bindparam("limit", type_=Integer))
     .with_for_update(of=_deliveries, skip_locked=True)
 )
+_SENDABLE = select(_webhooks.c.id).where(
+    _webhooks.c.status.in_(SENDABLE_STATUSES),
+    or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
+)
+"""Webhooks that may send now, looked up before the deliveries: a webhook backing off with
+a large backlog would otherwise make every claim walk its whole backlog (200,000 waiting
+deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to walk)."""
+
 """Built once: the claim runs many times a second, and building it costs more than running it.
 
 Only the oldest pending delivery of each (webhook, chat) is claimable: the next one waits
@@ -276,9 +283,12 @@ def claim(
     Each lane (webhook, chat) comes with up to ``run`` of its due deliveries in order, to
     be sent one after another without a database round trip between them."""
     until = now + lease
+    sendable = list(session.scalars(_SENDABLE, {"now": now}))
+    if not sendable:
+        return []
     heads = [
         Claimed._make((*row, until))
-        for row in session.execute(_CLAIM, {"now": now, "limit": limit})
+        for row in session.execute(_CLAIM, {"now": now, "limit": limit, "sendable": sendable})
     ]
     claimed = heads + _followers(session, heads, now, run, limit - len(heads))
     if claimed:
