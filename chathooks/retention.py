@@ -81,10 +81,12 @@ class Sweep:
 
         def work(session: Session) -> bool:
             nonlocal last
-            if self._needed is None:
-                self._needed = store.messages_still_needed(session)
             rows = store.messages_after(session, after, size)
-            gone = [r.id for r in rows if r.received_at < cutoff and r.id not in self._needed]
+            old = [r.id for r in rows if r.received_at < cutoff]
+            if old and self._needed is None:
+                self._needed = store.messages_still_needed(session.connection())
+            needed = self._needed or set()
+            gone = [id_ for id_ in old if id_ not in needed]
             self.removed.update(messages=store.delete_messages(session, gone))
             last = rows[-1].id if rows else after
             return len(rows) == size and rows[-1].received_at < cutoff

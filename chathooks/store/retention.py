@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from chathooks.store.models import Activity, Alert, Attempt, BundleMessage, Delivery, Message
@@ -60,20 +60,26 @@ def delete_messages(session: Session, ids: Sequence[int]) -> int:
     return int(session.execute(delete(Message).where(Message.id.in_(ids))).rowcount)  # type: ignore[attr-defined]
 
 
-def messages_still_needed(session: Session) -> set[int]:
-    """Messages that a delivery not yet delivered will send: read through the partial
-    indexes of pending (``ix_deliveries_due``) and open (``ix_deliveries_closing``) rows,
-    then the bundles' links by primary key. Costs as much as the backlog is long."""
-    columns = select(Delivery.id, Delivery.message_id)
-    waiting = [
-        *session.execute(columns.where(Delivery.status == "pending")),
-        *session.execute(columns.where(Delivery.status == "open")),
-    ]
-    needed = {message_id for _, message_id in waiting if message_id is not None}
-    bundles = [delivery_id for delivery_id, message_id in waiting if message_id is None]
+def messages_still_needed(connection: Connection) -> set[int]:
+    """Messages that a delivery not yet delivered will send: the pending and open rows
+    (through their partial indexes), streamed, then the bundles' links by primary key.
+    Costs as much as the backlog is long, so a sweep asks only when it has old messages
+    to judge."""
+    waiting = (
+        select(Delivery.id, Delivery.message_id)
+        .where(Delivery.status.in_(("pending", "open")))
+        .execution_options(yield_per=5000)
+    )
+    needed: set[int] = set()
+    bundles: list[int] = []
+    for delivery_id, message_id in connection.execute(waiting):
+        if message_id is None:
+            bundles.append(delivery_id)
+        else:
+            needed.add(message_id)
     for start in range(0, len(bundles), 1000):
         needed.update(
-            session.scalars(
+            connection.scalars(
                 select(BundleMessage.message_id).where(
                     BundleMessage.delivery_id.in_(bundles[start : start + 1000])
                 )
