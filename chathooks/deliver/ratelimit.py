@@ -19,6 +19,8 @@ from chathooks.store import rates
 log = logging.getLogger("chathooks.ratelimit")
 
 SPACING_GUARD = 1.1
+LATE_SECONDS = 0.05
+REBOOKINGS = 3
 RESERVE_AHEAD_SECONDS = 1.0
 """How far ahead a worker may book a start time; beyond that it waits its turn, so
 bookings never outlive a worker's claim on the delivery."""
@@ -74,13 +76,21 @@ class SharedRateLimiter:
             return None
 
     async def wait(self, webhook: int, per_second: float | None) -> None:
+        """A start time that woke up more than ``LATE_SECONDS`` after it (a busy machine)
+        is given up and another one booked (at most ``REBOOKINGS`` times): the request after
+        it may already be on time, and the two would reach the receiver too close together."""
         if not per_second:
             return
         gap = spacing(per_second)
-        async with self._locks.setdefault(webhook, asyncio.Lock()):
-            while (pause := await asyncio.to_thread(self._reserve, webhook, gap)) is None:
-                await asyncio.sleep(gap)
-        await asyncio.sleep(pause)
+        loop = asyncio.get_running_loop()
+        for _ in range(REBOOKINGS + 1):
+            async with self._locks.setdefault(webhook, asyncio.Lock()):
+                while (pause := await asyncio.to_thread(self._reserve, webhook, gap)) is None:
+                    await asyncio.sleep(gap)
+            booked = loop.time() + pause
+            await asyncio.sleep(pause)
+            if loop.time() - booked <= LATE_SECONDS:
+                return
 
 
 def rate_limiter_for(rt: Runtime) -> RateLimiter:
