@@ -120,6 +120,9 @@ async def phase_backlog(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> di
         "database_mib_after_ingest": database_mib,
         "rss_mib_ingest": rss_profile(watch, ingested.started, ingested.finished),
         "rss_mib_drain": rss_profile(watch, resumed, drain_end),
+        "rss_mib_series": [
+            (round(at - ingested.started, 1), round(rss, 1)) for at, rss in watch.rss_series
+        ],
         "ingest_cpu_ms_per_message": cpu_ingest * 1000 / ingested.accepted,
         "drain_cpu_ms_per_message": (cpu - cpu_ingest) * 1000 / received if received else None,
         **watch.figures(received),
