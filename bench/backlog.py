@@ -34,7 +34,8 @@ from bench.payload import iter_batches
 from bench.procs import Watch
 
 FLAT = 1.10
-"""RSS is flat if the end of ingest and of the drain is within 10 % of their middle."""
+"""RSS is flat if, at the end of the drain, it is within 10 % of what it was a quarter
+into the ingest (past the start-up and the first batches, before most of the backlog)."""
 
 
 async def resume(http: aiohttp.ClientSession, base: str, token: str) -> str:
@@ -52,19 +53,27 @@ async def resume(http: aiohttp.ClientSession, base: str, token: str) -> str:
     return "auto_disabled"
 
 
-def rss_profile(watch: Watch, start: float, end: float) -> dict[str, float | bool | None]:
-    """Resident set (MiB, all processes) at the start, middle and end of a window."""
-    samples = [(at, rss) for at, rss in watch.rss_series if start <= at <= end]
-    if not samples:
-        return {"start": None, "mid": None, "end": None, "flat": None}
-    middle = min(samples, key=lambda s: abs(s[0] - (start + end) / 2))[1]
+def rss_at(watch: Watch, at: float) -> float | None:
+    """The resident set (MiB, all processes) sampled nearest to ``at``."""
+    return min(watch.rss_series, key=lambda s: abs(s[0] - at), default=(at, None))[1]
+
+
+def rss_profile(watch: Watch, start: float, end: float) -> dict[str, float | None]:
+    """Resident set at the start, middle and end of a window, and its largest sample."""
+    samples = watch.rss_between(start, end)
     return {
-        "start": samples[0][1],
-        "mid": middle,
-        "end": samples[-1][1],
-        "max": max(rss for _, rss in samples),
-        "flat": samples[-1][1] <= middle * FLAT,
+        "start": rss_at(watch, start),
+        "mid": rss_at(watch, (start + end) / 2),
+        "end": rss_at(watch, end),
+        "max": max(samples, default=None),
     }
+
+
+def rss_growth(watch: Watch, ingest_start: float, ingest_end: float, drain_end: float) -> float:
+    """RSS at the end of the drain ÷ RSS a quarter into the ingest."""
+    before = rss_at(watch, ingest_start + (ingest_end - ingest_start) / 4)
+    after = rss_at(watch, drain_end)
+    return after / before if after and before else float("nan")
 
 
 def file_mib(path: Path) -> float:
@@ -103,6 +112,7 @@ async def phase_backlog(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> di
     stop(service.proc)
     received = stats["messages"]
     drain_end = stats["last"] or resumed
+    growth = rss_growth(watch, ingested.started, ingested.finished, drain_end)
     cpu = watch.cpu()
     return {
         "messages": ingested.accepted,
@@ -120,6 +130,8 @@ async def phase_backlog(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> di
         "database_mib_after_ingest": database_mib,
         "rss_mib_ingest": rss_profile(watch, ingested.started, ingested.finished),
         "rss_mib_drain": rss_profile(watch, resumed, drain_end),
+        "rss_growth": growth,
+        "rss_flat": growth <= FLAT,
         "rss_mib_series": [
             (round(at - ingested.started, 1), round(rss, 1)) for at, rss in watch.rss_series
         ],

@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--backlog-chats", type=int, default=10_000, help="chats the backlog is spread over"
     )
     parser.add_argument(
-        "--backlog-timeout", type=float, default=1_800.0, help="the backlog phase's limit (s)"
+        "--backlog-timeout", type=float, default=3_600.0, help="the backlog phase's limit (s)"
     )
     parser.add_argument("--phase-timeout", type=float, default=300.0, help="every other phase's")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phases")
