@@ -79,7 +79,7 @@ async def wait_ready(
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 tail = log.read_text()[-2000:] if log and log.exists() else ""
-                raise RuntimeError(f"{proc.args} exited with {proc.returncode}\n{tail}")
+                raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}\n{tail}")
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
                     await resp.read()

@@ -1,5 +1,6 @@
 """The operations phases of the benchmark (issue 8): steady state at a fixed rate,
-workers scaling on PostgreSQL, and a retention soak. Run by ``bench.run``.
+workers scaling on PostgreSQL, and a retention soak. Run by ``bench.run``; each records
+the CPU and peak RSS of its chathooks processes.
 
 (d) steady state: single-message POSTs on a fixed schedule (open loop), for ``serve`` on
     SQLite and for ``api`` + 1 ``worker`` on PostgreSQL; latency from each POST's start to
@@ -27,23 +28,18 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentile, stop
-from bench.payload import batches, event
-from bench.run import (
+from bench.config import Config
+from bench.harness import (
     Cleanup,
-    Config,
     Receiver,
     create_database,
+    guarded,
     ingest,
     set_up_workspace,
     start_service,
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
+from bench.payload import batches, event
+from bench.procs import Watch
 
 # ---------------------------------------------------------------- (d) steady state
 
@@ -111,15 +107,16 @@ async def phase_steady(
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         token = await set_up_workspace(http, service, receiver.hook, "none")
         await receiver.reset(http)
-        started, answered, accepted = await post_steadily(
-            http, [a.base for a in apis], token, label, rate, cfg.steady_seconds
-        )
-        try:
-            stats = await receiver.wait_for(
-                http, "messages", accepted, min(deadline, time.monotonic() + 60)
+        async with Watch([p.pid for p in [*apis, *workers]]) as watch:
+            started, answered, accepted = await post_steadily(
+                http, [a.base for a in apis], token, label, rate, cfg.steady_seconds
             )
-        except TimeoutError:
-            stats = await receiver.stats(http)
+            try:
+                stats = await receiver.wait_for(
+                    http, "messages", accepted, min(deadline, time.monotonic() + 60)
+                )
+            except TimeoutError:
+                stats = await receiver.stats(http)
         arrivals: dict[str, float] = (await receiver.arrivals(http))["arrivals"]
     for process in [*workers, *apis]:
         stop(process.proc)
@@ -145,6 +142,7 @@ async def phase_steady(
             "p99": percentile(latency, 99),
             "max": max(latency, default=None),
         },
+        **watch.figures(stats["messages"]),
     }
 
 
@@ -177,9 +175,9 @@ async def phase_workers(
         )
         # The workers start together and drain as they start; the rate runs from the
         # first receipt, the CPU is counted from readiness (start-up costs left out).
-        cpu_at_start = [cpu_seconds(p.pid) for p in procs]
-        stats = await receiver.wait_for(http, "messages", ingested.accepted, deadline)
-    cpu = sum(cpu_seconds(p.pid) - c for p, c in zip(procs, cpu_at_start, strict=True))
+        async with Watch([p.pid for p in procs]) as watch:
+            stats = await receiver.wait_for(http, "messages", ingested.accepted, deadline)
+    cpu = watch.cpu()
     for process in [*procs, api]:
         stop(process.proc)
     span = stats["last"] - stats["first"]
@@ -190,6 +188,7 @@ async def phase_workers(
         "seconds": span,
         "worker_cpu_seconds": cpu,
         "cpu_ms_per_message": cpu * 1000 / stats["messages"],
+        "peak_rss_mib": watch.peak_rss_mib,
         "duplicates": stats["duplicates"],
     }
 
@@ -239,81 +238,58 @@ async def phase_soak(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
         token = await set_up_workspace(http, service, receiver.hook, "none")
         await receiver.reset(http)
-        for cycle in range(cfg.soak_cycles):
-            events = batches(f"soak{cycle}", per_cycle // 10, 10, 500, chat_major=False)
-            await ingest(http, service, token, events, 1)
-            await receiver.wait_for(http, "messages", per_cycle * (cycle + 1), deadline)
-            steps.append({"cycle": cycle + 1, **sqlite_size(path)})
-            os.kill(service.pid, signal.SIGUSR2)
-            while await removed_messages(http, service.base) < per_cycle * (cycle + 1):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"retention did not remove cycle {cycle + 1}'s messages")
-                await asyncio.sleep(0.2)
+        async with Watch([service.pid]) as watch:
+            for cycle in range(cfg.soak_cycles):
+                events = batches(f"soak{cycle}", per_cycle // 10, 10, 500, chat_major=False)
+                await ingest(http, service, token, events, 1)
+                await receiver.wait_for(http, "messages", per_cycle * (cycle + 1), deadline)
+                steps.append({"cycle": cycle + 1, "rss_mib": watch.sample(), **sqlite_size(path)})
+                os.kill(service.pid, signal.SIGUSR2)
+                while await removed_messages(http, service.base) < per_cycle * (cycle + 1):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"retention did not remove cycle {cycle + 1}'s messages")
+                    await asyncio.sleep(0.2)
     stop(service.proc)
     later = [s["file_bytes"] for s in steps[1:]] or [steps[0]["file_bytes"]]
     return {
         "messages_per_cycle": per_cycle,
         "steps": steps,
         "growth_after_first_cycle": max(later) / min(later),
+        **watch.figures(per_cycle * cfg.soak_cycles),
     }
 
 
-# ---------------------------------------------------------------- report
+# ---------------------------------------------------------------- all of them
 
 
-def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    out: list[tuple[str, str, str]] = []
-    for key, result in results.items():
-        if not key.startswith("steady_"):
-            continue
-        name = f"steady {result.get('setup', key)} @ {result.get('rate_msg_per_s', 0):.0f}/s"
-        if "error" in result:
-            out.append((name, result["error"][:60], ""))
-            continue
-        lat = result["latency_ms_from_post_start"]
-        out.append(
-            (
-                f"{name} p50 / p99 / max (ms)",
-                f"{lat['p50']:.0f} / {lat['p99']:.0f} / {lat['max']:.0f}",
-                "",
+async def operations_phases(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
+) -> None:
+    """(d) steady state at 100 msg/s and at half the delivered rate of (b); (e) 1 and 2
+    workers on one PostgreSQL backlog; (f) the retention soak."""
+    sustained = results.get("none_sqlite", {}).get("delivered_msg_per_s")
+    rates = [100.0] + ([round(sustained / 2)] if sustained and sustained / 2 > 100 else [])
+    setups = ["serve"] + (["api+worker", "2 api+worker"] if cfg.postgres else [])
+    for rate in rates:
+        for setup in setups:
+            if setup == "serve":
+                url = f"sqlite:///{cleanup.tmp / f'steady-{rate:.0f}.db'}"
+            else:
+                name = f"chathooks_bench_{os.getpid()}_steady_{len(setup)}_{rate:.0f}"
+                cleanup.databases.append(name)
+                url = create_database(name)
+            results[f"steady_{setup}_{rate:.0f}"] = await guarded(
+                f"steady {setup} @ {rate:.0f} msg/s",
+                phase_steady(cleanup, receiver, cfg, setup, rate, url),
+                limit,
             )
-        )
-        answer, after = result["post_answer_ms"], result["latency_ms_from_answer"]
-        out.append(
-            (f"{name} POST answer p50 / p99 (ms)", f"{answer['p50']:.0f} / {answer['p99']:.0f}", "")
-        )
-        out.append(
-            (
-                f"{name} answer → receipt p50 / p99 (ms)",
-                f"{after['p50']:.0f} / {after['p99']:.0f}",
-                "",
+    if cfg.postgres:
+        for workers in (1, 2):
+            results[f"workers_{workers}"] = await guarded(
+                f"PostgreSQL backlog, {workers} worker(s)",
+                phase_workers(cleanup, receiver, cfg, workers),
+                limit,
             )
-        )
-        out.append((f"{name} lost / duplicates", f"{result['lost']} / {result['duplicates']}", ""))
-    serve = results.get("steady_serve_100", {})
-    for setup in ("api+worker", "2 api+worker"):
-        scaled = results.get(f"steady_{setup}_100", {})
-        if "latency_ms_from_post_start" in serve and "latency_ms_from_post_start" in scaled:
-            p99 = scaled["latency_ms_from_post_start"]["p99"]
-            ratio = p99 / serve["latency_ms_from_post_start"]["p99"]
-            out.append((f"p99 at 100/s: {setup}/PostgreSQL ÷ serve/SQLite", f"{ratio:.2f}", ""))
-    for key in ("workers_1", "workers_2"):
-        result = results.get(key)
-        if result is None:
-            continue
-        name = f"PostgreSQL, {key[-1]} worker(s)"
-        if "error" in result:
-            out.append((name, result["error"][:60], ""))
-            continue
-        out.append((f"{name} delivered (msg/s)", f"{result['delivered_msg_per_s']:,.0f}", ""))
-        out.append(
-            (f"{name} worker CPU per message (ms)", f"{result['cpu_ms_per_message']:.2f}", "")
-        )
-    soak = results.get("retention_soak")
-    if soak is not None:
-        if "error" in soak:
-            out.append(("retention soak", soak["error"][:60], ""))
-        else:
-            sizes = " → ".join(f"{s['file_bytes'] / 2**20:.1f}" for s in soak["steps"])
-            out.append(("retention soak: database MiB per cycle", sizes, ""))
-    return out
+    results["retention_soak"] = await guarded(
+        "retention soak / SQLite", phase_soak(cleanup, receiver, cfg), limit
+    )

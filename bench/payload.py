@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,14 +57,18 @@ def batches(
 ) -> list[list[dict[str, Any]]]:
     """``chats * per_chat`` events in batches. ``chat_major`` keeps a chat's messages in
     one batch (fewer chats per batch); otherwise each round visits every chat once."""
+    return list(iter_batches(run, chats, per_chat, batch_size, chat_major=chat_major))
+
+
+def iter_batches(
+    run: str, chats: int, per_chat: int, batch_size: int, *, chat_major: bool
+) -> Iterator[list[dict[str, Any]]]:
+    """:func:`batches`, made one batch at a time (a backlog of a million stays small)."""
     now = datetime.now(UTC)
-    order: list[tuple[int, int]] = (
-        [(c, r) for c in range(chats) for r in range(per_chat)]
-        if chat_major
-        else [(c, r) for r in range(per_chat) for c in range(chats)]
-    )
-    events = [event(run, i, chat, now) for i, (chat, _) in enumerate(order)]
-    return [events[i : i + batch_size] for i in range(0, len(events), batch_size)]
+    total = chats * per_chat
+    for first in range(0, total, batch_size):
+        indexes = range(first, min(first + batch_size, total))
+        yield [event(run, i, i // per_chat if chat_major else i % chats, now) for i in indexes]
 
 
 def raw_body(index: int) -> bytes:

@@ -1,8 +1,10 @@
 """The webhook receiver: answers 200 at once and records when each message arrived.
 
 Run as ``python -m bench.receiver PORT``. Any POST path is a webhook; ``GET /_stats``,
-``GET /_arrivals`` and ``POST /_reset`` are for the benchmark. Times are
+``GET /_arrivals``, ``POST /_reset`` and ``POST /_mode`` are for the benchmark. Times are
 ``time.monotonic()`` (CLOCK_MONOTONIC, shared by every process on the machine).
+``POST /_mode {"status": 503}`` makes every webhook fail (counted, not recorded) until
+``{"status": 200}`` (or a reset): an outage.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ class Record:
     last: float | None = None
     arrivals: dict[str, float] = field(default_factory=dict)
     """message_id → first arrival; duplicates (at-least-once) are counted, not recorded."""
+    order: list[str] = field(default_factory=list)
+    """message_ids in the order of their first arrival."""
     bundle_times: list[float] = field(default_factory=list)
     duplicates: int = 0
+    refused: int = 0
+    """Webhooks answered with an error status (``/_mode``)."""
 
     def note(self, at: float, body: bytes) -> None:
         self.requests += 1
@@ -43,6 +49,7 @@ class Record:
                 self.duplicates += 1
             else:
                 self.arrivals[message_id] = at
+                self.order.append(message_id)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -50,6 +57,7 @@ class Record:
             "messages": len(self.arrivals),
             "bundles": len(self.bundle_times),
             "duplicates": self.duplicates,
+            "refused": self.refused,
             "mean_body_bytes": self.body_bytes / self.requests if self.requests else 0,
             "first": self.first,
             "last": self.last,
@@ -58,9 +66,13 @@ class Record:
 
 def make_app() -> web.Application:
     state = {"record": Record()}
+    answer = {"status": 200}
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        if answer["status"] != 200:
+            state["record"].refused += 1
+            return web.Response(status=answer["status"])
         state["record"].note(time.monotonic(), body)
         return web.Response(status=200)
 
@@ -69,16 +81,24 @@ def make_app() -> web.Application:
 
     async def arrivals(_: web.Request) -> web.Response:
         record = state["record"]
-        return web.json_response({"arrivals": record.arrivals, "bundles": record.bundle_times})
+        return web.json_response(
+            {"arrivals": record.arrivals, "order": record.order, "bundles": record.bundle_times}
+        )
 
     async def reset(_: web.Request) -> web.Response:
         state["record"] = Record()
+        answer["status"] = 200
         return web.json_response({"ok": True})
+
+    async def mode(request: web.Request) -> web.Response:
+        answer["status"] = int((await request.json())["status"])
+        return web.json_response(answer)
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_get("/_stats", stats)
     app.router.add_get("/_arrivals", arrivals)
     app.router.add_post("/_reset", reset)
+    app.router.add_post("/_mode", mode)
     app.router.add_post("/{tail:.*}", hook)
     return app
 

@@ -1,0 +1,111 @@
+"""The benchmark's options: one frozen :class:`Config` for every phase."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Config:
+    raw_requests: int
+    concurrency: int
+    messages: int
+    chats: int
+    bundle_chats: int
+    per_chat: int
+    batch_size: int
+    phase_timeout: float
+    postgres: bool
+    profile: bool
+    ingest_concurrency: int
+    source_messages: int
+    source_concurrency: int
+    busy_messages: int
+    hot_path: bool
+    operations: bool
+    backlog: bool
+    backlog_messages: int
+    backlog_chats: int
+    backlog_timeout: float
+    steady_seconds: float
+    soak_cycles: int
+    soak_messages: int
+
+    @property
+    def run_timeout(self) -> float:
+        """The whole run's hard limit: every phase's own, with room to spare."""
+        return self.phase_timeout * 14 + self.backlog_timeout + 300
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="chathooks against the machine's raw limit and issue 9's targets.",
+    )
+    parser.add_argument("--quick", action="store_true", help="small N: a sanity run (~3 min)")
+    parser.add_argument("--raw-requests", type=int, help="requests in the raw phase")
+    parser.add_argument("--messages", type=int, help="messages in the none phase")
+    parser.add_argument("--bundle-chats", type=int, help="chats in the bundle phases")
+    parser.add_argument("--concurrency", type=int, default=64, help="raw client in flight")
+    parser.add_argument(
+        "--ingest-concurrency", type=int, default=2, help="batch POSTs in flight during ingest"
+    )
+    parser.add_argument(
+        "--source-messages", type=int, help="messages per single-message run (minimal, API, source)"
+    )
+    parser.add_argument(
+        "--source-concurrency", type=int, default=16, help="requests in flight, one message each"
+    )
+    parser.add_argument("--busy-messages", type=int, help="messages in the one busy chat")
+    parser.add_argument("--backlog-messages", type=int, help="messages in the backlog phase")
+    parser.add_argument(
+        "--backlog-chats", type=int, default=10_000, help="chats the backlog is spread over"
+    )
+    parser.add_argument(
+        "--backlog-timeout", type=float, default=3_600.0, help="the backlog phase's limit (s)"
+    )
+    parser.add_argument("--phase-timeout", type=float, default=300.0, help="every other phase's")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL phases")
+    parser.add_argument("--no-backlog", action="store_true", help="skip the backlog phase")
+    parser.add_argument(
+        "--only",
+        choices=("hot-path", "operations", "backlog"),
+        help="run only the throughput phases, the operations phases, or the backlog phase "
+        "(each with the raw limit)",
+    )
+    parser.add_argument("--steady-seconds", type=float, help="length of each steady phase")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample each chathooks process with py-spy (if installed) into bench/results/",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    messages = args.messages or (3_000 if quick else 20_000)
+    backlog_messages = args.backlog_messages or (20_000 if quick else 1_000_000)
+    return Config(
+        raw_requests=args.raw_requests or (5_000 if quick else 30_000),
+        concurrency=args.concurrency,
+        messages=messages,
+        chats=max(1, messages // 10),
+        bundle_chats=args.bundle_chats or (1_000 if quick else 10_000),
+        per_chat=10,
+        batch_size=1_000,
+        phase_timeout=args.phase_timeout,
+        postgres=not args.no_postgres,
+        profile=args.profile,
+        ingest_concurrency=args.ingest_concurrency,
+        source_messages=args.source_messages or (1_000 if quick else 5_000),
+        source_concurrency=args.source_concurrency,
+        busy_messages=args.busy_messages or (1_000 if quick else 5_000),
+        hot_path=args.only in (None, "hot-path"),
+        operations=args.only in (None, "operations"),
+        backlog=args.only == "backlog" or (args.only is None and not args.no_backlog),
+        backlog_messages=backlog_messages,
+        backlog_chats=max(1, min(args.backlog_chats, backlog_messages // 10)),
+        backlog_timeout=args.backlog_timeout,
+        steady_seconds=args.steady_seconds or (10.0 if quick else 30.0),
+        soak_cycles=4 if quick else 6,
+        soak_messages=2_000 if quick else 10_000,
+    )
