@@ -15,7 +15,8 @@ from chathooks.store import tenants
 bearer = HTTPBearer(auto_error=False, description="A workspace's API token, or the admin token.")
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """Async so FastAPI calls it in the event loop: a sync dependency costs a thread hop."""
     rt: Runtime = request.app.state.runtime
     return rt
 
