@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts
+from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
@@ -130,6 +130,23 @@ def accounts_by_phone(
         )
     )
     return {row.phone: row for row in rows}
+
+
+_accounts = table(WhatsappAccount)
+_ACCOUNT_IDS = select(_accounts.c.phone, _accounts.c.id).where(
+    _accounts.c.workspace_id == bindparam("workspace"),
+    _accounts.c.phone.in_(bindparam("phones", expanding=True)),
+)
+
+
+def account_ids_by_phone(
+    session: Session, workspace_id: int, phones: Iterable[str]
+) -> dict[str, int]:
+    """Of these phones, the workspace's accounts' ids: one Core read, done on every ingest."""
+    rows = session.connection().execute(
+        _ACCOUNT_IDS, {"workspace": workspace_id, "phones": list(set(phones))}
+    )
+    return {phone: account_id for phone, account_id in rows}
 
 
 def account_owner_names(
