@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from chathooks import ingest, metrics, payloads, workspaces
-from chathooks.api.deps import RuntimeDep, WorkspaceDep
+from chathooks.api.deps import RuntimeDep, TokenHashDep, WorkspaceDep, workspace_of
 from chathooks.api.errors import ERRORS
 from chathooks.schemas import (
     BatchResult,
@@ -19,8 +19,10 @@ from chathooks.schemas import (
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
-def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[MessageResult]:
+def _ingest(rt: RuntimeDep, token: str, events: list[MessageEvent]) -> list[MessageResult]:
+    """The caller's workspace is read in the same transaction that stores the events."""
     with rt.transaction() as session:
+        workspace = workspace_of(session.connection(), token)
         outcomes = ingest.ingest(session, workspace, events, rt.clock.now(), rt.settings.base_url)
     rt.wake_local()  # other processes' workers were notified by the commit
     metrics.count_ingested("api", sum(o.status != "duplicate" for o in outcomes))
@@ -37,19 +39,19 @@ def _ingest(rt: RuntimeDep, workspace: int, events: list[MessageEvent]) -> list[
     responses={200: {"description": "A duplicate message_id: nothing re-sent."}},
 )
 def post_message(
-    event: MessageEvent, workspace: WorkspaceDep, rt: RuntimeDep, response: Response
+    event: MessageEvent, token: TokenHashDep, rt: RuntimeDep, response: Response
 ) -> MessageResult:
     """Store one message event and queue it for every webhook; 202 once stored."""
-    result = _ingest(rt, workspace, [event])[0]
+    result = _ingest(rt, token, [event])[0]
     if result.status == "duplicate":
         response.status_code = status.HTTP_200_OK
     return result
 
 
 @router.post("/messages/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchResult)
-def post_batch(batch: MessageBatch, workspace: WorkspaceDep, rt: RuntimeDep) -> BatchResult:
+def post_batch(batch: MessageBatch, token: TokenHashDep, rt: RuntimeDep) -> BatchResult:
     """Up to 1,000 events in one transaction: all stored, or (on any bad item) none."""
-    return BatchResult(results=_ingest(rt, workspace, batch.messages))
+    return BatchResult(results=_ingest(rt, token, batch.messages))
 
 
 def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
