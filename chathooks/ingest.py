@@ -51,6 +51,9 @@ def ingest(
     now: datetime,
     base_url: str,
 ) -> list[Outcome]:
+    """Store the events and queue them; one outcome per event, in order. An unknown
+    account raises ``UnknownAccount`` before anything is written, so a caller may go on
+    without that event in the same transaction."""
     accounts = tenants.account_ids_by_phone(
         session, workspace_id, (e.whatsapp_account_phone for e in events)
     )
