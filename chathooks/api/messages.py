@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -168,11 +167,12 @@ class SingleMessages:
         return [results[index] for index in range(len(group))], stored
 
 
-async def _single_messages(request: Request, rt: RuntimeDep) -> SingleMessages:
-    """The app's one ``SingleMessages``, made on first use."""
+def _single_messages(request: Request) -> SingleMessages:
+    """The app's one ``SingleMessages``, made on first use. (Called, not a dependency:
+    FastAPI's bookkeeping per dependency is a noticeable part of a request.)"""
     state = request.app.state
     if not hasattr(state, "single_messages"):
-        state.single_messages = SingleMessages(rt)
+        state.single_messages = SingleMessages(state.runtime)
     found: SingleMessages = state.single_messages
     return found
 
@@ -183,13 +183,9 @@ async def _single_messages(request: Request, rt: RuntimeDep) -> SingleMessages:
     response_model=MessageResult,
     responses={200: {"description": "A duplicate message_id: nothing re-sent."}},
 )
-async def post_message(
-    event: MessageEvent,
-    token: TokenHashDep,
-    single: Annotated[SingleMessages, Depends(_single_messages)],
-) -> JSONResponse:
+async def post_message(event: MessageEvent, token: TokenHashDep, request: Request) -> JSONResponse:
     """Store one message event and queue it for every webhook; 202 once stored."""
-    result = await single.store(token, event)
+    result = await _single_messages(request).store(token, event)
     duplicate = result["status"] == "duplicate"
     return JSONResponse(result, status.HTTP_200_OK if duplicate else status.HTTP_202_ACCEPTED)
 
