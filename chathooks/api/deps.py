@@ -25,7 +25,7 @@ async def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def _unauthorized() -> HTTPException:
+def unauthorized() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "missing or unknown bearer token",
@@ -38,7 +38,7 @@ async def hashed_token(
 ) -> str:
     """The bearer token's hash (401 without one), for a lookup in the route's own transaction."""
     if credentials is None:
-        raise _unauthorized()
+        raise unauthorized()
     return hash_token(credentials.credentials)
 
 
@@ -52,7 +52,7 @@ def workspace_of(connection: Connection, token_hash: str) -> int:
     token then stops working at once in every process."""
     found = tenants.workspace_id_by_token_hash(connection, token_hash)
     if found is None:
-        raise _unauthorized()
+        raise unauthorized()
     return found
 
 
@@ -67,7 +67,7 @@ def require_admin(
     rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     if credentials is None:
-        raise _unauthorized()
+        raise unauthorized()
     with rt.transaction() as session:
         if not admin_token_matches(session, rt.settings, credentials.credentials):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the admin token is required")

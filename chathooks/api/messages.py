@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from chathooks import ingest, metrics, payloads, workspaces
-from chathooks.api.deps import RuntimeDep, TokenHashDep, WorkspaceDep, workspace_of
+from chathooks.api.deps import RuntimeDep, TokenHashDep, WorkspaceDep, unauthorized, workspace_of
 from chathooks.api.errors import ERRORS
 from chathooks.runtime import Runtime
 from chathooks.schemas import (
@@ -21,6 +22,7 @@ from chathooks.schemas import (
     MessageEvent,
     MessageResult,
 )
+from chathooks.store import tenants
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -108,7 +110,9 @@ class SingleMessages:
             group = self.waiting[: self.MAX_GROUP]
             del self.waiting[: self.MAX_GROUP]
             try:
-                results = await asyncio.to_thread(self._store_group, group)
+                # FastAPI's thread pool, as a sync route's: the default executor's few
+                # threads are the delivery worker's.
+                results = await run_in_threadpool(self._store_group, group)
             except asyncio.CancelledError:  # the loop is stopping
                 for waiting in group:
                     waiting.answer.cancel()
@@ -138,16 +142,16 @@ class SingleMessages:
         """Each request's answer, or the error to raise for it; and what was stored."""
         results: dict[int, Answer | Exception] = {}
         by_workspace: dict[int, list[int]] = {}
-        workspaces: dict[str, int | Exception] = {}
+        workspaces: dict[str, int | None] = {}
         for index, waiting in enumerate(group):
             if waiting.token not in workspaces:
-                try:
-                    workspaces[waiting.token] = workspace_of(session.connection(), waiting.token)
-                except HTTPException as error:
-                    workspaces[waiting.token] = error
+                connection = session.connection()
+                workspaces[waiting.token] = tenants.workspace_id_by_token_hash(
+                    connection, waiting.token
+                )
             found = workspaces[waiting.token]
-            if isinstance(found, Exception):
-                results[index] = found
+            if found is None:
+                results[index] = unauthorized()
             else:
                 by_workspace.setdefault(found, []).append(index)
         stored: list[ingest.Outcome] = []
