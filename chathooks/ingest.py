@@ -19,7 +19,7 @@ from chathooks.filters import ChatFacts
 from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
 from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
-from chathooks.store.models import Delivery, Webhook
+from chathooks.store.models import Delivery
 
 
 class UnknownAccount(Exception):
@@ -51,7 +51,10 @@ def ingest(
     now: datetime,
     base_url: str,
 ) -> list[Outcome]:
-    accounts = tenants.accounts_by_phone(
+    """Store the events and queue them; one outcome per event, in order. An unknown
+    account raises ``UnknownAccount`` before anything is written, so a caller may go on
+    without that event in the same transaction."""
+    accounts = tenants.account_ids_by_phone(
         session, workspace_id, (e.whatsapp_account_phone for e in events)
     )
     for index, event in enumerate(events):
@@ -74,7 +77,7 @@ def ingest(
         for row in rows
         if row["external_id"] in new_ids
     ]
-    phones = {account.id: phone for phone, account in accounts.items()}
+    phones = {account_id: phone for phone, account_id in accounts.items()}
     chats = {
         chat_id: ChatFacts(chat_id in groups, phones[account_id])
         for (account_id, _), chat_id in chat_ids.items()
@@ -98,19 +101,19 @@ def _chats_for(
     session: Session,
     workspace_id: int,
     events: Sequence[MessageEvent],
-    accounts: dict[str, Any],
+    accounts: dict[str, int],
     now: datetime,
 ) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey], set[int]]:
     """Chat ids for the events' chats, creating missing ones; returns (ids, the chats whose
     first deliverable message is among these events, ids of the group chats)."""
-    latest = {(accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat for e in events}
+    latest = {(accounts[e.whatsapp_account_phone], e.chat.external_id): e.chat for e in events}
     names = {  # the latest name given: a sent message often does not know the contact's
-        (accounts[e.whatsapp_account_phone].id, e.chat.external_id): e.chat.full_name
+        (accounts[e.whatsapp_account_phone], e.chat.external_id): e.chat.full_name
         for e in events
         if e.chat.full_name
     }
     deliverable = {
-        (accounts[e.whatsapp_account_phone].id, e.chat.external_id)
+        (accounts[e.whatsapp_account_phone], e.chat.external_id)
         for e in events
         if not e.attachments
     }
@@ -156,7 +159,7 @@ def _chats_for(
 def _message_rows(
     workspace_id: int,
     events: Sequence[MessageEvent],
-    accounts: dict[str, Any],
+    accounts: dict[str, int],
     chat_ids: dict[messages.ChatKey, int],
     firsts: set[messages.ChatKey],
     now: datetime,
@@ -164,7 +167,7 @@ def _message_rows(
     rows = []
     firsts = set(firsts)
     for event in events:
-        key = (accounts[event.whatsapp_account_phone].id, event.chat.external_id)
+        key = (accounts[event.whatsapp_account_phone], event.chat.external_id)
         is_first = key in firsts and not event.attachments
         if is_first:
             firsts.discard(key)
@@ -223,6 +226,15 @@ def _as_message(row_id: int, row: dict[str, Any]) -> StoredMessage:
     return StoredMessage(id=row_id, **row)
 
 
+class Target(Protocol):
+    """A webhook as queueing needs it: a model row, or a plain row read for ingest."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def aggregation(self) -> str: ...
+
+
 def _queue(
     session: Session,
     workspace_id: int,
@@ -261,7 +273,7 @@ def _queue(
 
 def queue(
     session: Session,
-    webhook: Webhook,
+    webhook: Target,
     forwardable: Sequence[Queueable],
     now: datetime,
     base_url: str,
@@ -298,7 +310,7 @@ def queue_singles(
 
 def gather(
     session: Session,
-    webhook: Webhook,
+    webhook: Target,
     gathered: Sequence[Queueable],
     now: datetime,
     base_url: str,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
 
 from chathooks.admin import admin_token_matches
 from chathooks.runtime import Runtime
@@ -15,7 +16,8 @@ from chathooks.store import tenants
 bearer = HTTPBearer(auto_error=False, description="A workspace's API token, or the admin token.")
 
 
-def runtime(request: Request) -> Runtime:
+async def runtime(request: Request) -> Runtime:
+    """Async so FastAPI calls it in the event loop: a sync dependency costs a thread hop."""
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -23,7 +25,7 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def _unauthorized() -> HTTPException:
+def unauthorized() -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "missing or unknown bearer token",
@@ -31,27 +33,41 @@ def _unauthorized() -> HTTPException:
     )
 
 
-def workspace_id(
-    rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> int:
-    """The caller's workspace; every query a route makes is scoped to it.
-
-    Looked up on every request (one read on a unique index, no writer's turn on SQLite)
-    rather than cached: a rotated token then stops working at once in every process."""
+async def hashed_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The bearer token's hash (401 without one), for a lookup in the route's own transaction."""
     if credentials is None:
-        raise _unauthorized()
-    with rt.reading() as connection:
-        found = tenants.workspace_id_by_token_hash(connection, hash_token(credentials.credentials))
+        raise unauthorized()
+    return hash_token(credentials.credentials)
+
+
+TokenHashDep = Annotated[str, Depends(hashed_token)]
+
+
+def workspace_of(connection: Connection, token_hash: str) -> int:
+    """The token's workspace (401 if none has it); every query a route makes is scoped to it.
+
+    Looked up on every request (one read on a unique index) rather than cached: a rotated
+    token then stops working at once in every process."""
+    found = tenants.workspace_id_by_token_hash(connection, token_hash)
     if found is None:
-        raise _unauthorized()
+        raise unauthorized()
     return found
+
+
+def workspace_id(rt: RuntimeDep, token_hash: TokenHashDep) -> int:
+    """The caller's workspace, read without a writer's turn on SQLite. (Ingest instead looks
+    it up in its own write transaction: one transaction per request.)"""
+    with rt.reading() as connection:
+        return workspace_of(connection, token_hash)
 
 
 def require_admin(
     rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     if credentials is None:
-        raise _unauthorized()
+        raise unauthorized()
     with rt.transaction() as session:
         if not admin_token_matches(session, rt.settings, credentials.credentials):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the admin token is required")

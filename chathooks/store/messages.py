@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
@@ -16,25 +16,67 @@ from chathooks.store.models import BundleMessage, Chat, Message, Teammate, Whats
 ChatKey = tuple[int, str]
 
 
-def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Chat]:
-    """Existing chats by (account id, external id)."""
-    keys = list(set(keys))
-    if not keys:
+_chats = table(Chat)
+_messages = table(Message)
+_CHATS_BY_KEY = select(
+    _chats.c.id,
+    _chats.c.account_id,
+    _chats.c.external_id,
+    _chats.c.full_name,
+    _chats.c.is_group,
+    _chats.c.has_deliverable,
+).where(
+    # Two IN lists, not one IN of (account, external id) pairs: SQLite searches its unique
+    # index for pairs by the account alone, reading every chat of it on each request.
+    _chats.c.account_id.in_(bindparam("accounts", expanding=True)),
+    _chats.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
+
+
+def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Any]:
+    """Existing chats by (account id, external id), as plain rows (id, account_id,
+    external_id, full_name, is_group, has_deliverable)."""
+    wanted = set(keys)
+    if not wanted:
         return {}
-    rows = session.scalars(select(Chat).where(tuple_(Chat.account_id, Chat.external_id).in_(keys)))
-    return {(row.account_id, row.external_id): row for row in rows}
+    rows = session.connection().execute(
+        _CHATS_BY_KEY,
+        {
+            "accounts": sorted({account for account, _ in wanted}),
+            "external_ids": sorted({external for _, external in wanted}),
+        },
+    )
+    found = {(row.account_id, row.external_id): row for row in rows}
+    return {key: row for key, row in found.items() if key in wanted}
+
+
+_built: dict[tuple[Callable[[Session], Any], str], Any] = {}
+
+
+def _statement(session: Session, build: Callable[[Session], Any]) -> Any:
+    """``build``'s statement for the session's dialect, built once rather than per request
+    (building one and computing its cache key cost more than running it)."""
+    key = (build, session.get_bind().dialect.name)
+    statement = _built.get(key)
+    if statement is None:
+        statement = _built[key] = build(session)
+    return statement
+
+
+def _inserting_chats(session: Session) -> Any:
+    return insert_ignoring_conflicts(session, Chat).returning(
+        _chats.c.id, _chats.c.account_id, _chats.c.external_id
+    )
 
 
 def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> dict[ChatKey, int]:
     """Insert chats, skipping any a concurrent request created; returns the ones inserted."""
     if not rows:
         return {}
-    stmt = insert_ignoring_conflicts(session, Chat).returning(
-        Chat.id, Chat.account_id, Chat.external_id
-    )
+    stmt = _statement(session, _inserting_chats)
     return {
         (account, external): chat_id
-        for chat_id, account, external in session.execute(stmt, list(rows))
+        for chat_id, account, external in session.connection().execute(stmt, list(rows))
     }
 
 
@@ -60,24 +102,34 @@ def rename_chat(session: Session, chat_id: int, full_name: str) -> None:
     session.execute(update(Chat).where(Chat.id == chat_id).values(full_name=full_name))
 
 
+_STORED_MESSAGE_CHATS = select(_messages.c.external_id, _messages.c.chat_id).where(
+    _messages.c.workspace_id == bindparam("workspace"),
+    _messages.c.external_id.in_(bindparam("external_ids", expanding=True)),
+)
+
+
 def stored_message_chats(
     session: Session, workspace_id: int, external_ids: Iterable[str]
 ) -> dict[str, int]:
     """Of these message ids, the ones already stored, with their chat ids."""
-    rows = session.execute(
-        select(Message.external_id, Message.chat_id).where(
-            Message.workspace_id == workspace_id, Message.external_id.in_(set(external_ids))
-        )
+    rows = session.connection().execute(
+        _STORED_MESSAGE_CHATS, {"workspace": workspace_id, "external_ids": list(set(external_ids))}
     )
     return {external_id: chat_id for external_id, chat_id in rows}
+
+
+def _inserting_messages(session: Session) -> Any:
+    return insert_ignoring_conflicts(session, Message).returning(
+        _messages.c.id, _messages.c.external_id
+    )
 
 
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Insert messages, skipping ids stored meanwhile; returns external id -> row id."""
     if not rows:
         return {}
-    stmt = insert_ignoring_conflicts(session, Message).returning(Message.id, Message.external_id)
-    result = session.execute(stmt, list(rows))
+    stmt = _statement(session, _inserting_messages)
+    result = session.connection().execute(stmt, list(rows))
     return {external_id: row_id for row_id, external_id in result}
 
 

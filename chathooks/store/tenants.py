@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts
+from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
@@ -132,14 +132,41 @@ def accounts_by_phone(
     return {row.phone: row for row in rows}
 
 
+_accounts = table(WhatsappAccount)
+_ACCOUNT_IDS = select(_accounts.c.phone, _accounts.c.id).where(
+    _accounts.c.workspace_id == bindparam("workspace"),
+    _accounts.c.phone.in_(bindparam("phones", expanding=True)),
+)
+
+
+def account_ids_by_phone(
+    session: Session, workspace_id: int, phones: Iterable[str]
+) -> dict[str, int]:
+    """Of these phones, the workspace's accounts' ids: one Core read, done on every ingest."""
+    rows = session.connection().execute(
+        _ACCOUNT_IDS, {"workspace": workspace_id, "phones": list(set(phones))}
+    )
+    return {phone: account_id for phone, account_id in rows}
+
+
+_teammates = table(Teammate)
+_ACCOUNT_OWNER_NAMES = (
+    select(_accounts.c.phone, _teammates.c.full_name)
+    .join(_teammates, _teammates.c.id == _accounts.c.teammate_id)
+    .where(
+        _accounts.c.workspace_id == bindparam("workspace"),
+        _accounts.c.phone.in_(bindparam("phones", expanding=True)),
+    )
+)
+
+
 def account_owner_names(
     session: Session, workspace_id: int, phones: Iterable[str]
 ) -> dict[str, str]:
-    """Of these phones, the workspace's accounts, with their owner's full name."""
-    rows = session.execute(
-        select(WhatsappAccount.phone, Teammate.full_name)
-        .join(Teammate, Teammate.id == WhatsappAccount.teammate_id)
-        .where(WhatsappAccount.workspace_id == workspace_id, WhatsappAccount.phone.in_(set(phones)))
+    """Of these phones, the workspace's accounts, with their owner's full name (a Core
+    read: a source's every request makes it)."""
+    rows = session.connection().execute(
+        _ACCOUNT_OWNER_NAMES, {"workspace": workspace_id, "phones": list(set(phones))}
     )
     return {account_phone: full_name for account_phone, full_name in rows}
 

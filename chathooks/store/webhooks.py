@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from chathooks.store.dialect import table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Webhook
 
@@ -45,14 +46,21 @@ def list_for_workspace(session: Session, workspace_id: int) -> list[Webhook]:
     )
 
 
-def queueing(session: Session, workspace_id: int) -> list[Webhook]:
-    return list(
-        session.scalars(
-            select(Webhook)
-            .where(Webhook.workspace_id == workspace_id, Webhook.status.in_(QUEUEING_STATUSES))
-            .order_by(Webhook.id)
-        )
+_webhooks = table(Webhook)
+_QUEUEING = (
+    select(_webhooks.c.id, _webhooks.c.aggregation, _webhooks.c.filters)
+    .where(
+        _webhooks.c.workspace_id == bindparam("workspace"),
+        _webhooks.c.status.in_(QUEUEING_STATUSES),
     )
+    .order_by(_webhooks.c.id)
+)
+
+
+def queueing(session: Session, workspace_id: int) -> list[Any]:
+    """The webhooks new messages are queued for, as plain rows (id, aggregation, filters):
+    read on every ingest, so a webhook created or deleted in any process counts at once."""
+    return list(session.connection().execute(_QUEUEING, {"workspace": workspace_id}))
 
 
 def delete(session: Session, webhook: Webhook) -> None:
