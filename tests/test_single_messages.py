@@ -17,7 +17,7 @@ from chathooks.api.messages import Answer, SingleMessages
 from chathooks.schemas import MessageEvent
 from chathooks.security import hash_token
 from chathooks.store.models import Delivery, Message
-from tests.conftest import Service, Workspace, event
+from tests.conftest import Service, Workspace, event, run_coroutine
 
 
 def _set_up(service: Service) -> tuple[Workspace, Workspace]:
@@ -44,7 +44,7 @@ def _store_together(
             return_exceptions=True,
         )
 
-    return asyncio.run(arrive())
+    return run_coroutine(arrive())
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_single_posts_at_once_are_all_stored(service: Service) -> None:
             )
         return [answer.status_code for answer in answers]
 
-    codes = asyncio.run(post_all())
+    codes = run_coroutine(post_all())
     assert sorted(codes) == [200] * 30 + [202] * 30
     assert _count(service, Message) == _count(service, Delivery) == 30
 
