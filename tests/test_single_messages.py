@@ -17,7 +17,7 @@ from chathooks.api.messages import Answer, SingleMessages
 from chathooks.schemas import MessageEvent
 from chathooks.security import hash_token
 from chathooks.store.models import Delivery, Message
-from tests.conftest import Service, Workspace, event
+from tests.conftest import Service, Workspace, event, run_coroutine
 
 
 def _set_up(service: Service) -> tuple[Workspace, Workspace]:
@@ -44,7 +44,7 @@ def _store_together(
             return_exceptions=True,
         )
 
-    return asyncio.run(arrive())
+    return run_coroutine(arrive())
 
 
 @pytest.fixture
@@ -129,6 +129,33 @@ def test_single_posts_at_once_are_all_stored(service: Service) -> None:
             )
         return [answer.status_code for answer in answers]
 
-    codes = asyncio.run(post_all())
+    codes = run_coroutine(post_all())
     assert sorted(codes) == [200] * 30 + [202] * 30
     assert _count(service, Message) == _count(service, Delivery) == 30
+
+
+def test_chats_are_found_by_account_and_id_together(service: Service) -> None:
+    """Chats are looked up by two lists (accounts, ids): a pair not asked for is not
+    taken for one that was."""
+    team, _ = _set_up(service)
+    team.account("+972500000001", "Second Line", "second@acme.test")
+    pairs = [(a, c) for a in ("+972500000000", "+972500000001") for c in ("x@c.us", "y@c.us")]
+    first = team.post(
+        "/messages/batch",
+        {"messages": [event(f"a{i}", account=a, chat=c) for i, (a, c) in enumerate(pairs)]},
+    )
+    chat_ids = [r["chat_id"] for r in first.json()["results"]]
+    assert len(set(chat_ids)) == 4
+
+    again = team.post(
+        "/messages/batch",
+        {
+            "messages": [
+                event("b0", account=pairs[0][0], chat=pairs[0][1], chat_name="Renamed"),
+                event("b3", account=pairs[3][0], chat=pairs[3][1]),
+            ]
+        },
+    )
+    assert [r["chat_id"] for r in again.json()["results"]] == [chat_ids[0], chat_ids[3]]
+    names = [team.get(f"/chats/{chat_id}").json()["full_name"] for chat_id in chat_ids]
+    assert names == ["Renamed", "John Doe", "John Doe", "John Doe"]
