@@ -156,15 +156,20 @@ _webhooks = table(Webhook)
 _earlier = _deliveries.alias("earlier")
 _now: BindParameter[datetime] = bindparam("now")
 
+_DELIVERY_COLUMNS = (
+    _deliveries.c.id,
+    _deliveries.c.uuid,
+    _deliveries.c.webhook_id,
+    _deliveries.c.chat_id,
+    _deliveries.c.message_id,
+    _deliveries.c.aggregation,
+    _deliveries.c.attempts,
+)
+"""What a worker needs of a claimed delivery (``Claimed``'s first fields)."""
+
 _CLAIM = (
     select(
-        _deliveries.c.id,
-        _deliveries.c.uuid,
-        _deliveries.c.webhook_id,
-        _deliveries.c.chat_id,
-        _deliveries.c.message_id,
-        _deliveries.c.aggregation,
-        _deliveries.c.attempts,
+        *_DELIVERY_COLUMNS,
         _webhooks.c.url,
         _webhooks.c.secret,
         _webhooks.c.previous_secret,
@@ -247,13 +252,7 @@ _lane_rank = (
 )
 _lanes = (
     select(
-        _deliveries.c.id,
-        _deliveries.c.uuid,
-        _deliveries.c.webhook_id,
-        _deliveries.c.chat_id,
-        _deliveries.c.message_id,
-        _deliveries.c.aggregation,
-        _deliveries.c.attempts,
+        *_DELIVERY_COLUMNS,
         _deliveries.c.due_at,
         _deliveries.c.lease_until,
         _lane_rank,
