@@ -17,8 +17,8 @@ from standardwebhooks import Webhook
 from tests.conftest import PUBLIC_BASE, Service, Workspace, event, wait_for
 from tests.receiver import Receiver, Reply
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
-"""The source document, beside the checkout as ../shared (read-only)."""
+EXAMPLE = Path(__file__).resolve().parent / "fixtures" / "bundle-example.json"
+"""The source document's bundle example (tests/fixtures/README.md)."""
 MIB = 1024 * 1024
 NOTE_MAX = 65536
 PERIOD_START = datetime(2030, 3, 5, tzinfo=UTC)
@@ -214,10 +214,7 @@ def test_bundle_payload_exactly_per_spec(service: Service, receiver: Receiver) -
     assert "/login" in target or target.startswith(f"/chat/{chat_id}/messages/")
 
     # the same keys, nesting and value types as the source document's example
-    source = next(SEED.glob("*.txt")).read_text().replace("\xa0", " ")
-    example = json.loads(
-        source[source.index("{", source.index("Örnek")) : source.index("Birleştirmeyin")]
-    )
+    example = json.loads(EXAMPLE.read_text())
 
     def shape(value: Any) -> Any:
         if isinstance(value, dict):
