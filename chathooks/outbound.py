@@ -18,6 +18,7 @@ from chathooks.deliver.signing import (
     webhook_id,
 )
 from chathooks.deliver.transport import Transport
+from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.record import Sent, activity_row, attempt_row
 from chathooks.runtime import Runtime
 from chathooks.schemas import AttemptOut, WebhookIn
@@ -26,7 +27,6 @@ from chathooks.settings import Settings
 from chathooks.storable import text_problem
 from chathooks.store import deliveries, logs, messages, tenants, webhooks
 from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
-from chathooks.workspaces import BadField, Conflict, NotFound
 
 TEST_HEADER = "chathooks-test"
 TEST_ID_PREFIX = "test_"

@@ -8,25 +8,10 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from chathooks import payloads
+from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.security import hash_token, new_token
 from chathooks.store import messages, page_sessions, sources, tenants
 from chathooks.store.models import Teammate, WhatsappAccount, Workspace
-
-
-class Conflict(Exception):
-    """The thing to create exists already."""
-
-
-class NotFound(Exception):
-    """No such thing in the caller's workspace (or anywhere: the caller can't tell)."""
-
-
-class BadField(ValueError):
-    """A field's value is well-formed but not acceptable; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

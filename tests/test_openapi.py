@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from chathooks.schemas import BundlePayload, MessagePayload
+from chathooks.payload_models import BundlePayload, MessagePayload
 from tests.browsing import CHROMIUM, sqlite_only
 from tests.conftest import Service, event, wait_for
 from tests.receiver import Receiver

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 
 from chathooks.api import inbound, messages, ops, reference, sources, webhooks, workspaces
 from chathooks.api.docs import install_docs
+from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.ingest import UnknownAccount
-from chathooks.workspaces import BadField, Conflict, NotFound
 
 
 def _field_error(loc: list[str | int], message: str, kind: str) -> JSONResponse:

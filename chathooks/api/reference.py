@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Response
 
-from chathooks.schemas import BundlePayload, MessagePayload
+from chathooks.payload_models import BundlePayload, MessagePayload
 
 DESCRIPTION = """
 Forwards every WhatsApp message of a team to outbound webhooks: one POST per message, or

@@ -14,11 +14,11 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from chathooks.deliver.transport import AiohttpTransport, Outcome
+from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
 from chathooks.sources import KINDS, Kind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate
-from chathooks.workspaces import BadField, NotFound
 
 
 def url(base_url: str, source: Source) -> str:

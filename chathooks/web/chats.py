@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from chathooks import retention, workspaces
+from chathooks import errors, retention, workspaces
 from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
-from chathooks.web.pages import PageNotFound
+from chathooks.web.errors import PageNotFound
 from chathooks.web.render import flash, render, runtime, see_other
 from chathooks.web.viewer import Viewer, ViewerDep
 
@@ -32,7 +32,7 @@ def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse
     with rt.transaction() as session:
         try:
             ctx = workspaces.get_chat(session, viewer.workspace_id, chat_id)
-        except workspaces.NotFound:
+        except errors.NotFound:
             raise PageNotFound() from None
         return render(
             request,
@@ -65,9 +65,9 @@ def set_responsible(
         with runtime(request).transaction() as session:
             chat = workspaces.get_chat(session, viewer.workspace_id, chat_id).chat
             workspaces.set_responsible(session, viewer.workspace_id, chat.id, email)
-    except workspaces.NotFound:
+    except errors.NotFound:
         raise PageNotFound() from None
-    except workspaces.BadField as error:
+    except errors.BadField as error:
         flash(request, f"Not changed: {error}.", "error")
         return see_other(_chat_path(chat_id))
     flash(request, f"Responsible set to {email}." if email else "This chat has no responsible now.")

@@ -15,18 +15,12 @@ from chathooks.logins import (
     set_password,
     teammate_for_claims,
 )
-from chathooks.runtime import Runtime
 from chathooks.web.csrf import require_csrf
-from chathooks.web.render import flash, render
+from chathooks.web.render import flash, render, runtime
 from chathooks.web.viewer import log_out, safe_next, session_token, start_cookie
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = [Depends(require_csrf)]
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -51,7 +45,7 @@ async def login(
     teammate whose password matches is the one logged in. Too many attempts for the e-mail
     or from the address are answered 429 with ``Retry-After``, before any password work."""
     address = request.client.host if request.client else ""
-    result = await log_in(_rt(request), email, password, address)
+    result = await log_in(runtime(request), email, password, address)
     if result.session_token is not None:
         start_cookie(request, result.session_token)
         return _see_other(safe_next(next_path))
@@ -81,7 +75,7 @@ def logout(request: Request) -> Response:
     """Ends this session on the server: a copy of the cookie no longer opens anything."""
     token = session_token(request)
     if token is not None:
-        with _rt(request).transaction() as session:
+        with runtime(request).transaction() as session:
             page_sessions.end(session, token)
     log_out(request)
     flash(request, "You are logged out.")
@@ -90,8 +84,8 @@ def logout(request: Request) -> Response:
 
 @router.get("/set-password/{token}")
 def set_password_page(request: Request, token: str) -> HTMLResponse:
-    claims = password_token_claims(_rt(request), token)
-    with _rt(request).transaction() as session:
+    claims = password_token_claims(runtime(request), token)
+    with runtime(request).transaction() as session:
         teammate = teammate_for_claims(session, claims)
         who = (teammate.full_name, teammate.email) if teammate else None
     if who is None:
@@ -108,8 +102,8 @@ def set_password_submit(
 ) -> Response:
     """Sets the password (the link dies with it) and logs the teammate in."""
     errors: dict[str, str] = {}
-    claims = password_token_claims(_rt(request), token)
-    with _rt(request).transaction() as session:
+    claims = password_token_claims(runtime(request), token)
+    with runtime(request).transaction() as session:
         teammate = teammate_for_claims(session, claims)
         if teammate is None:
             return render(request, "link_expired.html", status_code=status.HTTP_404_NOT_FOUND)
@@ -121,7 +115,7 @@ def set_password_submit(
         else:
             set_password(session, teammate, password)
             start_cookie(
-                request, page_sessions.start(session, teammate.id, _rt(request).clock.now())
+                request, page_sessions.start(session, teammate.id, runtime(request).clock.now())
             )
     if errors:
         return render(

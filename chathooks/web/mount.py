@@ -15,9 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chathooks.logins import session_secret
 from chathooks.page_sessions import SESSION_DAYS
 from chathooks.runtime import Runtime
-from chathooks.web import chats, login, pages, sources, team, workspace
+from chathooks.web import chats, login, sources, team, webhooks, workspace
 from chathooks.web.csrf import CsrfRefused
-from chathooks.web.pages import PageNotFound
+from chathooks.web.errors import PageNotFound
 from chathooks.web.render import render
 from chathooks.web.viewer import LoginRequired
 
@@ -53,7 +53,7 @@ def install_pages(app: FastAPI, rt: Runtime) -> None:
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for router in (
         login.router,
-        pages.router,
+        webhooks.router,
         chats.router,
         sources.router,
         team.router,

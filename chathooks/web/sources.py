@@ -14,15 +14,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
-from chathooks.runtime import Runtime
+from chathooks.errors import BadField, NotFound
 from chathooks.sources import KINDS, manage
 from chathooks.store.models import Source
 from chathooks.web.csrf import require_csrf
-from chathooks.web.pages import PageNotFound
-from chathooks.web.render import flash, render
+from chathooks.web.errors import PageNotFound
+from chathooks.web.render import flash, render, runtime
 from chathooks.web.source_forms import SourceForm, user_secrets
 from chathooks.web.viewer import Viewer, ViewerDep
-from chathooks.workspaces import BadField, NotFound
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = [Depends(require_csrf)]
@@ -39,11 +38,6 @@ OUTCOMES = {
     "refused": "Refused: verify token",
 }
 _CODE = re.compile(r"`([^`]*)`")
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -92,7 +86,7 @@ def whatsapp() -> Response:
 def _list(
     request: Request, session: Session, viewer: Viewer, form: SourceForm, status_code: int = 200
 ) -> HTMLResponse:
-    rt = _rt(request)
+    rt = runtime(request)
     found = manage.list_for(session, viewer.workspace_id)
     return render(
         request,
@@ -108,7 +102,7 @@ def _list(
 
 @router.get("/whatsapp/sources")
 def source_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         return _list(request, session, viewer, SourceForm())
 
 
@@ -120,7 +114,7 @@ def source_create(
     kind: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
 ) -> Response:
-    rt = _rt(request)
+    rt = runtime(request)
     form = SourceForm.parse(kind, name, posted, new=True)
     with rt.transaction() as session:
         if not form.errors:
@@ -149,7 +143,7 @@ def _detail(
     form: SourceForm | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    url = manage.url(_rt(request).settings.base_url, source)
+    url = manage.url(runtime(request).settings.base_url, source)
     kind = manage.kind_of(source)
     return render(
         request,
@@ -170,14 +164,14 @@ def _detail(
 
 @router.get("/whatsapp/sources/{source_id}")
 def source_page(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         return _detail(request, session, viewer, _source(session, viewer, source_id))
 
 
 @router.get("/whatsapp/sources/{source_id}/counts")
 def source_counts(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
     """The fragment the page polls: last event and counts."""
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         source = _source(session, viewer, source_id)
         return render(request, "_source_counts.html", viewer, source=source)
 
@@ -185,7 +179,7 @@ def source_counts(request: Request, source_id: int, viewer: ViewerDep) -> HTMLRe
 @router.get("/whatsapp/sources/{source_id}/requests")
 def source_requests(request: Request, source_id: int, viewer: ViewerDep) -> HTMLResponse:
     """The latest 50 requests, refreshed after Send sample or on demand."""
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         source = _source(session, viewer, source_id)
         return render(
             request,
@@ -205,7 +199,7 @@ def source_save(
     posted: PostedSecrets,
     name: Annotated[str, Form()] = "",
 ) -> Response:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         source = _source(session, viewer, source_id)
         form = SourceForm.parse(source.kind, name, posted, new=False)
         if form.errors:
@@ -220,7 +214,7 @@ def source_save(
 @router.post("/whatsapp/sources/{source_id}/regenerate/{secret}", dependencies=CsrfChecked)
 def source_regenerate(request: Request, source_id: int, secret: str, viewer: ViewerDep) -> Response:
     """A new value for a secret chathooks generated; the sender needs the new one."""
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         source = _source(session, viewer, source_id)
         try:
             manage.update(session, source, {"secrets": {secret: None}})
@@ -234,7 +228,7 @@ def source_regenerate(request: Request, source_id: int, secret: str, viewer: Vie
 async def source_sample(request: Request, source_id: int, viewer: ViewerDep) -> Response:
     """Sends the kind's signed sample to the source's URL and shows the answer."""
     try:
-        outcome = await manage.send_sample(_rt(request), viewer.workspace_id, source_id)
+        outcome = await manage.send_sample(runtime(request), viewer.workspace_id, source_id)
     except NotFound:
         raise PageNotFound() from None
     if request.headers.get("hx-request"):
@@ -254,7 +248,7 @@ async def source_sample(request: Request, source_id: int, viewer: ViewerDep) -> 
 
 @router.post("/whatsapp/sources/{source_id}/delete", dependencies=CsrfChecked)
 def source_delete(request: Request, source_id: int, viewer: ViewerDep) -> Response:
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         manage.delete(session, _source(session, viewer, source_id))
     flash(request, "Source deleted. The messages it brought in stay.")
     return _see_other("/whatsapp/sources")

@@ -14,13 +14,14 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from chathooks import workspaces
+from chathooks.errors import Conflict, NotFound
 from chathooks.logins import password_link
 from chathooks.schemas import AccountIn, TeammateIn
 from chathooks.store import messages, tenants
 from chathooks.store.models import Teammate, WhatsappAccount
 from chathooks.web.csrf import require_csrf
+from chathooks.web.errors import PageNotFound
 from chathooks.web.forms import Errors, checked, sentence
-from chathooks.web.pages import PageNotFound
 from chathooks.web.render import flash, render, runtime, see_other
 from chathooks.web.showing import plural
 from chathooks.web.viewer import Viewer, ViewerDep
@@ -93,7 +94,7 @@ def _create(
         if body is not None:
             try:
                 return create(session, body, rt.clock.now())
-            except workspaces.Conflict as error:
+            except Conflict as error:
                 errors[conflict_field] = sentence(str(error))
         session.rollback()
         return again(request, session, viewer, values=values, errors=errors)
@@ -126,9 +127,9 @@ def remove(request: Request, teammate_id: int, viewer: ViewerDep) -> Response:
     try:
         with runtime(request).transaction() as session:
             removed = workspaces.remove_teammate(session, viewer.workspace_id, teammate_id)
-    except workspaces.NotFound:
+    except NotFound:
         raise PageNotFound() from None
-    except workspaces.Conflict as error:
+    except Conflict as error:
         flash(request, f"Not removed: {error}.", "error")
         return see_other(TEAMMATES)
     accounts, chats = removed.accounts_moved, removed.chats_unassigned

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from chathooks import workspaces
-from chathooks.runtime import Runtime
 from chathooks.store import tenants
 from chathooks.web.csrf import require_csrf
-from chathooks.web.render import render
+from chathooks.web.render import render, runtime
 from chathooks.web.viewer import ViewerDep
 
 router = APIRouter(include_in_schema=False)
@@ -17,22 +16,17 @@ PATH = "/settings/workspace"
 _NEW_TOKEN = "new_api_token"
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
 @router.get(PATH)
 def workspace_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
     """A token just made is shown once: it leaves the session as it is shown."""
     new_token = request.session.pop(_NEW_TOKEN, "")
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         return render(
             request,
             "workspace.html",
             viewer,
             workspace=tenants.get_workspace(session, viewer.workspace_id),
-            api_base=_rt(request).settings.base_url + "/api/v1",
+            api_base=runtime(request).settings.base_url + "/api/v1",
             new_token=new_token,
         )
 
@@ -40,6 +34,6 @@ def workspace_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 @router.post(PATH + "/api-token", dependencies=[Depends(require_csrf)])
 def rotate_api_token(request: Request, viewer: ViewerDep) -> Response:
     """Then back to the page (so reloading it cannot rotate again), which shows the token."""
-    with _rt(request).transaction() as session:
+    with runtime(request).transaction() as session:
         request.session[_NEW_TOKEN] = workspaces.rotate_api_token(session, viewer.workspace_id)
     return RedirectResponse(PATH, status_code=status.HTTP_303_SEE_OTHER)

@@ -13,23 +13,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from chathooks import outbound, retention, workspaces
+from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.runtime import Runtime
 from chathooks.schemas import AttemptOut
 from chathooks.store import deliveries
 from chathooks.store.models import Webhook
 from chathooks.web import showing
 from chathooks.web.csrf import require_csrf
+from chathooks.web.errors import PageNotFound
 from chathooks.web.forms import AGGREGATIONS, ReplayForm, WebhookForm, sentence
 from chathooks.web.render import flash, fragment_digest, render, runtime, see_other
 from chathooks.web.viewer import Viewer, ViewerDep
-from chathooks.workspaces import BadField, Conflict, NotFound
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = [Depends(require_csrf)]
-
-
-class PageNotFound(Exception):
-    """Shown as an HTML 404; also what another workspace's webhook or chat looks like."""
 
 
 def _webhook(session: Session, viewer: Viewer, webhook_id: int) -> Webhook:
