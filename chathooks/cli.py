@@ -16,7 +16,6 @@ from sqlalchemy.engine import make_url
 from chathooks import __version__, workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
 from chathooks.app import create_app, create_worker_app
-from chathooks.backup import BackupRefused, backup_sqlite
 from chathooks.listen import listen, signing_key
 from chathooks.logconfig import configure_logging, logging_config
 from chathooks.logins import password_link, set_password
@@ -25,6 +24,7 @@ from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
 from chathooks.status import status_lines
 from chathooks.store import tenants
+from chathooks.store.backup import BackupRefused, backup_sqlite
 from chathooks.store.database import migrate
 
 

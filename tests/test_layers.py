@@ -38,3 +38,74 @@ def test_api_and_pages_do_not_import_each_other_and_services_import_neither() ->
             if layer in ("api", "web") and layer != own:
                 wrong.append(f"{relative} imports {module}")
     assert wrong == []
+
+
+PLUMBING = {"Session", "sessionmaker", "Connection", "Engine", "make_url"}
+"""What the layers above ``store/`` may take from SQLAlchemy: sessions and engines to hand
+down, never a statement."""
+SQL_HOMES = ("store", "migrations")
+
+
+def _sql_outside_store(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            found += [f"imports {a.name}" for a in node.names if a.name not in PLUMBING]
+        elif isinstance(node, ast.Import):
+            found += [f"imports {a.name}" for a in node.names if a.name.startswith("sqlalchemy")]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"execute", "executescript", "scalar", "scalars", "query"}
+        ):
+            found.append(f"calls .{node.func.attr}() on line {node.lineno}")
+    return found
+
+
+def test_no_sql_outside_store_and_migrations() -> None:
+    wrong = [
+        f"{path.relative_to(PACKAGE)} {what}"
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] not in SQL_HOMES
+        for what in _sql_outside_store(path)
+    ]
+    assert wrong == []
+
+
+def _chathooks_imports(path: Path) -> set[str]:
+    return {m for m in _imports(path) if m.split(".")[0] == "chathooks"}
+
+
+def _module_path(module: str) -> Path | None:
+    base = PACKAGE.parent / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_store_imports_nothing_above_itself() -> None:
+    """``store/`` may use its own modules and leaf helpers that import no chathooks module
+    themselves (``storable``, ``clock``); anything else would be a layer above it."""
+    wrong = []
+    for path in (PACKAGE / "store").rglob("*.py"):
+        for module in _chathooks_imports(path):
+            if module == "chathooks.store" or module.startswith("chathooks.store."):
+                continue
+            target = _module_path(module)
+            if target is None or _chathooks_imports(target):
+                wrong.append(f"store/{path.relative_to(PACKAGE / 'store')} imports {module}")
+    assert wrong == []
+
+
+def test_tests_read_nothing_outside_the_repository() -> None:
+    """A fresh clone passes alone: no test reaches for ``../shared`` or another checkout."""
+    tests = Path(__file__).resolve().parent
+    wrong = [
+        f"{path.name}:{number}"
+        for path in tests.rglob("*.py")
+        if path.name != Path(__file__).name
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "../shared" in line or '"shared"' in line or "parents[2]" in line
+    ]
+    assert wrong == []

@@ -10,7 +10,7 @@ import logging
 import psycopg
 
 from chathooks.runtime import Runtime
-from chathooks.store.notices import CHANNEL
+from chathooks.store import notices
 
 log = logging.getLogger("chathooks.wakeups")
 
@@ -26,7 +26,7 @@ async def wake_on_notices(rt: Runtime, stop: asyncio.Event) -> None:
             async with await psycopg.AsyncConnection.connect(
                 conninfo, autocommit=True, connect_timeout=5
             ) as conn:
-                await conn.execute(f"LISTEN {CHANNEL}")
+                await notices.listen(conn)
                 rt.listening = True
                 rt.wake_local()  # anything queued while not listening
                 async for _ in conn.notifies():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -13,3 +16,8 @@ def notify(session: Session) -> None:
     SQLite, whose one process wakes its worker in memory."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+async def listen(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Subscribe ``conn`` (autocommit) to the channel; ``conn.notifies()`` then yields."""
+    await conn.execute(f"LISTEN {CHANNEL}")
