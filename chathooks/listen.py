@@ -53,7 +53,7 @@ def readable_body(body: bytes) -> str:
 
 
 def describe(
-    method: str, path: str, headers: dict[str, str], body: bytes, verdict: str, at: datetime
+    method: str, path: str, *, headers: dict[str, str], body: bytes, verdict: str, at: datetime
 ) -> str:
     lower = {name.lower(): value for name, value in headers.items()}
     lines = [
@@ -71,7 +71,16 @@ def listener(key: Webhook | None, answer_status: int, out: Print) -> web.Applica
         body = await request.read()
         headers = dict(request.headers)
         verdict = signature_verdict(key, headers, body)
-        out(describe(request.method, request.path_qs, headers, body, verdict, datetime.now()))
+        out(
+            describe(
+                request.method,
+                request.path_qs,
+                headers=headers,
+                body=body,
+                verdict=verdict,
+                at=datetime.now().astimezone(),
+            )
+        )
         return web.json_response({"received": True}, status=answer_status)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)

@@ -162,6 +162,7 @@ def delete(session: Session, webhook: Webhook) -> None:
 def replay(
     session: Session,
     webhook: Webhook,
+    *,
     since: datetime,
     until: datetime,
     now: datetime,

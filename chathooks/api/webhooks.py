@@ -187,11 +187,11 @@ def replay(
         count, queued = outbound.replay(
             session,
             outbound.get(session, workspace, webhook_id),
-            body.since,
-            body.until,
-            rt.clock.now(),
-            rt.settings.base_url,
-            retention.horizon(rt),
+            since=body.since,
+            until=body.until,
+            now=rt.clock.now(),
+            base_url=rt.settings.base_url,
+            kept_since=retention.horizon(rt),
         )
     rt.wake_workers()
     return ReplayResult(messages=count, deliveries=queued)

@@ -279,10 +279,11 @@ def webhook_replay(
                 found, queued = outbound.replay(
                     session,
                     webhook,
-                    *moments,
-                    rt.clock.now(),
-                    rt.settings.base_url,
-                    retention.horizon(rt),
+                    since=moments[0],
+                    until=moments[1],
+                    now=rt.clock.now(),
+                    base_url=rt.settings.base_url,
+                    kept_since=retention.horizon(rt),
                 )
             except BadField as error:
                 form.errors[error.field] = sentence(str(error))
