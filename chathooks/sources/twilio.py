@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,9 @@ PREFIX = "whatsapp:"
 MAX_MEDIA = 10
 """Twilio's limit of media per message."""
 DEFAULT_PORTS = {"https": 443, "http": 80}
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+"""Meta's business-scoped user id: a country code, a dot, up to 128 alphanumerics (a
+parent BSUID has ``ENT.`` after the dot)."""
 
 handshake = posts_only
 
@@ -186,8 +190,8 @@ def _fields(body: Any) -> dict[str, str]:
 def _user_id(fields: dict[str, str]) -> str:
     """The customer's business-scoped user id (BSUID): Twilio's ``ExternalUserId``, or the
     ``From`` of a user whose phone is hidden behind a username (``whatsapp:US.1234…``)."""
-    sender = fields.get("From", "").removeprefix(PREFIX)
-    return fields.get("ExternalUserId") or ("" if phone(sender) else sender)
+    given = fields.get("ExternalUserId") or fields.get("From", "").removeprefix(PREFIX)
+    return given if BSUID.fullmatch(given) else ""
 
 
 def _username(fields: dict[str, str]) -> str:
