@@ -501,7 +501,8 @@ SecretValue = Annotated[
 SOURCE_SECRETS_HELP = (
     "The kind's secrets. whatsapp_cloud: `app_secret` (required, from Meta's App Dashboard) "
     "and `verify_token` (generated unless given); waha: `hmac_key` (generated unless given); "
-    "evolution: `api_key` (required, the instance's API key)."
+    "evolution: `api_key` (required, the instance's API key); twilio: `auth_token` (required, "
+    "the account's Auth Token) and `shared_key` (optional, a Webhooks Rule's SharedKey secret)."
 )
 
 
@@ -521,7 +522,7 @@ class SourceIn(Strict):
     kind: str = Field(
         json_schema_extra={"enum": list(KINDS)},
         description="whatsapp_cloud: Meta's Cloud API; waha: a WAHA server; evolution: an "
-        "Evolution API instance.",
+        "Evolution API instance; twilio: WhatsApp through Twilio.",
     )
     name: str = Field(min_length=1, max_length=200, description="Shown on the pages.")
     secrets: dict[str, SecretValue] = Field(default_factory=dict, description=SOURCE_SECRETS_HELP)

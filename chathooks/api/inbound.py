@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 
 from chathooks.api.deps import RuntimeDep
 from chathooks.sources import RawRequest, receive
 
 router = APIRouter(prefix="/in", tags=["inbound"])
 RESPONSES: dict[int | str, dict[str, str]] = {
-    200: {"description": "Stored (with counts); or, for a GET, the challenge as text/plain."},
-    400: {"description": "The body is not JSON."},
+    200: {
+        "description": "Stored (with counts; for Twilio an empty TwiML `<Response/>`); or, "
+        "for a GET, the challenge as text/plain."
+    },
+    400: {"description": "The body is not JSON (for Twilio: not a form)."},
     401: {"description": "Missing or wrong signature or key: nothing stored."},
     404: {"description": "No source has this URL."},
     413: {"description": "The body is larger than 8 MiB."},
@@ -22,14 +25,18 @@ RESPONSES: dict[int | str, dict[str, str]] = {
 
 def _answer(answer: receive.Answer) -> Response:
     if answer.text is not None:
-        return PlainTextResponse(
-            answer.text, answer.status, headers={"X-Content-Type-Options": "nosniff"}
+        return Response(
+            answer.text,
+            answer.status,
+            media_type=answer.media_type,
+            headers={"X-Content-Type-Options": "nosniff"},
         )
     return JSONResponse(answer.json, answer.status)
 
 
-async def _raw(request: Request) -> RawRequest:
-    """The body's bytes, read no further than just past the limit."""
+async def _raw(request: Request, base_url: str) -> RawRequest:
+    """The body's bytes, read no further than just past the limit; the URL as the sender
+    called it (the public base URL, not the host or scheme a proxy hands on)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         chunks.append(chunk)
@@ -40,6 +47,7 @@ async def _raw(request: Request) -> RawRequest:
         {name.lower(): value for name, value in request.headers.items()},
         b"".join(chunks),
         dict(request.query_params),
+        base_url + request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
 
 
@@ -47,7 +55,7 @@ async def _raw(request: Request) -> RawRequest:
 async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
     """Meta's subscription check: ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``
     is answered with the challenge when the token matches, else 403."""
-    raw = await _raw(request)
+    raw = await _raw(request, rt.settings.base_url)
     return _answer(await asyncio.to_thread(receive.handshake, rt, key, raw))
 
 
@@ -56,5 +64,5 @@ async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
 async def deliver(key: str, request: Request, rt: RuntimeDep) -> Response:
     """A sender's webhook: answered 200 once its messages are stored. (Evolution's
     "Webhook by events" appends the event's name to the URL; that is accepted too.)"""
-    raw = await _raw(request)
+    raw = await _raw(request, rt.settings.base_url)
     return _answer(await asyncio.to_thread(receive.receive, rt, key, raw))

@@ -2,8 +2,9 @@
 
 A kind is a module of pure functions: is a raw request authentic, what message events and
 how many ignored events does its body hold, how to answer a GET, and a correctly signed
-sample. ``sources.receive`` runs one request through them; a fourth kind is one new
-module added to ``KINDS``.
+sample; and its ``WIRE``: the format of its sender's bodies (JSON or a form) and what a
+stored request is answered with. ``sources.receive`` runs one request through them; a new
+kind is one new module added to ``KINDS``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,10 @@ class RawRequest:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""
+    """The URL the sender called, made from ``CHATHOOKS_PUBLIC_BASE_URL`` and the request's
+    path and query (never from the host or scheme a proxy hands on), for senders that
+    sign it (Twilio)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +37,20 @@ class Secret:
     label: str
     generated: bool
     hint: str
+    required: bool = True
+    """An optional secret (not generated) may be left empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """How a kind's sender speaks HTTP: the format of its bodies, and the ``(media type,
+    text)`` a stored request is answered with (``None``: the counts, as JSON)."""
+
+    body: Literal["json", "form"]
+    answer: tuple[str, str] | None = None
+
+
+JSON = Wire("json")
 
 
 @dataclass(slots=True)
@@ -63,6 +82,8 @@ class Kind(Protocol):
     def SECRETS(self) -> tuple[Secret, ...]: ...
     @property
     def SETUP(self) -> tuple[str, ...]: ...
+    @property
+    def WIRE(self) -> Wire: ...
 
     def authentic(self, request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool: ...
 
@@ -70,7 +91,11 @@ class Kind(Protocol):
 
     def handshake(self, query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshake: ...
 
-    def sample(self, secrets: Mapping[str, str], message_id: str, now: datetime) -> RawRequest: ...
+    def sample(
+        self, secrets: Mapping[str, str], message_id: str, now: datetime, url: str
+    ) -> RawRequest:
+        """A correctly signed sample event, as the sender would post it to ``url``."""
+        ...
 
 
 def posts_only(query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshake:
@@ -79,9 +104,9 @@ def posts_only(query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshak
 
 
 def _kinds() -> dict[str, Kind]:
-    from chathooks.sources import evolution, waha, whatsapp_cloud
+    from chathooks.sources import evolution, twilio, waha, whatsapp_cloud
 
-    kinds: tuple[Kind, ...] = (whatsapp_cloud, waha, evolution)
+    kinds: tuple[Kind, ...] = (whatsapp_cloud, waha, evolution, twilio)
     return {kind.NAME: kind for kind in kinds}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import RawRequest, Reading, Secret, posts_only
+from chathooks.sources import JSON, RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
     chat_id,
     chat_message,
@@ -47,6 +47,7 @@ SETUP = (
     "Evolution must include the instance's API key in webhooks: keep "
     "`AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES=true` in its environment.",
 )
+WIRE = JSON
 MEDIA = (
     "imageMessage",
     "videoMessage",
@@ -152,7 +153,7 @@ def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
     return None
 
 
-def sample(secrets: Mapping[str, str], message_id: str, now: datetime) -> RawRequest:
+def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:
     """A ``messages.upsert`` event as Evolution sends it for a received text."""
     body = json.dumps(
         {

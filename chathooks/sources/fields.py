@@ -111,14 +111,15 @@ def message_event(
     chat_phone: str,
     message_id: Any,
     direction: str,
-    timestamp: datetime,
+    timestamp: datetime | None,
     sender: tuple[str, str],
     recipient: tuple[str, str],
     body: str,
     attachments: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A ``MessageEvent`` as plain input. The business's own name is left empty: the
-    receiving service fills in the account owner's."""
+    receiving service fills in the account owner's; so is the time of a sender that does
+    not date its messages (``None``: the time it arrived)."""
     return {
         "whatsapp_account_phone": account,
         "chat": {
@@ -129,7 +130,7 @@ def message_event(
         },
         "message_id": message_id,
         "direction": direction,
-        "timestamp": timestamp,
+        **({} if timestamp is None else {"timestamp": timestamp}),
         "sender": {"full_name": sender[0], "phone": sender[1]},
         "recipient": {"full_name": recipient[0], "phone": recipient[1]},
         "text": body,

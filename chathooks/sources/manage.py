@@ -46,7 +46,7 @@ def _secrets(
     kind: Kind, given: Mapping[str, str | None], current: Mapping[str, str]
 ) -> dict[str, str]:
     """The kind's secrets after applying ``given``: generated ones are made when absent (or
-    given as None), the user's own are required."""
+    given as None), the user's own are required unless optional (then kept as ``""``)."""
     known = {secret.name: secret for secret in kind.SECRETS}
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -58,9 +58,9 @@ def _secrets(
         value = given[name] if name in given else current.get(name)
         if value is None and secret.generated:
             value = new_secret()
-        if not value:
+        if not value and secret.required:
             raise BadField("secrets", f"{name} is required for {kind.NAME}: {secret.hint}")
-        values[name] = value
+        values[name] = value or ""
     return values
 
 
@@ -156,10 +156,11 @@ async def send_sample(rt: Runtime, workspace_id: int, source_id: int) -> Outcome
     def prepare() -> tuple[str, dict[str, str], bytes]:
         with rt.transaction() as session:
             source = get(session, workspace_id, source_id)
+            target = url(rt.settings.base_url, source)
             request = kind_of(source).sample(
-                source.secrets, f"test_{uuid.uuid4().hex}", rt.clock.now()
+                source.secrets, f"test_{uuid.uuid4().hex}", rt.clock.now(), target
             )
-            return url(rt.settings.base_url, source), dict(request.headers), request.body
+            return target, dict(request.headers), request.body
 
     target, headers, body = await asyncio.to_thread(prepare)
     # The operator's own URL, so private addresses are fine here (unlike webhook targets).

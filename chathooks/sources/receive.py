@@ -1,8 +1,10 @@
 """One request to a source's URL (``/in/{key}``): find the source, verify, read, store
 through ``ingest.ingest``, count, and log it — in one transaction.
 
-The answers are SPEC §8's: an unknown key 404, a body over 8 MiB 413, not JSON 400, a bad
-or missing signature/key 401 (nothing stored), else 200 once the messages are stored.
+The answers are SPEC §8's: an unknown key 404, a body over 8 MiB 413, not JSON (not a form,
+for a kind whose ``WIRE`` says form) 400, a bad or missing signature/key 401 (nothing
+stored), else 200 once the messages are stored: the counts, or what the kind's ``WIRE``
+answers (Twilio: an empty TwiML ``<Response/>``).
 A message that chathooks' own validation refuses (an id over 200 characters, a text over
 65,536, a NUL character …) is counted as rejected and logged, and the request still gets
 its 200: a sender would resend that same message for days, and it would never pass.
@@ -11,7 +13,6 @@ Nothing a sender puts in a request raises here.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from chathooks import ingest, metrics
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
-from chathooks.sources import RawRequest, Reading
+from chathooks.sources import RawRequest, Reading, Wire, bodies
 from chathooks.sources.manage import account_owner, kind_of
 from chathooks.store import sources, tenants
 from chathooks.store.models import Source
@@ -43,7 +44,8 @@ class Answer:
     status: int
     json: dict[str, Any] = field(default_factory=dict)
     text: str | None = None
-    """A plain-text answer (the handshake's challenge) instead of JSON."""
+    """A text answer (the handshake's challenge, Twilio's TwiML) instead of JSON."""
+    media_type: str = "text/plain"
 
 
 @dataclass(slots=True)
@@ -100,7 +102,8 @@ def receive(rt: Runtime, key: str, request: RawRequest) -> Answer:
             return UNKNOWN
         refusal, body = _checked(source, request)
         if refusal is not None:
-            _log(session, source, "POST", request, refusal.status, *_refused(refusal), now)
+            outcome = _refused(refusal, kind_of(source).WIRE)
+            _log(session, source, "POST", request, refusal.status, *outcome, now)
             return refusal
         tally = _store(session, source, _read(source, body), now, rt.settings.base_url)
         counts = tally.counts()
@@ -117,35 +120,27 @@ def receive(rt: Runtime, key: str, request: RawRequest) -> Answer:
     if tally.stored:
         rt.wake_local()  # other processes' workers were notified by the commit (ingest)
         metrics.count_ingested(source.kind, tally.stored)
-    return Answer(200, counts)
+    reply = kind_of(source).WIRE.answer
+    return Answer(200, counts) if reply is None else Answer(200, text=reply[1], media_type=reply[0])
 
 
 def _checked(source: Source, request: RawRequest) -> tuple[Answer | None, Any]:
     """(a refusal, or None and the parsed body)."""
     if len(request.body) > MAX_BODY_BYTES:
         return Answer(413, {"detail": f"the body is larger than {MAX_BODY_BYTES} bytes"}), None
-    body = _json(request.body)
-    if body is _NOT_JSON:
-        return Answer(400, {"detail": "the body is not JSON"}), None
+    wire = kind_of(source).WIRE
+    body = bodies.parsed(wire, request.body)
+    if body is bodies.NOT_PARSED:
+        return Answer(400, {"detail": f"the body is not {bodies.WHAT[wire.body]}"}), None
     if not kind_of(source).authentic(request, body, source.secrets):
         return Answer(401, {"detail": "missing or wrong signature or key"}), None
     return None, body
 
 
-def _refused(answer: Answer) -> tuple[str, str]:
-    outcome = {413: "too_large", 400: "not_json", 401: "unauthorized"}[answer.status]
+def _refused(answer: Answer, wire: Wire) -> tuple[str, str]:
+    unparsed = f"not_{wire.body}"
+    outcome = {413: "too_large", 400: unparsed, 401: "unauthorized"}[answer.status]
     return outcome, str(answer.json["detail"])
-
-
-_NOT_JSON = object()
-
-
-def _json(body: bytes) -> Any:
-    """The parsed body, or ``_NOT_JSON`` (also for nesting or numbers too big to parse)."""
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return _NOT_JSON
 
 
 def _read(source: Source, body: Any) -> Reading:
@@ -164,7 +159,8 @@ def _store(
     tally = Tally(ignored=reading.ignored, rejected=[r[:REASON_CHARS] for r in reading.rejected])
     events = []
     for candidate in reading.messages:
-        event, reason = _validated(candidate)
+        # A sender that does not date its messages (Twilio): the time they arrived.
+        event, reason = _validated({"timestamp": now, **candidate})
         if event is None:
             tally.rejected.append(reason[:REASON_CHARS])
         else:

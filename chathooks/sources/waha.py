@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import RawRequest, Reading, Secret, posts_only
+from chathooks.sources import JSON, RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
     chat_id,
     chat_message,
@@ -48,6 +48,7 @@ SETUP = (
     "HMAC key: `{hmac_key}`",
     "Save; WAHA signs every request with it (X-Webhook-Hmac, SHA-512).",
 )
+WIRE = JSON
 MESSAGE_EVENTS = ("message", "message.any")
 NOT_MESSAGES = ("revoked", "protocol", "e2e_notification", "notification_template", "gp2")
 """WEBJS ``_data.type`` values of events that are notices, not messages."""
@@ -119,7 +120,7 @@ def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
     return (body, []) if body else None
 
 
-def sample(secrets: Mapping[str, str], message_id: str, now: datetime) -> RawRequest:
+def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:
     """A ``message.any`` event as WAHA sends it for a received text."""
     body = json.dumps(
         {

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import Handshake, RawRequest, Reading, Secret
+from chathooks.sources import JSON, Handshake, RawRequest, Reading, Secret
 from chathooks.sources.fields import (
     clipped,
     message_event,
@@ -54,6 +54,7 @@ SETUP = (
     "number also uses the WhatsApp Business app, so its sent messages arrive too).",
     "Make sure the App secret saved here is the one in App settings › Basic.",
 )
+WIRE = JSON
 
 MEDIA = ("image", "video", "audio", "document", "sticker")
 """Message types that carry a file: stored with an attachment, not forwarded."""
@@ -200,7 +201,7 @@ def _content(message: dict[str, Any]) -> Content | None:
     return None
 
 
-def sample(secrets: Mapping[str, str], message_id: str, now: datetime) -> RawRequest:
+def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:
     """The sample Meta's own dashboard "Test" button sends, with a fresh message id."""
     body = json.dumps(
         {

@@ -43,7 +43,7 @@ class SourceForm:
             form.errors["name"] = f"The name is longer than {MAX_NAME_LENGTH} characters."
         for secret in user_secrets(kind):
             value = posted.get(f"secret_{secret.name}", "").strip()
-            if not value and not new:
+            if not value and not (new and secret.required):
                 continue
             if not SECRET_SHAPE.match(value):
                 form.errors[secret.name] = (

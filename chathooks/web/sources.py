@@ -33,6 +33,7 @@ OUTCOMES = {
     "rejected": "Rejected",
     "unauthorized": "Refused: signature",
     "not_json": "Refused: not JSON",
+    "not_form": "Refused: not a form",
     "too_large": "Refused: too large",
     "verified": "Verified",
     "refused": "Refused: verify token",

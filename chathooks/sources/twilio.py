@@ -1,0 +1,265 @@
+"""Twilio: WhatsApp through Twilio Messaging (a WhatsApp sender's or a Messaging Service's
+incoming-message webhook).
+
+Verification, as Twilio signs: ``X-Twilio-Signature`` is base64(HMAC-SHA1(Auth Token, the
+URL Twilio called + every POST parameter sorted by name, name and value concatenated)).
+The URL comes from ``CHATHOOKS_PUBLIC_BASE_URL`` (``RawRequest.url``); like Twilio's own
+validators, it is also tried without its port and with the scheme's default port, since
+Twilio's signing is not consistent about ports. When a Webhooks Rule gives the URL a
+Setting with a SharedKey, Twilio adds ``X-Twilio-Webhooks-Signature-Settings:
+key=<id>,algorithm=HMAC_SHA256`` and signs the same string with the key's secret and that
+algorithm.
+
+Twilio posts one message per request as a form, without a time (it is dated when it
+arrives), and answers the customer with whatever TwiML it gets back: the answer is an
+empty ``<Response/>``. Status callbacks are ignored. Twilio never posts the business's own
+messages, so every message read here is received.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from chathooks.sources import RawRequest, Reading, Secret, Wire, posts_only
+from chathooks.sources.bodies import form
+from chathooks.sources.fields import clipped, message_event, name, phone, same_secret
+
+NAME = "twilio"
+LABEL = "Twilio (WhatsApp)"
+SECRETS = (
+    Secret(
+        "auth_token",
+        "Auth Token",
+        generated=False,
+        hint="Twilio Console › Account Info › Auth Token (the primary one): Twilio signs "
+        "every webhook with it.",
+    ),
+    Secret(
+        "shared_key",
+        "Webhooks SharedKey secret",
+        generated=False,
+        required=False,
+        hint="Only if a Webhooks Rule signs this URL with a SharedKey: the secret Twilio "
+        "returned when the key was created. Leave it empty otherwise.",
+    ),
+)
+SETUP = (
+    "In the Twilio Console open Messaging › Senders › WhatsApp senders and choose the "
+    "number (or, if it belongs to a Messaging Service, open the service › Integration).",
+    "Webhook URL for incoming messages (the service's Request URL): `{url}`, method "
+    "`HTTP POST`; save.",
+    "Leave the status callback URL empty: delivery statuses are not messages (they are "
+    "ignored here).",
+    "Save the account's primary Auth Token here (Console › Account Info). If a Webhooks "
+    "Rule signs this URL with a SharedKey, save that key's secret too.",
+    "Twilio does not post the messages the business sends (through Twilio's API or "
+    "Console): only customers' messages arrive here. To forward the business's side too, "
+    "post its messages to chathooks' API as `sent`.",
+)
+WIRE = Wire("form", ("text/xml", '<?xml version="1.0" encoding="UTF-8"?><Response/>'))
+"""An empty TwiML answer, so that Twilio replies nothing to the customer."""
+
+SIGNATURE = "x-twilio-signature"
+SIGNATURE_SETTINGS = "x-twilio-webhooks-signature-settings"
+ALGORITHMS: dict[str, Callable[[], Any]] = {
+    "HMAC_SHA1": hashlib.sha1,
+    "HMAC_SHA256": hashlib.sha256,
+}
+PREFIX = "whatsapp:"
+MAX_MEDIA = 10
+"""Twilio's limit of media per message."""
+DEFAULT_PORTS = {"https": 443, "http": 80}
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+"""Meta's business-scoped user id: a country code, a dot, up to 128 alphanumerics (a
+parent BSUID has ``ENT.`` after the dot)."""
+
+handshake = posts_only
+
+
+def signature(
+    key: str, url: str, fields: Mapping[str, list[str]], algorithm: str = "HMAC_SHA1"
+) -> str:
+    """Twilio's signature of a form posted to ``url``: a repeated name's values are sorted
+    (and repeats dropped), as Twilio's libraries do."""
+    signed = url + "".join(
+        field + value for field in sorted(fields) for value in sorted(set(fields[field]))
+    )
+    digest = hmac.new(key.encode(), signed.encode(), ALGORITHMS[algorithm]).digest()
+    return base64.b64encode(digest).decode()
+
+
+def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
+    """Checked on the raw bytes (parsed here again), whatever ``body`` holds."""
+    fields = form(request.body)
+    key, algorithm = _signing(request.headers.get(SIGNATURE_SETTINGS), secrets)
+    if fields is None or not key or algorithm not in ALGORITHMS:
+        return False
+    given = request.headers.get(SIGNATURE, "")
+    return any(
+        same_secret(given, signature(key, url, fields, algorithm)) for url in _urls(request.url)
+    )
+
+
+def _signing(settings: str | None, secrets: Mapping[str, str]) -> tuple[str, str]:
+    """(key, algorithm): the Auth Token and HMAC-SHA1, unless Twilio says a Webhooks
+    Setting's SharedKey signed the request."""
+    if settings is None:
+        return secrets.get("auth_token", ""), "HMAC_SHA1"
+    named = {}
+    for part in settings.split(","):
+        field, _, value = part.partition("=")
+        named[field.strip()] = value.strip()
+    return secrets.get("shared_key", ""), named.get("algorithm", "")
+
+
+def _urls(url: str) -> set[str]:
+    """The URL as written, without its port, and with its scheme's default port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return {url}
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host = hostport if port is None else hostport.rsplit(":", 1)[0]
+    urls = {url, urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}"))}
+    default = DEFAULT_PORTS.get(parts.scheme)
+    if port is None and default:
+        urls.add(urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{default}")))
+    return urls
+
+
+def read(body: Any) -> Reading:
+    reading = Reading()
+    fields = _fields(body)
+    sender = fields.get("From", "")
+    if "Body" not in fields and "MessageStatus" in fields:  # a status callback
+        reading.ignored += 1
+        return reading
+    if not sender.startswith(PREFIX):  # another channel (SMS, RCS …)
+        reading.ignored += 1
+        return reading
+    content = _content(fields)
+    if content is None:
+        reading.ignored += 1
+        return reading
+    message_id = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
+    account = phone(fields.get("To", "").removeprefix(PREFIX))
+    customer = phone(sender.removeprefix(PREFIX)) or phone(fields.get("WaId"))
+    user_id = _user_id(fields)
+    if not account or not (customer or user_id):
+        reading.rejected.append(f"message {message_id!r}: no business number or no sender")
+        return reading
+    contact = name(fields.get("ProfileName")) or name(_username(fields))
+    reading.messages.append(
+        message_event(
+            account=account,
+            chat=user_id or f"{customer.lstrip('+')}@c.us",
+            group=False,
+            chat_name=contact,
+            chat_phone=customer,
+            message_id=message_id,
+            direction="received",
+            timestamp=None,
+            sender=(contact, customer),
+            recipient=("", account),
+            body=content[0],
+            attachments=content[1],
+        )
+    )
+    return reading
+
+
+def _fields(body: Any) -> dict[str, str]:
+    """Each field's first value (Twilio sends each once)."""
+    if not isinstance(body, dict):
+        return {}
+    return {
+        str(field): values[0]
+        for field, values in body.items()
+        if isinstance(values, list) and values and isinstance(values[0], str)
+    }
+
+
+def _user_id(fields: dict[str, str]) -> str:
+    """The customer's business-scoped user id (BSUID): Twilio's ``ExternalUserId``, or the
+    ``From`` of a user whose phone is hidden behind a username (``whatsapp:US.1234…``)."""
+    given = fields.get("ExternalUserId") or fields.get("From", "").removeprefix(PREFIX)
+    return given if BSUID.fullmatch(given) else ""
+
+
+def _username(fields: dict[str, str]) -> str:
+    return fields.get("ProfileUsername") or fields.get("Username", "")
+
+
+def _content(fields: dict[str, str]) -> tuple[str, list[dict[str, Any]]] | None:
+    """(text, attachments), or None for a request with nothing to store."""
+    attachments = _media(fields)
+    if fields.get("Latitude") and fields.get("Longitude"):
+        location = {
+            "type": "location",
+            "latitude": fields["Latitude"],
+            "longitude": fields["Longitude"],
+            "address": fields.get("Address"),
+            "label": fields.get("Label"),
+        }
+        attachments.append(clipped(location))
+    text = fields.get("ButtonText") or fields.get("Body", "")
+    if not text and not attachments:
+        return None
+    return text, attachments
+
+
+def _media(fields: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        count = min(int(fields.get("NumMedia", "0")), MAX_MEDIA)
+    except ValueError:
+        return []
+    attachments = []
+    for index in range(max(count, 0)):
+        mime = fields.get(f"MediaContentType{index}", "")
+        attachment = {"type": _media_type(mime), "mime_type": mime}
+        attachments.append(clipped({**attachment, "url": fields.get(f"MediaUrl{index}")}))
+    return attachments
+
+
+def _media_type(mime: str) -> str:
+    major = mime.partition("/")[0]
+    if major in ("image", "video", "audio"):
+        return "sticker" if mime == "image/webp" else major
+    return "contacts" if mime in ("text/vcard", "text/x-vcard") else "document"
+
+
+def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:
+    """A received text as Twilio posts it (the parameters of Twilio's WhatsApp sandbox),
+    signed for ``url``."""
+    fields = {
+        "SmsMessageSid": message_id,
+        "NumMedia": "0",
+        "ProfileName": "test user name",
+        "MessageType": "text",
+        "SmsSid": message_id,
+        "WaId": "16315551181",
+        "SmsStatus": "received",
+        "Body": "this is a text message",
+        "To": "whatsapp:+16505551111",
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": message_id,
+        "AccountSid": "AC00000000000000000000000000000000",
+        "From": "whatsapp:+16315551181",
+        "ApiVersion": "2010-04-01",
+    }
+    key = secrets.get("auth_token", "")
+    signed = signature(key, url, {field: [value] for field, value in fields.items()})
+    return RawRequest(
+        {"content-type": "application/x-www-form-urlencoded", SIGNATURE: signed},
+        urlencode(fields).encode(),
+        url=url,
+    )
