@@ -37,12 +37,17 @@ SPOOFED = "203.0.113.7"
 
 
 class Site:
-    """chathooks behind Caddy; ``client(address)`` connects from that address."""
+    """chathooks behind Caddy; ``request(address, …)`` connects from that address."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.chathooks_port, self.https_port, self.http_port = free_port(), free_port(), free_port()
         self.public_base = f"https://{DOMAIN}:{self.https_port}"
+        self.root_ca = tmp_path / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        self.running: list[Running] = []
+
+    def start(self) -> None:
+        tmp_path = self.tmp_path
         self.chathooks = self._serve()
         (tmp_path / "Caddyfile").write_text(
             "{\n\tlocal_certs\n\tskip_install_trust\n\tadmin off\n"
@@ -60,7 +65,7 @@ class Site:
                 "CHATHOOKS_UPSTREAM": f"127.0.0.1:{self.chathooks_port}",
             },
         )
-        self.root_ca = tmp_path / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        self.running.append(self.caddy)
         wait_for(self.root_ca.exists, what=f"Caddy's root certificate: {self.caddy.output}")
         wait_for(self._answers, what=f"Caddy to answer: {self.caddy.output}")
 
@@ -78,6 +83,7 @@ class Site:
         )
         command = [sys.executable, "-m", "chathooks", "serve", "--log-level", "info"]
         serve = Running(command, env, cwd=self.tmp_path)
+        self.running.append(serve)
         serve.wait_for_output("is running on")
         return serve
 
@@ -120,8 +126,8 @@ class Site:
         return seen
 
     def stop(self) -> None:
-        self.caddy.stop()
-        self.chathooks.stop()
+        for process in reversed(self.running):
+            process.stop()
 
 
 @pytest.fixture
@@ -129,8 +135,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     if shutil.which("caddy") is None:
         pytest.fail("caddy is not installed (Debian: apt-get install caddy; ./scripts/test does)")
     running = Site(tmp_path)
-    yield running
-    running.stop()
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
 
 
 def _waha_source(site: Site) -> tuple[dict[str, Any], dict[str, str]]:
