@@ -66,7 +66,9 @@ def test_links_name_the_port_serve_listens_on(database_url: str, tmp_path: Path)
         serve.stop()
 
 
-def test_a_public_base_url_wins_over_where_serve_listened(database_url: str, tmp_path: Path) -> None:
+def test_a_public_base_url_wins_over_where_serve_listened(
+    database_url: str, tmp_path: Path
+) -> None:
     serve, _ = _serve(database_url, tmp_path)
     serve.stop()
     done = _chathooks(
