@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from chathooks import __version__, workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
@@ -20,6 +22,7 @@ from chathooks.listen import listen, signing_key
 from chathooks.logconfig import configure_logging, logging_config
 from chathooks.logins import password_link, set_password
 from chathooks.memory import limit_malloc_arenas
+from chathooks.public_url import remember_served, served_url
 from chathooks.runtime import Runtime, build_runtime
 from chathooks.settings import Settings
 from chathooks.status import status_lines
@@ -123,7 +126,20 @@ class _AnnouncingServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             port = self.servers[0].sockets[0].getsockname()[1]
+            self.follow_port(port)
             self.announce(f"http://{self.config.host}:{port}")
+
+    def follow_port(self, port: int) -> None:
+        """Without a public base URL, every link names the port really listened on (``--port
+        0`` picks one), and commands run beside this server (create-workspace) use it too."""
+        settings = self.rt.settings
+        if settings.public_base_url:
+            return
+        if port != settings.port:
+            self.rt.settings = settings.model_copy(update={"port": port})
+        # Two ``api`` processes starting together may both insert it; either one's will do.
+        with suppress(IntegrityError), self.rt.transaction() as session:
+            remember_served(session, self.rt.settings.base_url)
 
     def announce(self, url: str) -> None:
         settings = self.rt.settings
@@ -156,6 +172,8 @@ def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
         port=rt.settings.port,
         log_level=log_level,
         log_config=logging_config(rt.settings),
+        proxy_headers=True,
+        forwarded_allow_ips=rt.settings.trusted_proxies,
     )
     server = _AnnouncingServer(config, rt, admin_token)
     try:
@@ -204,6 +222,17 @@ def migrate_command() -> None:
     typer.echo("database schema is up to date")
 
 
+def _follow_serve(rt: Runtime) -> None:
+    """Without CHATHOOKS_PUBLIC_BASE_URL, links name where ``serve`` last listened, not
+    this command's own CHATHOOKS_PORT."""
+    if rt.settings.public_base_url:
+        return
+    with rt.transaction() as session:
+        served = served_url(session)
+    if served:
+        rt.settings = rt.settings.model_copy(update={"public_base_url": served})
+
+
 @app.command("create-workspace", epilog=CONFIGURATION_HELP)
 def create_workspace(
     name: Annotated[str, typer.Option(help="The team's name.")],
@@ -214,6 +243,7 @@ def create_workspace(
     if "@" not in owner_email:
         raise typer.BadParameter("must be an e-mail address", param_hint="--owner-email")
     rt = _prepared()
+    _follow_serve(rt)
     with rt.transaction() as session:
         new = workspaces.create_workspace(
             session, name=name, owner_name=owner_name, owner_email=owner_email, now=rt.clock.now()

@@ -563,6 +563,10 @@ class SourceOut(BaseModel):
     kind: str
     name: str
     url: str = Field(description="Paste it into the sender's webhook configuration.")
+    reachability_warning: str | None = Field(
+        description="Why senders on other machines cannot reach `url` (loopback, a private "
+        "address or plain http), naming the guide docs/going-live.md; null when they can."
+    )
     secrets: dict[str, str]
     teammate_email: str = Field(description='"" when the workspace owner owns new accounts.')
     stored: int

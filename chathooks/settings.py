@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_WILDCARDS = {"", "0.0.0.0", "::"}
+
+
+def listening_url(host: str, port: int) -> str:
+    """The URL of a server bound to ``host``: a wildcard address is reached on loopback."""
+    shown = "127.0.0.1" if host in _WILDCARDS else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 class Settings(BaseSettings):
@@ -17,6 +27,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = ""
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
+    """Proxies (addresses or networks, comma-separated; ``*`` for any) whose
+    ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed; anyone else's are ignored."""
     admin_token: str = ""
     allow_private_targets: bool = False
 
@@ -65,6 +78,27 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, proxies: list[str]) -> list[str]:
+        """uvicorn would take a typo for a host name and trust nobody, silently."""
+        for proxy in proxies:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{proxy!r} is not an IP address or network (e.g. 10.0.0.0/8) or *"
+                    ) from None
+        return proxies
+
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> Settings:
         """A worker starts a request only with this much lease left; a shorter lease would
@@ -76,10 +110,11 @@ class Settings(BaseSettings):
             )
         return self
 
-    @cached_property
+    @property
     def base_url(self) -> str:
-        """Base of ``chat_url`` and permalinks, without a trailing slash."""
-        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        """Base of every URL chathooks shows (sources, ``chat_url``, permalinks, set-password
+        links), without a trailing slash."""
+        return (self.public_base_url or listening_url(self.host, self.port)).rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

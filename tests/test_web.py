@@ -384,6 +384,9 @@ def test_create_a_source_send_its_sample_and_see_it_delivered(
     expect(page.locator("ol.steps")).to_contain_text(source["url"])
     expect(page.locator("ol.steps")).to_contain_text(token)
     expect(page.locator('[data-count="stored"]')).to_have_text("0")
+    # The URL is this machine's: Meta could not reach it, and the page says so.
+    expect(page.locator("#reachability")).to_contain_text("127.0.0.1 is this machine itself")
+    expect(page.locator("#reachability a")).to_have_attribute("href", "/guide/going-live")
 
     page.get_by_role("button", name="Send sample").click()
     expect(page.locator("#sample-result")).to_contain_text("HTTP 200")

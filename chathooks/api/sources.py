@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.api.errors import ERRORS
+from chathooks.public_url import reachability_warning
 from chathooks.schemas import InboundRequestOut, SampleResult, SourceIn, SourceOut, SourcePatch
 from chathooks.sources import manage
 from chathooks.store.models import Source
@@ -15,11 +16,13 @@ router = APIRouter(prefix="/api/v1/sources", tags=["WhatsApp sources"], response
 
 
 def source_out(session: Session, source: Source, base_url: str) -> SourceOut:
+    url = manage.url(base_url, source)
     return SourceOut(
         id=source.id,
         kind=source.kind,
         name=source.name,
-        url=manage.url(base_url, source),
+        url=url,
+        reachability_warning=reachability_warning(url),
         secrets=dict(source.secrets),
         teammate_email=manage.teammate_email(session, source),
         stored=source.stored,

@@ -7,14 +7,16 @@ transaction per request.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from chathooks.errors import BadField, NotFound
+from chathooks.public_url import GUIDE_PATH, reachability_warning
 from chathooks.sources import KINDS, manage
 from chathooks.store.models import Source
 from chathooks.web.csrf import require_csrf
@@ -39,6 +41,8 @@ OUTCOMES = {
     "refused": "Refused: verify token",
 }
 _CODE = re.compile(r"`([^`]*)`")
+GUIDE_FILE = Path(__file__).parent / "guides" / "going-live.md"
+"""docs/going-live.md, packaged (a link to it), so an installed chathooks serves it too."""
 
 
 def _see_other(path: str) -> RedirectResponse:
@@ -77,6 +81,13 @@ async def _posted_secrets(request: Request) -> dict[str, str]:
 
 
 PostedSecrets = Annotated[dict[str, str], Depends(_posted_secrets)]
+
+
+@router.get(GUIDE_PATH)
+def going_live_guide() -> PlainTextResponse:
+    """The guide the source page links to when its URL is unreachable from elsewhere: as
+    plain text, which is how Markdown is meant to read."""
+    return PlainTextResponse(GUIDE_FILE.read_text())
 
 
 @router.get("/whatsapp")
@@ -154,6 +165,8 @@ def _detail(
         source=source,
         kind=kind,
         url=url,
+        reachability_warning=reachability_warning(url),
+        guide_path=GUIDE_PATH,
         steps=setup_steps(source, url),
         generated=[s for s in kind.SECRETS if s.generated],
         user_secrets=user_secrets(source.kind),
