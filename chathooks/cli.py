@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,6 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
 
 from chathooks import __version__, workspaces
 from chathooks.admin import ensure_admin_token, rotate_admin_token
@@ -137,8 +135,7 @@ class _AnnouncingServer(uvicorn.Server):
             return
         if port != settings.port:
             self.rt.settings = settings.model_copy(update={"port": port})
-        # Two ``api`` processes starting together may both insert it; either one's will do.
-        with suppress(IntegrityError), self.rt.transaction() as session:
+        with self.rt.transaction() as session:
             remember_served(session, self.rt.settings.base_url)
 
     def announce(self, url: str) -> None:

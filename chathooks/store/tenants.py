@@ -8,18 +8,26 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
+from chathooks.store.dialect import (
+    changed,
+    count_by,
+    insert_for,
+    insert_ignoring_conflicts,
+    table,
+)
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Meta, Teammate, WhatsappAccount, Workspace
 
 
 def get_meta(session: Session, key: str) -> str | None:
-    row = session.get(Meta, key)
-    return row.value if row else None
+    value: str | None = session.scalar(select(Meta.value).where(Meta.key == key))
+    return value
 
 
 def set_meta(session: Session, key: str, value: str) -> None:
-    session.merge(Meta(key=key, value=value))
+    """An upsert: two processes that set the same key at once both succeed, last one wins."""
+    statement = insert_for(session, Meta).values(key=key, value=value)
+    session.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
 
 
 def add_workspace(
