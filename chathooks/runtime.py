@@ -8,14 +8,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from chathooks.clock import Clock, SystemClock
 from chathooks.deliver.transport import AiohttpTransport, Transport
 from chathooks.mail import Mailer, mailer_for
 from chathooks.settings import Settings
 from chathooks.store import notices
-from chathooks.store.database import make_engine, make_sessionmaker, reading, unit_of_work
+from chathooks.store.database import (
+    make_engine,
+    make_sessionmaker,
+    outermost_commit,
+    reading,
+    unit_of_work,
+)
 
 
 @dataclass
@@ -58,11 +64,12 @@ class Runtime:
     def _after_commit(self, session: Session) -> None:
         """A unit of work that queued work (``notices.notify``) wakes this process' workers
         once it commits; PostgreSQL delivers its NOTIFY to every other process."""
-        if notices.queued(session):
+        if outermost_commit(session) and notices.queued(session):
             self.wake_local()
 
-    def _after_rollback(self, session: Session, _transaction: object) -> None:
-        notices.queued(session)
+    def _after_rollback(self, session: Session, transaction: SessionTransaction) -> None:
+        if not transaction.nested:
+            notices.queued(session)
 
     @property
     def poll_seconds(self) -> float:

@@ -4,14 +4,19 @@ the route's commit woke it (a deadline well under the poll, not a timing asserti
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import literal, select
 
-from tests.conftest import Service, Workspace, event, wait_for
+from chathooks.clock import ManualClock
+from chathooks.runtime import build_runtime
+from chathooks.store.database import after_commit
+from tests.conftest import Service, Workspace, event, make_settings, wait_for
 from tests.pages import browser, csrf_of, set_password
 from tests.receiver import Receiver, Reply
 
@@ -160,3 +165,26 @@ def test_replay_wakes_a_worker(via: str, sleepy: Service, receiver: Receiver) ->
             until=until.strftime("%Y-%m-%dT%H:%M"),
         )
     _requests(receiver, 2)
+
+
+def test_what_waits_for_the_commit_waits_for_the_transaction_not_a_savepoint(
+    database_url: str, clock: ManualClock
+) -> None:
+    """SQLAlchemy calls its commit listeners when a savepoint is released too (ingest opens
+    one per new bundle): only the transaction's own commit runs what waits for it."""
+    rt = build_runtime(make_settings(database_url), clock=clock)
+    done: list[str] = []
+    with rt.transaction() as session:
+        after_commit(session, lambda: done.append("committed"))
+        with session.begin_nested():
+            session.execute(select(literal(1)))
+        with contextlib.suppress(LookupError), session.begin_nested():
+            session.execute(select(literal(1)))
+            raise LookupError("a savepoint rolled back")
+        assert done == []
+    assert done == ["committed"]
+    with pytest.raises(LookupError), rt.transaction() as session:
+        after_commit(session, lambda: done.append("rolled back"))
+        raise LookupError("the transaction rolled back")
+    assert done == ["committed"]
+    rt.engine.dispose()

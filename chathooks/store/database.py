@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger("chathooks.database")
 
@@ -69,15 +69,23 @@ def after_commit(session: Session, action: Callable[[], None]) -> None:
 
 
 def _run_after_commit(session: Session) -> None:
-    for action in session.info.pop(_AFTER_COMMIT, ()):
-        try:
-            action()
-        except Exception:
-            log.exception("an action after a commit failed")
+    if outermost_commit(session):
+        for action in session.info.pop(_AFTER_COMMIT, ()):
+            try:
+                action()
+            except Exception:
+                log.exception("an action after a commit failed")
 
 
-def _forget_after_commit(session: Session, _transaction: object) -> None:
-    session.info.pop(_AFTER_COMMIT, None)
+def _forget_after_commit(session: Session, transaction: SessionTransaction) -> None:
+    if not transaction.nested:
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def outermost_commit(session: Session) -> bool:
+    """In an ``after_commit`` listener: the transaction itself committed, not a savepoint
+    released inside it (SQLAlchemy calls the listener for both)."""
+    return not session.in_nested_transaction()
 
 
 _sqlite_writer_locks: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
