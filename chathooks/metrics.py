@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
 from chathooks.sources import KINDS
+from chathooks.states import TIMED_OUT, FailureClass, WebhookState
 from chathooks.store import stats
 
 log = logging.getLogger("chathooks.metrics")
@@ -26,7 +27,6 @@ log = logging.getLogger("chathooks.metrics")
 SOURCES = ("api", *KINDS)
 """How messages come in: the API, or a WhatsApp source of one of these kinds."""
 OUTCOMES = ("success", "redirect", "client_error", "server_error", "timeout", "network_error")
-WEBHOOK_STATUSES = ("enabled", "disabled", "auto_disabled")
 
 LATENCY_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 LATENCY_BUCKETS += (300, 900, 3600, 6 * 3600, 12 * 3600, 24 * 3600, 48 * 3600)
@@ -58,6 +58,12 @@ ALERT_EMAILS = Counter(
     "Alert e-mails handed to the SMTP server or outbox, by outcome (failed ones are retried).",
     ["outcome"],
 )
+FAILED_ATTEMPTS = Counter(
+    "chathooks_webhook_failed_attempts_total",
+    "Failed attempts of outbound webhooks (requests failing together count once, as in a "
+    "webhook's failure count), by the class of the attempt's last failure.",
+    ["class"],
+)
 RETENTION_REMOVED = Counter(
     "chathooks_retention_removed_rows_total",
     "Rows removed by retention, by table.",
@@ -70,6 +76,8 @@ for _outcome in OUTCOMES:
     WEBHOOK_REQUESTS.labels(_outcome)
 for _outcome in ("sent", "failed"):
     ALERT_EMAILS.labels(_outcome)
+for _class in FailureClass:
+    FAILED_ATTEMPTS.labels(_class)
 
 
 def count_ingested(source: str, count: int) -> None:
@@ -80,7 +88,7 @@ def count_ingested(source: str, count: int) -> None:
 
 def outcome_label(outcome: Outcome) -> str:
     if outcome.status is None:
-        return "timeout" if outcome.error == "timed out" else "network_error"
+        return "timeout" if outcome.error == TIMED_OUT else "network_error"
     if outcome.status < 300:
         return "success" if outcome.status >= 200 else "client_error"
     if outcome.status < 400:
@@ -95,6 +103,11 @@ def observe_request(outcome: Outcome, received: Sequence[datetime], now: datetim
     if outcome.success:
         for at in received:
             DELIVERY_LATENCY_SECONDS.observe(max(0.0, (now - at).total_seconds()))
+
+
+def count_failed_attempt(why: FailureClass) -> None:
+    """Called once the attempt is recorded (after its commit)."""
+    FAILED_ATTEMPTS.labels(why).inc()
 
 
 def count_removed(removed: dict[str, int]) -> None:
@@ -114,7 +127,7 @@ class DatabaseCollector(Collector):
         try:
             with self.rt.transaction() as session:
                 count, earliest = stats.waiting(session)
-                by_status = stats.webhooks_by_status(session)
+                by_state = stats.webhooks_by_state(session)
         except Exception as error:
             log.warning("metrics: the database did not answer: %s", error)
             return
@@ -131,10 +144,13 @@ class DatabaseCollector(Collector):
             value=age,
         )
         webhooks = GaugeMetricFamily(
-            "chathooks_webhooks", "Outbound webhooks, by status.", labels=["status"]
+            "chathooks_webhooks",
+            "Outbound webhooks, by status: enabled (healthy), failing (enabled, its latest "
+            "attempt failed), disabled, auto_disabled.",
+            labels=["status"],
         )
-        for status in sorted(set(WEBHOOK_STATUSES) | set(by_status)):
-            webhooks.add_metric([status], by_status.get(status, 0))
+        for state in WebhookState:
+            webhooks.add_metric([state], by_state.get(state, 0))
         yield webhooks
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from chathooks import filters, ingest, payloads
+from chathooks import filters, ingest, payloads, record
 from chathooks.deliver.signing import (
     ROTATION_OVERLAP,
     signed_headers,
@@ -21,11 +21,12 @@ from chathooks.deliver.transport import Transport
 from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.record import Sent, activity_row, attempt_row
 from chathooks.runtime import Runtime
-from chathooks.schemas import AttemptOut, WebhookIn
+from chathooks.schemas import AttemptOut, WebhookIn, WebhookPatch
 from chathooks.security import UnsafeTarget, check_url, new_webhook_secret
 from chathooks.settings import Settings
+from chathooks.states import Aggregation, WebhookStatus
 from chathooks.storable import text_problem
-from chathooks.store import deliveries, logs, messages, tenants, webhooks
+from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
 
 TEST_HEADER = "chathooks-test"
@@ -66,7 +67,7 @@ def create(
         name=body.name,
         aggregation=body.aggregation,
         filters=checked_filters(session, workspace_id, body.filters.model_dump()),
-        status="enabled" if body.enabled else "disabled",
+        status=WebhookStatus.ENABLED if body.enabled else WebhookStatus.DISABLED,
         secret=new_webhook_secret(),
         consecutive_failures=0,
         failed_requests=0,
@@ -87,46 +88,48 @@ def get(session: Session, workspace_id: int, webhook_id_: int) -> Webhook:
 def update(
     session: Session,
     webhook: Webhook,
-    changes: dict[str, object],
+    changes: WebhookPatch,
     settings: Settings,
     now: datetime,
 ) -> None:
-    """Apply settings; changing aggregation or disabling first sends what was gathered.
-    A new secret leaves the previous one signing too for 24 h (``ROTATION_OVERLAP``)."""
-    if "url" in changes and changes["url"] is not None:
-        webhook.url = checked_url(str(changes["url"]), settings)
-    if changes.get("name") is not None:
-        webhook.name = str(changes["name"])
-    if changes.get("filters") is not None:
+    """Apply the fields given; changing aggregation or disabling first sends what was
+    gathered. A new secret leaves the previous one signing too for 24 h
+    (``ROTATION_OVERLAP``). Re-enabling queues the backlog: every worker wakes on commit."""
+    if changes.url is not None:
+        webhook.url = checked_url(changes.url, settings)
+    if changes.name is not None:
+        webhook.name = changes.name
+    if changes.filters is not None:
         webhook.filters = checked_filters(
-            session,
-            webhook.workspace_id,
-            changes["filters"],  # type: ignore[arg-type]
+            session, webhook.workspace_id, changes.filters.model_dump()
         )
-    if "max_requests_per_second" in changes:
-        webhook.max_requests_per_second = changes["max_requests_per_second"]  # type: ignore[assignment]
-    if changes.get("rotate_secret"):
+    if "max_requests_per_second" in changes.model_fields_set:
+        webhook.max_requests_per_second = changes.max_requests_per_second
+    if changes.rotate_secret:
         webhook.previous_secret = webhook.secret
         webhook.previous_secret_until = now + ROTATION_OVERLAP
         webhook.secret = new_webhook_secret()
-    aggregation = changes.get("aggregation")
-    enabled = changes.get("enabled")
+    aggregation, enabled = changes.aggregation, changes.enabled
     if (aggregation is not None and aggregation != webhook.aggregation) or enabled is False:
         flush(session, webhook, now)
     if aggregation is not None:
-        webhook.aggregation = str(aggregation)
-    if enabled is True and webhook.status != "enabled":
-        action = "re_enabled" if webhook.status == "auto_disabled" else "enabled"
-        _set_status(session, webhook, "enabled", action, now)
+        webhook.aggregation = aggregation
+    if enabled is True and webhook.status is not WebhookStatus.ENABLED:
+        if webhook.status is WebhookStatus.AUTO_DISABLED:
+            _set_status(session, webhook, WebhookStatus.ENABLED, "re_enabled", now)
+            record.announce(session, webhook, record.Change.RE_ENABLED)
+        else:
+            _set_status(session, webhook, WebhookStatus.ENABLED, "enabled", now)
         webhook.consecutive_failures = 0
         webhook.failed_requests = 0
         webhook.retry_at = None
-    elif enabled is False and webhook.status != "disabled":
-        _set_status(session, webhook, "disabled", "disabled", now)
+        notices.notify(session)
+    elif enabled is False and webhook.status is not WebhookStatus.DISABLED:
+        _set_status(session, webhook, WebhookStatus.DISABLED, "disabled", now)
 
 
 def _set_status(
-    session: Session, webhook: Webhook, status: str, action: str, now: datetime
+    session: Session, webhook: Webhook, status: WebhookStatus, action: str, now: datetime
 ) -> None:
     webhook.status = status
     webhook.status_changed_at = now
@@ -136,10 +139,11 @@ def _set_status(
 def retry(session: Session, webhook: Webhook, now: datetime) -> None:
     """Try again now: the back-off's waiting time is cleared; the failure count stays
     until a success. An auto-disabled webhook is re-enabled instead (that resets it)."""
-    if webhook.status == "auto_disabled":
+    if webhook.status is WebhookStatus.AUTO_DISABLED:
         raise Conflict("the webhook is auto-disabled: re-enable it to send its backlog")
     webhook.retry_at = None
     logs.add_activity(session, [{"webhook_id": webhook.id, "at": now, "action": "retried"}])
+    notices.notify(session)
 
 
 def flush(session: Session, webhook: Webhook, now: datetime) -> int:
@@ -150,6 +154,7 @@ def flush(session: Session, webhook: Webhook, now: datetime) -> int:
             session,
             [{"webhook_id": webhook.id, "at": now, "action": "flushed", "message_count": count}],
         )
+        notices.notify(session)
     return count
 
 
@@ -186,7 +191,10 @@ def replay(
         for chat_id, facts in messages.chat_facts(session, {m.chat_id for m in found}).items()
     }
     wanted = filters.wanted(webhook.filters, found, chats)
-    return len(wanted), ingest.queue(session, webhook, wanted, now, base_url, due_now=True)
+    queued = ingest.queue(session, webhook, wanted, now, base_url, due_now=True)
+    if queued:
+        notices.notify(session)
+    return len(wanted), queued
 
 
 def _sample(now: datetime) -> tuple[payloads.ChatContext, Message]:
@@ -224,7 +232,7 @@ def test_payload(
         )
         message, chat_id = latest, latest.chat_id
     delivery_uuid = ingest.new_delivery_uuid()
-    if webhook.aggregation == "none":
+    if webhook.aggregation is Aggregation.NONE:
         payload = payloads.single_payload(ctx, message, base_url)
         sent = [payload["message"]]
     else:

@@ -9,19 +9,24 @@ written never holds up the others: it is written apart, as a failure of its own 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from chathooks import metrics
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
 from chathooks.settings import Settings
+from chathooks.states import FailureClass, WebhookStatus
 from chathooks.storable import storable
 from chathooks.store import alerts, deliveries, logs, tenants, webhooks
+from chathooks.store.database import after_commit
 from chathooks.store.models import Webhook
 
 log = logging.getLogger("chathooks.record")
@@ -80,7 +85,42 @@ def backoff_seconds(failures: int, settings: Settings, rng: random.Random) -> fl
     return float(min(delay * rng.uniform(1.0, 1.2), settings.retry_max_seconds))
 
 
-log = logging.getLogger("chathooks.record")
+class Change(StrEnum):
+    """A change of a webhook's state that an operator reads in the log."""
+
+    FAILING = "failing"
+    """Enabled, and its first attempt after a success (or since it was enabled) failed."""
+    RECOVERED = "recovered"
+    AUTO_DISABLED = "auto_disabled"
+    RE_ENABLED = "re_enabled"
+
+
+_SAID = {
+    Change.FAILING: "is failing",
+    Change.RECOVERED: "recovered",
+    Change.AUTO_DISABLED: "was auto-disabled",
+    Change.RE_ENABLED: "was re-enabled",
+}
+
+
+def announce(session: Session, webhook: Webhook, change: Change, why: str = "") -> None:
+    """One log line for a change of the webhook's state, written once the change commits
+    (never for one that is rolled back). It names the webhook, its workspace and its last
+    error; never its URL (which may hold a token), a secret or a message."""
+    name = json.dumps(webhook.name, ensure_ascii=False)
+    error = webhook.last_error or "none"
+    line = f"webhook {webhook.id} {name} of workspace {webhook.workspace_id} {_SAID[change]}"
+    line += f": {why}; last error: {error}" if why else f" (last error: {error})"
+    fields = {
+        "workspace_id": webhook.workspace_id,
+        "webhook_id": webhook.id,
+        "webhook_name": webhook.name,
+        "change": change.value,
+        "last_error": webhook.last_error,
+    }
+    quiet = change in (Change.RECOVERED, Change.RE_ENABLED)
+    level = logging.INFO if quiet else logging.WARNING
+    after_commit(session, lambda: log.log(level, "%s", line, extra=fields))
 
 
 def record(
@@ -199,6 +239,9 @@ def _update_webhook(
     """
     last_success = max((i for i, r in enumerate(results) if r.outcome.success), default=-1)
     failing = list(results[last_success + 1 :])
+    watched = webhook.status is WebhookStatus.ENABLED
+    if watched and webhook.consecutive_failures and last_success >= 0:
+        announce(session, webhook, Change.RECOVERED)
     succeeded = [r.at for r in results if r.outcome.success]
     failed = [r.at for r in results if not r.outcome.success]
     if succeeded:
@@ -217,13 +260,16 @@ def _update_webhook(
     webhook.failed_requests = (webhook.failed_requests if last_success < 0 else 0) + len(failing)
     last_failure = gone or failing[-1]
     webhook.last_error = last_failure.outcome.describe()
+    if failing:
+        why = FailureClass.of(last_failure.outcome.status, last_failure.outcome.error)
+        after_commit(session, lambda: metrics.count_failed_attempt(why))
+        if watched and failures == 1:
+            announce(session, webhook, Change.FAILING)
     delay = backoff_seconds(failures, settings, rng)
     asked = [r.outcome.retry_after for r in failing if r.outcome.retry_after is not None]
     delay = max([delay, *asked])
     webhook.retry_at = now + timedelta(seconds=min(delay, settings.retry_after_max_seconds))
-    if webhook.status == "enabled" and (
-        gone is not None or failures > settings.disable_after_failures
-    ):
+    if watched and (gone is not None or failures > settings.disable_after_failures):
         reason = (
             "the receiver answered 410 Gone (the URL is retired)"
             if gone is not None
@@ -236,14 +282,9 @@ def auto_disable(
     session: Session, webhook: Webhook, reason: str, now: datetime, base_url: str
 ) -> None:
     """Hold the webhook's backlog and tell the workspace owner, in this same transaction."""
-    log.warning(
-        "webhook %d auto-disabled: %s",
-        webhook.id,
-        reason,
-        extra={"workspace_id": webhook.workspace_id, "webhook_id": webhook.id},
-    )
-    webhook.status = "auto_disabled"
+    webhook.status = WebhookStatus.AUTO_DISABLED
     webhook.status_changed_at = now
+    announce(session, webhook, Change.AUTO_DISABLED, reason)
     logs.add_activity(
         session,
         [
@@ -258,15 +299,16 @@ def auto_disable(
     workspace = tenants.get_workspace(session, webhook.workspace_id)
     if workspace is None:
         return
+    named = f'"{webhook.name}" ({webhook.id})' if webhook.name else str(webhook.id)
     alerts.add(
         session,
         workspace_id=workspace.id,
         recipient=workspace.owner_email,
         now=now,
-        subject=f"chathooks: webhook {webhook.id} was disabled automatically",
+        subject=f"chathooks: webhook {named} was disabled automatically",
         body=(
             f"Hello {workspace.owner_name},\n\n"
-            f"chathooks stopped sending to the outbound webhook {webhook.id} of the workspace "
+            f"chathooks stopped sending to the outbound webhook {named} of the workspace "
             f'"{workspace.name}":\n\n    {webhook.url}\n\n'
             f"Why: {reason}.\nLast status or error: {webhook.last_error}\n"
             f"When: {now:%Y-%m-%d %H:%M:%S} UTC\n\n"

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from chathooks import metrics
 from chathooks.runtime import Runtime
+from chathooks.states import DeliveryStatus
 from chathooks.store import rates
 from chathooks.store import retention as store
 
@@ -64,8 +65,12 @@ class Sweep:
             gone = [
                 r.id
                 for r in rows
-                if (r.status == "delivered" and r.delivered_at and r.delivered_at < self.horizon)
-                or (r.status == "test" and r.created_at < self.horizon)
+                if (
+                    r.status == DeliveryStatus.DELIVERED
+                    and r.delivered_at
+                    and r.delivered_at < self.horizon
+                )
+                or (r.status == DeliveryStatus.TEST and r.created_at < self.horizon)
             ]
             count, links = store.delete_deliveries(session, gone)
             self.removed.update(deliveries=count, bundle_messages=links)

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from chathooks.clock import Clock, SystemClock
 from chathooks.deliver.transport import AiohttpTransport, Transport
 from chathooks.mail import Mailer, mailer_for
 from chathooks.settings import Settings
 from chathooks.store import notices
-from chathooks.store.database import make_engine, make_sessionmaker, reading, unit_of_work
-
-log = logging.getLogger("chathooks.runtime")
+from chathooks.store.database import (
+    make_engine,
+    make_sessionmaker,
+    outermost_commit,
+    reading,
+    unit_of_work,
+)
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Runtime:
     """A LISTEN connection is open (PostgreSQL): workers poll only as a fallback."""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        event.listen(self.sessions, "after_commit", self._after_commit)
+        event.listen(self.sessions, "after_soft_rollback", self._after_rollback)
+
     def transaction(self) -> AbstractContextManager[Session]:
         """A unit of work: commits when the block ends, rolls back if it raises. The API's
         requests, the pages and the worker's jobs each use one; nothing else commits."""
@@ -50,22 +57,19 @@ class Runtime:
 
     def wake_local(self) -> None:
         """Wake this process' workers; safe from any thread."""
-        for loop, event in self._wake:
+        for loop, woken in self._wake:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(woken.set)
 
-    def wake_workers(self) -> None:
-        """Called after a commit that queued work: wakes this process' workers and, on
-        PostgreSQL, every other process' (NOTIFY). A failed notification only delays
-        delivery until the next poll, so it is logged, not raised."""
-        self.wake_local()
-        if self.settings.is_sqlite:
-            return
-        try:
-            with self.transaction() as session:
-                notices.notify(session)
-        except Exception as error:
-            log.warning("could not notify the workers: %s", error)
+    def _after_commit(self, session: Session) -> None:
+        """A unit of work that queued work (``notices.notify``) wakes this process' workers
+        once it commits; PostgreSQL delivers its NOTIFY to every other process."""
+        if outermost_commit(session) and notices.queued(session):
+            self.wake_local()
+
+    def _after_rollback(self, session: Session, transaction: SessionTransaction) -> None:
+        if not transaction.nested:
+            notices.queued(session)
 
     @property
     def poll_seconds(self) -> float:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-Aggregation = Literal["none", "1h", "6h", "12h", "24h"]
-PERIOD_HOURS: dict[str, int] = {"1h": 1, "6h": 6, "12h": 12, "24h": 24}
+from chathooks.states import Aggregation
+
+PERIOD_HOURS: dict[str, int] = {
+    Aggregation.HOUR: 1,
+    Aggregation.SIX_HOURS: 6,
+    Aggregation.TWELVE_HOURS: 12,
+    Aggregation.DAY: 24,
+}
 
 
 def period_of(aggregation: str, received_at: datetime) -> tuple[datetime, datetime]:

@@ -17,8 +17,8 @@ from pydantic import (
 )
 
 from chathooks.payload_models import ACCOUNT_PHONE, ChatId
-from chathooks.schedule import Aggregation
-from chathooks.sources import KINDS
+from chathooks.sources import KINDS, Secret
+from chathooks.states import Aggregation, SourceKind, WebhookState
 from chathooks.storable import text_problem
 
 
@@ -56,7 +56,6 @@ ActivityAction = Literal[
     "retried",
     "test",
 ]
-WebhookStatus = Literal["enabled", "disabled", "auto_disabled"]
 
 EVENT_EXAMPLE: dict[str, Any] = {
     "whatsapp_account_phone": ACCOUNT_PHONE,
@@ -301,8 +300,9 @@ URL_DESCRIPTION = (
     "the operator sets CHATHOOKS_ALLOW_PRIVATE_TARGETS=true."
 )
 AGGREGATION_DESCRIPTION = (
-    "none: one POST per message, at once. 1h, 6h, 12h, 24h: one POST per chat per period "
-    "(aligned to UTC), when the period ends."
+    "none: one POST per message, at once. "
+    + ", ".join(period for period in Aggregation if period is not Aggregation.NONE)
+    + ": one POST per chat per period (aligned to UTC), when the period ends."
 )
 RATE_DESCRIPTION = "At most this many requests per second to this URL; null for no limit."
 
@@ -343,7 +343,7 @@ class WebhookIn(Strict):
     )
     url: str = Field(min_length=1, max_length=2000, description=URL_DESCRIPTION)
     name: WebhookName = ""
-    aggregation: Aggregation = Field(default="none", description=AGGREGATION_DESCRIPTION)
+    aggregation: Aggregation = Field(default=Aggregation.NONE, description=AGGREGATION_DESCRIPTION)
     enabled: bool = Field(default=True, description="false: created disabled; nothing queued.")
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
     max_requests_per_second: float | None = Field(
@@ -387,11 +387,13 @@ class WebhookOut(BaseModel):
     name: str
     aggregation: Aggregation
     filters: WebhookFilters
-    enabled: bool = Field(description="Whether `status` is `enabled`.")
-    status: WebhookStatus = Field(
-        description="enabled: sending. disabled: turned off by hand; what was queued still "
-        "goes out, new messages are not queued. auto_disabled: turned off after too many "
-        "failed attempts or a 410; its backlog waits until it is enabled again."
+    enabled: bool = Field(description="Whether `status` is `enabled` or `failing`.")
+    status: WebhookState = Field(
+        description="enabled: sending. failing: enabled, but its latest attempt failed; it "
+        "backs off and tries again (see `retry_at`), and is auto-disabled after too many "
+        "failed attempts. disabled: turned off by hand; what was queued still goes out, new "
+        "messages are not queued. auto_disabled: turned off after too many failed attempts "
+        "or a 410; its backlog waits until it is enabled again."
     )
     secret: str = Field(
         description="The signing secret: verify each request's `webhook-signature` with it.",
@@ -407,7 +409,9 @@ class WebhookOut(BaseModel):
     failed_requests: int = Field(description="Requests that failed since the last success.")
     last_error: str = Field(description="The last failure's HTTP status or error; empty if none.")
     retry_at: datetime | None = Field(
-        description="While backing off after a failure: when the next attempt is due."
+        description="While backing off after a failure: when the next attempt is due. null "
+        "when no attempt waits, and while auto-disabled (nothing is tried until it is "
+        "enabled again)."
     )
     last_success_at: datetime | None
     last_failure_at: datetime | None
@@ -498,12 +502,20 @@ SecretValue = Annotated[
         description="Printable ASCII without spaces.",
     ),
 ]
-SOURCE_SECRETS_HELP = (
-    "The kind's secrets. whatsapp_cloud: `app_secret` (required, from Meta's App Dashboard) "
-    "and `verify_token` (generated unless given); waha: `hmac_key` (generated unless given); "
-    "evolution: `api_key` (required, the instance's API key); twilio: `auth_token` (required, "
-    "the account's Auth Token) and `shared_key` (optional, a Webhooks Rule's SharedKey secret)."
-)
+
+
+def _secrets_help() -> str:
+    """Each kind's secrets, from the kinds themselves."""
+
+    def need(secret: Secret) -> str:
+        if secret.generated:
+            return "generated unless given"
+        return "required" if secret.required else "optional"
+
+    def said(kind: SourceKind) -> str:
+        return ", ".join(f"`{s.name}` ({need(s)})" for s in KINDS[kind].SECRETS)
+
+    return "The kind's secrets. " + "; ".join(f"{kind}: {said(kind)}" for kind in SourceKind) + "."
 
 
 class SourceIn(Strict):
@@ -519,25 +531,16 @@ class SourceIn(Strict):
             ]
         }
     )
-    kind: str = Field(
-        json_schema_extra={"enum": list(KINDS)},
-        description="whatsapp_cloud: Meta's Cloud API; waha: a WAHA server; evolution: an "
-        "Evolution API instance; twilio: WhatsApp through Twilio.",
+    kind: SourceKind = Field(
+        description="; ".join(f"{kind}: {KINDS[kind].LABEL}" for kind in SourceKind) + "."
     )
     name: str = Field(min_length=1, max_length=200, description="Shown on the pages.")
-    secrets: dict[str, SecretValue] = Field(default_factory=dict, description=SOURCE_SECRETS_HELP)
+    secrets: dict[str, SecretValue] = Field(default_factory=dict, description=_secrets_help())
     teammate_email: Email | None = Field(
         default=None,
         description="Owner of the WhatsApp accounts this source's events create; "
         "the workspace owner if not given.",
     )
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in KINDS:
-            raise ValueError(f"must be one of: {', '.join(KINDS)}")
-        return kind
 
 
 class SourcePatch(Strict):
@@ -560,7 +563,7 @@ class SourcePatch(Strict):
 
 class SourceOut(BaseModel):
     id: int
-    kind: str
+    kind: SourceKind
     name: str
     url: str = Field(description="Paste it into the sender's webhook configuration.")
     reachability_warning: str | None = Field(

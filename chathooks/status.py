@@ -6,6 +6,7 @@ from datetime import datetime
 
 from chathooks.retention import horizon
 from chathooks.runtime import Runtime
+from chathooks.states import FailureClass, WebhookState
 from chathooks.store import stats
 from chathooks.store.database import head_revision
 
@@ -33,10 +34,11 @@ def status_lines(rt: Runtime) -> list[tuple[str, str]]:
         size = stats.database_bytes(session)
         oldest = stats.oldest_message(session)
         waiting, earliest_due = stats.waiting(session)
-        by_status = stats.webhooks_by_status(session)
+        by_state = stats.webhooks_by_state(session)
+        failing = stats.failing_by_class(session)
     head = head_revision()
     schema = f"{revision} (current)" if revision == head else f"{revision} (this code: {head})"
-    webhooks = ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
+    webhooks = ", ".join(f"{by_state[s]} {s}" for s in WebhookState if by_state[s])
     return [
         ("database", rt.engine.url.render_as_string(hide_password=True)),
         ("schema", schema),
@@ -50,4 +52,18 @@ def status_lines(rt: Runtime) -> list[tuple[str, str]]:
         ("deliveries waiting", str(waiting)),
         ("oldest waiting since", _when(earliest_due if waiting else None, now)),
         ("webhooks", webhooks or "none"),
+        ("failing webhooks by last error", _failing(failing)),
     ]
+
+
+def _failing(found: dict[FailureClass, tuple[int, int]]) -> str:
+    """``5xx: 1 webhook (3 failed attempts); timeout: …``, or ``none``."""
+    said = []
+    for why in FailureClass:
+        if why in found:
+            webhooks, attempts = found[why]
+            said.append(
+                f"{why}: {webhooks} webhook{'s' * (webhooks != 1)} "
+                f"({attempts} failed attempt{'s' * (attempts != 1)})"
+            )
+    return "; ".join(said) or "none"

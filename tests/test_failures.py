@@ -131,7 +131,7 @@ def test_more_than_ten_failures_auto_disable_and_mail_the_owner_once(
         state = _webhook(team, hook["id"])
         assert state["consecutive_failures"] == count
         if count <= 10:
-            assert state["status"] == "enabled"
+            assert (state["status"], state["enabled"]) == ("failing", True)
             service.clock.advance(3601 * 1.2)
     state = _webhook(team, hook["id"])
     assert state["status"] == "auto_disabled"
@@ -253,7 +253,7 @@ def test_one_outage_seen_by_many_chats_counts_as_one_failed_attempt(
         what="the failures recorded",
     )
     assert state["consecutive_failures"] <= 2, "each chat's failure was counted on its own"
-    assert state["status"] == "enabled"
+    assert state["status"] == "failing"
 
 
 def test_retry_after_zero_still_backs_off(service: Service, receiver: Receiver) -> None:

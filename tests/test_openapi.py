@@ -65,18 +65,18 @@ def test_enums_and_chat_id_as_text(service: Service) -> None:
     assert {"delivered", "failed", "skipped", "auto_disabled", "test"} <= set(
         activity["action"]["enum"]
     )
-    assert schemas["WebhookOut"]["properties"]["status"]["enum"] == [
-        "enabled",
-        "disabled",
-        "auto_disabled",
-    ]
-    assert schemas["WebhookIn"]["properties"]["aggregation"]["enum"] == [
-        "none",
-        "1h",
-        "6h",
-        "12h",
-        "24h",
-    ]
+
+    def enum(model: str, field: str) -> list[str]:
+        """The values a field takes: its own enum's, also when it may be null."""
+        schema = schemas[model]["properties"][field]
+        ref = next(s["$ref"] for s in [schema, *schema.get("anyOf", [])] if "$ref" in s)
+        return list(schemas[ref.rsplit("/", 1)[1]]["enum"])
+
+    assert enum("WebhookOut", "status") == ["enabled", "failing", "disabled", "auto_disabled"]
+    assert enum("WebhookIn", "aggregation") == ["none", "1h", "6h", "12h", "24h"]
+    assert enum("WebhookPatch", "aggregation") == enum("WebhookIn", "aggregation")
+    assert enum("SourceIn", "kind") == ["whatsapp_cloud", "waha", "evolution"]
+    assert enum("SourceOut", "kind") == enum("SourceIn", "kind")
     for name in ("ActivityOut", "ChatOut", "MessageResult", "PayloadChat"):
         chat_id = schemas[name]["properties"]["chat_id"]
         types = [chat_id.get("type")] + [option.get("type") for option in chat_id.get("anyOf", [])]

@@ -132,8 +132,8 @@ def test_waiting_gauges_read_the_backlog(service: Service, receiver: Receiver) -
 def test_json_logs_carry_ids_and_no_secrets(
     database_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
-    """One JSON object per line: the auto-disable names its webhook and workspace; no line
-    holds a set-password token or a message's text."""
+    """One JSON object per line: each change of a webhook's state names the webhook, its
+    workspace and the last error; no line holds a set-password token or a message's text."""
     port = _free_port()
     env = {
         **os.environ,
@@ -169,7 +169,9 @@ def test_json_logs_carry_ids_and_no_secrets(
             json={"phone": "+972500000000", "full_name": "A", "email": "a@acme.test"},
         )
         hook = httpx.post(
-            f"{base}/api/v1/outbound-webhooks", headers=auth, json={"url": receiver.url}
+            f"{base}/api/v1/outbound-webhooks",
+            headers=auth,
+            json={"url": receiver.url, "name": "CRM"},
         ).json()
         httpx.get(f"{base}/set-password/secret-token-in-the-path")
         receiver.default = Reply(410)
@@ -179,10 +181,13 @@ def test_json_logs_carry_ids_and_no_secrets(
         process.send_signal(signal.SIGTERM)
         process.wait(30)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    disabled = next(line for line in lines if "auto-disabled" in line["message"])
-    assert disabled["webhook_id"] == hook["id"]
-    assert disabled["workspace_id"] == created["id"]
-    assert disabled["level"] == "WARNING"
+    changes = [line for line in lines if "change" in line]
+    assert [line["change"] for line in changes] == ["failing", "auto_disabled"]
+    for line in changes:
+        assert (line["webhook_id"], line["webhook_name"]) == (hook["id"], "CRM")
+        assert (line["workspace_id"], line["last_error"]) == (created["id"], "HTTP 410")
+        assert line["level"] == "WARNING"
+    assert "was auto-disabled: the receiver answered 410 Gone" in changes[1]["message"]
     access = [line for line in lines if line.get("path", "").startswith("/set-password/")]
     assert access and access[0]["path"] == "/set-password/***"
     text_of_log = log.read_text()

@@ -31,7 +31,8 @@ def test_status_shows_size_oldest_message_retention_and_backlog(
     assert lines["oldest kept message"].startswith(f"{now:%Y-%m-%d %H:%M}")
     assert lines["retention"].startswith("30 days: messages received before")
     assert lines["deliveries waiting"] == "3"
-    assert lines["webhooks"] == "1 enabled"
+    assert lines["webhooks"] == "1 failing"
+    assert lines["failing webhooks by last error"] == "5xx: 1 webhook (1 failed attempt)"
     assert "password" not in done.stdout
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Header, Response
 
 from chathooks.payload_models import BundlePayload, MessagePayload
+from chathooks.states import Aggregation
 
 DESCRIPTION = """
 Forwards every WhatsApp message of a team to outbound webhooks: one POST per message, or
@@ -129,10 +130,15 @@ def one_message(payload: MessagePayload) -> None:
     chathooks has stored it. Each chat's messages arrive one at a time, in order."""
 
 
-@outgoing.post("bundle", summary="A bundle (aggregation 1h, 6h, 12h or 24h)")
+_PERIODS = [period.value for period in Aggregation if period is not Aggregation.NONE]
+
+
+@outgoing.post(
+    "bundle", summary=f"A bundle (aggregation {', '.join(_PERIODS[:-1])} or {_PERIODS[-1]})"
+)
 def one_bundle(payload: BundlePayload) -> None:
-    """A webhook with `"aggregation": "1h"` (or `6h`, `12h`, `24h`) receives one request
-    per chat per period, when the period ends. Periods are aligned to UTC."""
+    """A webhook with a period for `aggregation` (such as `"1h"`) receives one request per
+    chat per period, when the period ends. Periods are aligned to UTC."""
 
 
 def describe(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from chathooks.schemas import (
     WebhookOut,
     WebhookPatch,
 )
+from chathooks.states import WebhookState, WebhookStatus
 from chathooks.store import logs
 from chathooks.store.models import Webhook
 
@@ -28,20 +29,21 @@ router = APIRouter(prefix="/api/v1/outbound-webhooks", tags=["outbound webhooks"
 
 def webhook_out(webhook: Webhook, backlog: int) -> WebhookOut:
     overlap_until = webhook.previous_secret_until if webhook.previous_secret else None
+    held = webhook.status is WebhookStatus.AUTO_DISABLED
     return WebhookOut(
         id=webhook.id,
         url=webhook.url,
         name=webhook.name,
-        aggregation=webhook.aggregation,  # type: ignore[arg-type]
+        aggregation=webhook.aggregation,
         filters=WebhookFilters.model_validate(webhook.filters),
-        enabled=webhook.status == "enabled",
-        status=webhook.status,  # type: ignore[arg-type]
+        enabled=webhook.status is WebhookStatus.ENABLED,
+        status=WebhookState.of(webhook.status, webhook.consecutive_failures),
         secret=webhook.secret,
         previous_secret_expires_at=overlap_until,
         consecutive_failures=webhook.consecutive_failures,
         failed_requests=webhook.failed_requests,
         last_error=webhook.last_error,
-        retry_at=webhook.retry_at,
+        retry_at=None if held else webhook.retry_at,
         last_success_at=webhook.last_success_at,
         last_failure_at=webhook.last_failure_at,
         backlog=backlog,
@@ -88,12 +90,8 @@ def patch_webhook(
     gathered."""
     with rt.transaction() as session:
         webhook = outbound.get(session, workspace, webhook_id)
-        outbound.update(
-            session, webhook, body.model_dump(exclude_unset=True), rt.settings, rt.clock.now()
-        )
-        out = _out(session, webhook)
-    rt.wake_workers()
-    return out
+        outbound.update(session, webhook, body, rt.settings, rt.clock.now())
+        return _out(session, webhook)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -151,9 +149,7 @@ def retry(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOu
     with rt.transaction() as session:
         webhook = outbound.get(session, workspace, webhook_id)
         outbound.retry(session, webhook, rt.clock.now())
-        out = _out(session, webhook)
-    rt.wake_workers()
-    return out
+        return _out(session, webhook)
 
 
 @router.post("/{webhook_id}/flush", response_model=FlushResult)
@@ -163,7 +159,6 @@ def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResu
         count = outbound.flush(
             session, outbound.get(session, workspace, webhook_id), rt.clock.now()
         )
-    rt.wake_workers()
     return FlushResult(bundles=count)
 
 
@@ -193,5 +188,4 @@ def replay(
             base_url=rt.settings.base_url,
             kept_since=retention.horizon(rt),
         )
-    rt.wake_workers()
     return ReplayResult(messages=count, deliveries=queued)

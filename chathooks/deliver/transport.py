@@ -19,6 +19,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from chathooks.security import is_public_address
+from chathooks.states import TIMED_OUT
 from chathooks.storable import storable
 
 RESPONSE_BODY_LIMIT = 64 * 1024
@@ -123,7 +124,7 @@ class AiohttpTransport:
                     response.status, _since(started), response.raw_headers, content, time.time()
                 )
         except TimeoutError:
-            return Outcome(status=None, latency_ms=_since(started), error="timed out")
+            return Outcome(status=None, latency_ms=_since(started), error=TIMED_OUT)
         except Exception as error:
             return failed(error, _since(started))
 

@@ -4,7 +4,7 @@ A kind is a module of pure functions: is a raw request authentic, what message e
 how many ignored events does its body hold, how to answer a GET, and a correctly signed
 sample; and its ``WIRE``: the format of its sender's bodies (JSON or a form) and what a
 stored request is answered with. ``sources.receive`` runs one request through them; a new
-kind is one new module added to ``KINDS``.
+kind is one new module added to ``KINDS``, its name a member of ``states.SourceKind``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
+
+from chathooks.states import SourceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +105,12 @@ def posts_only(query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshak
     return Handshake(405, "this source takes POST requests only")
 
 
-def _kinds() -> dict[str, Kind]:
+def _kinds() -> dict[SourceKind, Kind]:
     from chathooks.sources import evolution, twilio, waha, whatsapp_cloud
 
     kinds: tuple[Kind, ...] = (whatsapp_cloud, waha, evolution, twilio)
-    return {kind.NAME: kind for kind in kinds}
+    return {SourceKind(kind.NAME): kind for kind in kinds}
 
 
-KINDS: dict[str, Kind] = _kinds()
+KINDS: dict[SourceKind, Kind] = _kinds()
+"""Every ``SourceKind`` has its module here, in the enum's order."""

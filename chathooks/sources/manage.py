@@ -17,6 +17,7 @@ from chathooks.deliver.transport import AiohttpTransport, Outcome
 from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
 from chathooks.sources import KINDS, Kind
+from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate
 
@@ -68,7 +69,7 @@ def create(
     session: Session,
     workspace_id: int,
     *,
-    kind: str,
+    kind: SourceKind,
     name: str,
     secrets: Mapping[str, str | None],
     teammate_email: str | None,

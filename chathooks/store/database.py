@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+log = logging.getLogger("chathooks.database")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 READ_ONLY = "chathooks_read_only"
@@ -49,7 +52,40 @@ def make_engine(url: str) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    event.listen(sessions, "after_commit", _run_after_commit)
+    event.listen(sessions, "after_soft_rollback", _forget_after_commit)
+    return sessions
+
+
+_AFTER_COMMIT = "chathooks_after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's transaction commits, never if it rolls back: for
+    what must not happen for writes that are undone, such as a log line saying they were
+    made. An action that raises is logged; the commit stands."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session: Session) -> None:
+    if outermost_commit(session):
+        for action in session.info.pop(_AFTER_COMMIT, ()):
+            try:
+                action()
+            except Exception:
+                log.exception("an action after a commit failed")
+
+
+def _forget_after_commit(session: Session, transaction: SessionTransaction) -> None:
+    if not transaction.nested:
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def outermost_commit(session: Session) -> bool:
+    """In an ``after_commit`` listener: the transaction itself committed, not a savepoint
+    released inside it (SQLAlchemy calls the listener for both)."""
+    return not session.in_nested_transaction()
 
 
 _sqlite_writer_locks: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()

@@ -23,11 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
+from chathooks.states import WebhookStatus
 from chathooks.storable import text_problem
 from chathooks.store.dialect import count_by, table
 from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
 
-SENDABLE_STATUSES = ("enabled", "disabled")
+SENDABLE_STATUSES = (WebhookStatus.ENABLED, WebhookStatus.DISABLED)
 """A webhook disabled by hand still sends what was queued before; an auto-disabled one holds."""
 
 

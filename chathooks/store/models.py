@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -10,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -21,6 +23,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from chathooks.states import Aggregation, DeliveryStatus, SourceKind, WebhookStatus
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -53,6 +57,18 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def _utc_from_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _stored_as_text(values: type[StrEnum], length: int) -> Enum:
+    """A state kept as its plain value in a VARCHAR (no database enum type, no CHECK: the
+    columns the migrations made), read back as the enum; an unknown value is refused."""
+    return Enum(
+        values,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
@@ -144,9 +160,9 @@ class Webhook(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     name: Mapped[str] = mapped_column(String(100), default="")
-    aggregation: Mapped[str] = mapped_column(String(8))
+    aggregation: Mapped[Aggregation] = mapped_column(_stored_as_text(Aggregation, 8))
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[WebhookStatus] = mapped_column(_stored_as_text(WebhookStatus, 16))
     secret: Mapped[str] = mapped_column(String(100))
     previous_secret: Mapped[str] = mapped_column(String(100), default="")
     previous_secret_until: Mapped[datetime | None] = mapped_column(default=None)
@@ -218,11 +234,12 @@ class Delivery(Base):
     message_id: Mapped[int | None] = mapped_column(default=None)
     """A message id, kept without a foreign key: retention deletes messages in batches,
     and a foreign key without an index on this column would scan the table per row."""
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(_stored_as_text(DeliveryStatus, 16))
+    """A ``DeliveryStatus`` (typed ``str`` while ingest assigns plain strings)."""
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
     period_start: Mapped[datetime | None] = mapped_column(default=None)
-    aggregation: Mapped[str] = mapped_column(String(8))
+    aggregation: Mapped[Aggregation] = mapped_column(_stored_as_text(Aggregation, 8))
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     body_bytes: Mapped[int] = mapped_column(Integer, default=0)
     note_chars: Mapped[int] = mapped_column(Integer, default=0)
@@ -327,7 +344,7 @@ class Source(Base):
     __tablename__ = "sources"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[SourceKind] = mapped_column(_stored_as_text(SourceKind, 32))
     name: Mapped[str] = mapped_column(String(200))
     key: Mapped[str] = mapped_column(String(64), unique=True)
     secrets: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,4 +1,5 @@
-"""PostgreSQL's LISTEN/NOTIFY channel that wakes every worker when work is queued."""
+"""Waking every worker when a transaction that queued work commits: other processes by
+PostgreSQL's LISTEN/NOTIFY channel, this process' own in memory (``Runtime``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 CHANNEL = "chathooks_work"
+_QUEUED = "chathooks_work_queued"
 
 
 def notify(session: Session) -> None:
-    """Sent when the transaction commits (PostgreSQL holds it until then); nothing on
-    SQLite, whose one process wakes its worker in memory."""
+    """Work was queued in this transaction: when it commits, every worker wakes. PostgreSQL
+    holds the NOTIFY until then; this process' workers are woken after the commit (see
+    ``queued``). Nothing wakes if the transaction rolls back."""
+    if session.info.get(_QUEUED):
+        return
+    session.info[_QUEUED] = True
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def queued(session: Session) -> bool:
+    """Whether the transaction now ending queued work (asked once, after its commit)."""
+    return bool(session.info.pop(_QUEUED, False))
 
 
 async def listen(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
+from chathooks.states import DeliveryStatus
 from chathooks.store.models import Activity, Alert, Attempt, BundleMessage, Delivery, Message
 
 LOCK_KEY = 0x636874_726574
@@ -67,7 +68,7 @@ def messages_still_needed(connection: Connection) -> set[int]:
     to judge."""
     waiting = (
         select(Delivery.id, Delivery.message_id)
-        .where(Delivery.status.in_(("pending", "open")))
+        .where(Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.OPEN)))
         .execution_options(yield_per=5000)
     )
     needed: set[int] = set()

@@ -8,11 +8,12 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from chathooks.states import WebhookStatus
 from chathooks.store.dialect import table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import Webhook
 
-QUEUEING_STATUSES = ("enabled", "auto_disabled")
+QUEUEING_STATUSES = (WebhookStatus.ENABLED, WebhookStatus.AUTO_DISABLED)
 """Webhooks that new messages are queued for: an auto-disabled one keeps its backlog."""
 
 

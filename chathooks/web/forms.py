@@ -13,21 +13,23 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from chathooks.filters import DIRECTIONS
-from chathooks.schemas import WebhookIn
+from chathooks.schedule import PERIOD_HOURS
+from chathooks.schemas import WebhookIn, WebhookPatch
+from chathooks.states import Aggregation, WebhookStatus
 from chathooks.store.models import Webhook
 
-AGGREGATIONS = {
-    "none": "No aggregation",
-    "1h": "Every 1 hour",
-    "6h": "Every 6 hours",
-    "12h": "Every 12 hours",
-    "24h": "Every 24 hours",
+AGGREGATIONS: dict[str, str] = {
+    Aggregation.NONE: "No aggregation",
+    **{
+        period: f"Every {hours} hour{'s' if hours > 1 else ''}"
+        for period, hours in PERIOD_HOURS.items()
+    },
 }
 RATE_ERROR = "Enter a number above 0 (at most 10,000), or leave it empty for no limit."
 MESSAGES = {
     ("url", "string_too_short"): "Enter the URL that should receive the messages.",
     ("url", "string_too_long"): "The URL is longer than 2,000 characters.",
-    ("aggregation", "literal_error"): "Choose one of the options.",
+    ("aggregation", "enum"): "Choose one of the options.",
     ("directions", "too_short"): "Tick at least one: received or sent.",
     ("directions", "literal_error"): "Choose received or sent.",
     ("email", "string_pattern_mismatch"): "Enter an e-mail address.",
@@ -73,7 +75,7 @@ class WebhookForm:
 
     url: str = ""
     name: str = ""
-    aggregation: str = "none"
+    aggregation: str = Aggregation.NONE
     enabled: bool = True
     rate: str = ""
     directions: list[str] = field(default_factory=lambda: list(DIRECTIONS))
@@ -90,7 +92,7 @@ class WebhookForm:
             url=webhook.url,
             name=webhook.name,
             aggregation=webhook.aggregation,
-            enabled=webhook.status == "enabled",
+            enabled=webhook.status is WebhookStatus.ENABLED,
             rate="" if rate is None else f"{rate:g}",
             directions=list(stored.get("directions", DIRECTIONS)),
             include_groups=bool(stored.get("include_groups", True)),
@@ -138,7 +140,7 @@ class WebhookForm:
             },
         )
         if "aggregation" in form.errors:
-            form.aggregation = "none"
+            form.aggregation = Aggregation.NONE
         return form
 
     @property
@@ -146,14 +148,14 @@ class WebhookForm:
         assert self.valid is not None, "a form with errors has no body"
         return self.valid
 
-    def changes_for(self, webhook: Webhook) -> dict[str, object]:
+    def changes_for(self, webhook: Webhook) -> WebhookPatch:
         """What ``outbound.update`` should apply. ``enabled`` is sent only when the switch
         changed, so saving the URL of an auto-disabled webhook keeps it auto-disabled (and
         its backlog) instead of turning it into "disabled by hand"."""
         changes = self.body.model_dump(exclude={"enabled"})
-        if self.enabled != (webhook.status == "enabled"):
+        if self.enabled != (webhook.status is WebhookStatus.ENABLED):
             changes["enabled"] = self.enabled
-        return changes
+        return WebhookPatch.model_validate(changes)
 
 
 def utc_minutes(moment: datetime) -> str:

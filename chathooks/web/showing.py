@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from chathooks.filters import Filter
 from chathooks.outbound import TEST_HEADER
 from chathooks.schemas import AttemptOut
+from chathooks.states import WebhookState, WebhookStatus
 from chathooks.store import logs, messages
 from chathooks.store.models import Activity, Webhook
 
@@ -29,10 +30,10 @@ ACTIONS = {
     "test": "Test",
 }
 STATES = {
-    "enabled": "Enabled",
-    "failing": "Failing",
-    "disabled": "Disabled",
-    "auto_disabled": "Auto-disabled",
+    WebhookState.ENABLED: "Enabled",
+    WebhookState.FAILING: "Failing",
+    WebhookState.DISABLED: "Disabled",
+    WebhookState.AUTO_DISABLED: "Auto-disabled",
 }
 
 
@@ -61,7 +62,7 @@ def relative(when: datetime | None, now: datetime) -> str:
 class State:
     """How a webhook is doing, as its badge and status card say it."""
 
-    key: str
+    key: WebhookState
     label: str
     failing: bool
     failures: str
@@ -73,17 +74,17 @@ def state_of(webhook: Webhook) -> State:
     """ "Failing" is an enabled webhook whose latest attempt failed: it still looks enabled
     in the settings, but nothing reaches the receiver until it answers 2xx again."""
     failing = webhook.consecutive_failures > 0
-    key = "failing" if failing and webhook.status == "enabled" else webhook.status
+    key = WebhookState.of(webhook.status, webhook.consecutive_failures)
     failures = (
         f"{plural(webhook.consecutive_failures, 'failed attempt')} "
         f"({plural(webhook.failed_requests, 'request')})"
     )
     return State(
         key=key,
-        label=STATES.get(key, key),
+        label=STATES[key],
         failing=failing,
         failures=failures if failing else "",
-        can_retry=failing and webhook.status != "auto_disabled",
+        can_retry=failing and webhook.status is not WebhookStatus.AUTO_DISABLED,
     )
 
 

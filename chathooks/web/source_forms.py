@@ -7,20 +7,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chathooks.sources import KINDS, Secret
+from chathooks.states import SourceKind
 from chathooks.store.models import Source
 
 SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{1,200}$")
 MAX_NAME_LENGTH = 200
 
 
-def user_secrets(kind: str) -> tuple[Secret, ...]:
+def user_secrets(kind: SourceKind) -> tuple[Secret, ...]:
     """The secrets a user copies from the sender into chathooks."""
     return tuple(s for s in KINDS[kind].SECRETS if not s.generated)
 
 
 @dataclass
 class SourceForm:
-    kind: str = "whatsapp_cloud"
+    kind: SourceKind = SourceKind.WHATSAPP_CLOUD
     name: str = ""
     secrets: dict[str, str] = field(default_factory=dict)
     """Only the values typed in: a blank field on the settings form keeps the saved one."""
@@ -33,15 +34,16 @@ class SourceForm:
     @classmethod
     def parse(cls, kind: str, name: str, posted: Mapping[str, str], *, new: bool) -> SourceForm:
         """``posted`` holds the ``secret_<name>`` fields of the form."""
-        form = cls(kind if kind in KINDS else "whatsapp_cloud", name.strip())
         if kind not in KINDS:
+            form = cls(name=name.strip())
             form.errors["kind"] = "Choose one of the options."
             return form
+        form = cls(SourceKind(kind), name.strip())
         if not form.name:
             form.errors["name"] = "Give the source a name (the number or team it serves)."
         elif len(form.name) > MAX_NAME_LENGTH:
             form.errors["name"] = f"The name is longer than {MAX_NAME_LENGTH} characters."
-        for secret in user_secrets(kind):
+        for secret in user_secrets(form.kind):
             value = posted.get(f"secret_{secret.name}", "").strip()
             if not value and not (new and secret.required):
                 continue

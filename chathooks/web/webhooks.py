@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from chathooks import outbound, retention, workspaces
 from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.runtime import Runtime
-from chathooks.schemas import AttemptOut
+from chathooks.schemas import AttemptOut, WebhookPatch
+from chathooks.states import Aggregation
 from chathooks.store import deliveries
 from chathooks.store.models import Webhook
 from chathooks.web import showing
@@ -76,7 +77,7 @@ def webhook_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
 def _webhook_form(
     url: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
-    aggregation: Annotated[str, Form()] = "none",
+    aggregation: Annotated[str, Form()] = Aggregation.NONE,
     enabled: Annotated[str | None, Form()] = None,
     max_requests_per_second: Annotated[str, Form()] = "",
     directions: Annotated[list[str] | None, Form()] = None,
@@ -122,7 +123,7 @@ def _live(rt: Runtime, session: Session, webhook: Webhook) -> dict[str, Any]:
     """What refreshes by itself: the status card, the title's badge, what is gathered,
     and the activity."""
     gathered = None
-    if webhook.aggregation != "none":
+    if webhook.aggregation is not Aggregation.NONE:
         count, chats, due = deliveries.open_bundle_totals(session, webhook.id)
         gathered = {"messages": count, "chats": chats, "due": due}
     return {
@@ -193,7 +194,6 @@ def webhook_save(
                 form=form,
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
-    rt.wake_workers()
     flash(request, "Settings saved.")
     return see_other(_page(webhook_id))
 
@@ -205,7 +205,7 @@ def webhook_enable(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
         request,
         viewer,
         webhook_id,
-        {"enabled": True},
+        WebhookPatch(enabled=True),
         "Webhook enabled. Waiting messages are being sent in order.",
     )
 
@@ -216,21 +216,20 @@ def webhook_rotate(request: Request, webhook_id: int, viewer: ViewerDep) -> Resp
         request,
         viewer,
         webhook_id,
-        {"rotate_secret": True},
+        WebhookPatch(rotate_secret=True),
         "New signing secret created. For 24 hours every request is signed with both the "
         "new and the previous secret: update your receiver within that time.",
     )
 
 
 def _apply(
-    request: Request, viewer: Viewer, webhook_id: int, changes: dict[str, object], done: str
+    request: Request, viewer: Viewer, webhook_id: int, changes: WebhookPatch, done: str
 ) -> Response:
     """One settings change through the same service as the API, then back to the page."""
     rt = runtime(request)
     with rt.transaction() as session:
         webhook = _webhook(session, viewer, webhook_id)
         outbound.update(session, webhook, changes, rt.settings, rt.clock.now())
-    rt.wake_workers()
     flash(request, done)
     return see_other(_page(webhook_id))
 
@@ -245,7 +244,6 @@ def webhook_retry(request: Request, webhook_id: int, viewer: ViewerDep) -> Respo
     except Conflict as error:
         flash(request, f"Not retried: {error}.", "error")
         return see_other(_page(webhook_id))
-    rt.wake_workers()
     flash(request, "Trying again now.")
     return see_other(_page(webhook_id))
 
@@ -255,7 +253,6 @@ def webhook_flush(request: Request, webhook_id: int, viewer: ViewerDep) -> Respo
     rt = runtime(request)
     with rt.transaction() as session:
         count = outbound.flush(session, _webhook(session, viewer, webhook_id), rt.clock.now())
-    rt.wake_workers()
     flash(request, f"{showing.plural(count, 'bundle')} queued to send now.")
     return see_other(_page(webhook_id))
 
@@ -297,7 +294,6 @@ def webhook_replay(
                 replay=form,
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
-    rt.wake_workers()
     flash(
         request,
         f"Queued again: {showing.plural(found, 'message')} ({showing.plural(queued, 'delivery')}).",
