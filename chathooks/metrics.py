@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
-from chathooks.sources import KINDS
+from chathooks.sources.kinds import KINDS
 from chathooks.store import stats
 
 log = logging.getLogger("chathooks.metrics")

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from chathooks.schedule import Aggregation
-from chathooks.sources import KINDS
+from chathooks.sources.kinds import KINDS
 from chathooks.storable import text_problem
 
 

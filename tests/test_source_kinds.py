@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chathooks.sources import KINDS, RawRequest, evolution, waha, whatsapp_cloud
+from chathooks.sources import evolution, waha, whatsapp_cloud
 from chathooks.sources.fields import chat_id, phone, unix_time
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import RawRequest
 from chathooks.store.models import Source
 from chathooks.web.sources import setup_steps
 

@@ -36,10 +36,6 @@ def name(value: Any) -> str:
     return text(value).strip()[:NAME_CHARS]
 
 
-def flag(value: Any) -> bool:
-    return value is True
-
-
 def same_secret(given: Any, expected: str) -> bool:
     """Constant-time comparison that never raises, whatever a stranger sent."""
     if not isinstance(given, str) or not expected:

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from chathooks.deliver.transport import AiohttpTransport, Outcome
 from chathooks.runtime import Runtime
-from chathooks.sources import KINDS, Kind
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import Kind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate
 from chathooks.workspaces import BadField, NotFound

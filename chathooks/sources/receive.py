@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from chathooks import ingest, metrics
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
-from chathooks.sources import RawRequest, Reading
 from chathooks.sources.manage import account_owner, kind_of
+from chathooks.sources.protocol import RawRequest, Reading
 from chathooks.store import sources, tenants
 from chathooks.store.models import Source
 

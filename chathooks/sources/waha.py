@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
     chat_id,
     chat_message,
@@ -29,6 +28,7 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
+from chathooks.sources.protocol import RawRequest, Reading, Secret, posts_only
 
 NAME = "waha"
 LABEL = "WAHA"

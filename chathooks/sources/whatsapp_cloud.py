@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import Handshake, RawRequest, Reading, Secret
 from chathooks.sources.fields import (
     clipped,
     message_event,
@@ -28,6 +27,7 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
+from chathooks.sources.protocol import Handshake, RawRequest, Reading, Secret
 
 NAME = "whatsapp_cloud"
 LABEL = "WhatsApp Cloud API (Meta)"

@@ -15,7 +15,8 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from chathooks.runtime import Runtime
-from chathooks.sources import KINDS, manage
+from chathooks.sources import manage
+from chathooks.sources.kinds import KINDS
 from chathooks.store.models import Source
 from chathooks.web.csrf import require_csrf
 from chathooks.web.pages import PageNotFound
