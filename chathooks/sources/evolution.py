@@ -2,8 +2,11 @@
 
 Verification: the body's ``apikey`` (the instance's API key, which Evolution adds to every
 webhook) must equal the source's. Event ``messages.upsert`` carries one message in
-``data`` (``key.fromMe`` decides the direction); every other event is ignored. With
-"Webhook by events" Evolution appends the event's name to the URL, which is accepted too.
+``data`` (``key.fromMe`` decides the direction); ``send.message`` carries, in the same
+shape, a message sent through Evolution's own API, which Evolution never emits as
+``messages.upsert`` (its Baileys connection does not echo its own sends). Every other event
+is ignored. With "Webhook by events" Evolution appends the event's name to the URL
+(``…/messages-upsert``, ``…/send-message``), which is accepted too.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ SETUP = (
     "In Evolution's manager open the instance › Events › Webhook (or send "
     "`POST /webhook/set/{{instance}}`) and enable it.",
     "URL: `{url}`",
-    "Events: `MESSAGES_UPSERT` (received and sent messages). Leave Webhook Base64 off.",
+    "Events: `MESSAGES_UPSERT` (received messages and those sent from the phone) and "
+    "`SEND_MESSAGE` (those sent through Evolution's API). Leave Webhook Base64 off.",
     "Evolution must include the instance's API key in webhooks: keep "
     "`AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES=true` in its environment.",
 )
+MESSAGE_EVENTS = ("messages.upsert", "send.message")
 MEDIA = (
     "imageMessage",
     "videoMessage",
@@ -77,17 +82,18 @@ def read(body: Any) -> Reading:
     reading = Reading()
     event = obj(body)
     name_of_event = text(event.get("event")).lower().replace("_", ".")
-    if name_of_event != "messages.upsert":
+    if name_of_event not in MESSAGE_EVENTS:
         reading.ignored += 1
         return reading
     data = event.get("data")
     account = phone(event.get("sender"))
+    sent_by_api = name_of_event == "send.message"
     for item in objs(data) if isinstance(data, list) else [obj(data)]:
-        _message(item, account, reading)
+        _message(item, account, reading, sent_by_api=sent_by_api)
     return reading
 
 
-def _message(data: dict[str, Any], account: str, reading: Reading) -> None:
+def _message(data: dict[str, Any], account: str, reading: Reading, *, sent_by_api: bool) -> None:
     key = obj(data.get("key"))
     chat = chat_id(_jid(key, "remoteJid"))
     content = _content(obj(data.get("message")))
@@ -98,7 +104,7 @@ def _message(data: dict[str, Any], account: str, reading: Reading) -> None:
     if when is None:
         reading.rejected.append(f"message {text(key.get('id'))!r}: no valid timestamp")
         return
-    from_me = key.get("fromMe") is True
+    from_me = sent_by_api or key.get("fromMe") is True
     contact = chat_id(_jid(key, "participant") or data.get("participant"))
     if not is_group(chat):
         contact = chat

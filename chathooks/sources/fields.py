@@ -72,10 +72,12 @@ def phone(value: Any) -> str:
 
 def chat_id(jid: Any) -> str:
     """A chat id as WAHA and the SPEC write it: ``…@s.whatsapp.net`` becomes ``…@c.us``, a
-    device suffix (``:12``) is dropped."""
+    device suffix (``:12``) is dropped, also from a hidden ``@lid`` id."""
     user, _, server = text(jid).partition("@")
     if server in PERSON_SERVERS:
         return f"{user.split(':', 1)[0]}@c.us"
+    if server == "lid":
+        return f"{user.split(':', 1)[0]}@lid"
     return text(jid)
 
 
