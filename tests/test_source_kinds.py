@@ -143,3 +143,35 @@ def test_channels_statuses_and_notices_are_ignored() -> None:
     assert waha.read(notice).ignored == 1
     assert whatsapp_cloud.read({"object": "page", "entry": []}).ignored == 1
     assert evolution.read({"event": "connection.update", "data": {}}).ignored == 1
+
+
+def test_cloud_api_group_member_known_only_by_user_id() -> None:
+    value = {
+        "metadata": {"display_phone_number": "15550783881"},
+        "contacts": [{"profile": {"name": "Sheena"}, "user_id": "US.1502576394655843"}],
+        "messages": [
+            {
+                "from_user_id": "US.1502576394655843",
+                "group_id": "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyODM2MzE",
+                "id": "wamid.g1",
+                "timestamp": "1775037600",
+                "type": "text",
+                "text": {"body": "Hello group"},
+            },
+            {
+                "id": "wamid.nobody",
+                "timestamp": "1775037600",
+                "type": "text",
+                "text": {"body": "?"},
+            },
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": value}]}],
+    }
+    reading = whatsapp_cloud.read(body)
+    [message] = reading.messages
+    assert message["chat"]["is_group"] is True
+    assert message["sender"] == {"full_name": "Sheena", "phone": ""}
+    assert reading.rejected == ["message 'wamid.nobody': no sender"]

@@ -269,6 +269,58 @@ def attachment_types(service: Service) -> dict[str, str]:
         return {external_id: found[0]["type"] for external_id, found in rows if found}
 
 
+def test_cloud_api_username_customer_keeps_one_chat_when_the_phone_comes(
+    service: Service, receiver: Receiver
+) -> None:
+    """Meta's business-scoped user ids: a customer with a username comes without a phone,
+    and keeps the chat once Meta shares the phone."""
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("username_received", stored=1)  # from_user_id only, no from / wa_id
+    first = wait_for(lambda: receiver.bodies(), what="the first message")[0]
+    chat_id = first["chat"]["chat_id"]
+    assert first["chat"] == chat(chat_id, "maria.lopez", "", new=True)  # no name: username
+    assert first["message"]["sender"] == {"full_name": "maria.lopez", "phone": ""}
+    assert first["message"]["direction"] == "received"
+    sender.deliver("username_echo", stored=1)  # the business answers: to_user_id only
+    echo = wait_for(lambda: receiver.bodies()[1:], what="the echo")[0]
+    assert echo["chat"] == {**first["chat"], "is_new_chat": False}
+    assert echo["message"]["direction"] == "sent"
+    assert echo["message"]["recipient"] == {"full_name": "", "phone": ""}
+    sender.deliver("username_status", ignored=1)
+    sender.deliver("username_with_phone", stored=1)  # now with from and wa_id
+    later = wait_for(lambda: receiver.bodies()[2:], what="the message with the phone")[0]
+    assert later["chat"] == chat(chat_id, "María López", "+16505551234", new=False)
+    assert later["message"]["sender"] == {"full_name": "María López", "phone": "+16505551234"}
+    assert chats_stored(service) == 1
+    assert sender.counts() == {"stored": 3, "duplicates": 0, "ignored": 1, "rejected": 0}
+
+
+def test_cloud_api_chat_begun_under_the_phone_keeps_the_customer_s_user_id_messages(
+    service: Service, receiver: Receiver
+) -> None:
+    """Since Meta's rollout every message also carries the user id: a chat stored under
+    the phone before it goes on, it does not split."""
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("text_received", stored=1)
+    wait_for(lambda: receiver.requests, what="the first message")
+    sender.deliver("text_received_with_user_id", stored=1)
+    wait_for(lambda: len(receiver.requests) == 2, what="the second message")
+    before, after = receiver.bodies()
+    assert after["chat"] == {**before["chat"], "is_new_chat": False}
+    assert chats_stored(service) == 1
+
+
+def test_cloud_api_text_that_is_not_a_string_is_rejected(
+    service: Service, receiver: Receiver
+) -> None:
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("text_not_string", rejected=2)
+    detail = sender.log()[0]["detail"]
+    assert "'wamid.not-a-string-1': text.body is not a string" in detail
+    assert "'wamid.not-a-string-2': image.caption is not a string" in detail
+    assert stored_messages(service) == 0
+
+
 WAHA_SENT = {  # the business's own messages, as each engine writes them
     "text_sent": "true_79111111111@c.us_3EB0F6A1B2C3D4E5F6A7",  # WEBJS: from = the business
     "noweb_text_sent": "true_79111111111@c.us_3EB0A7C1E2D3F4A5B6C7",  # from = the chat, no to
