@@ -175,3 +175,17 @@ def test_cloud_api_group_member_known_only_by_user_id() -> None:
     assert message["chat"]["is_group"] is True
     assert message["sender"] == {"full_name": "Sheena", "phone": ""}
     assert reading.rejected == ["message 'wamid.nobody': no sender"]
+
+
+def test_waha_engine_data_of_wrong_types_never_raises() -> None:
+    """``_data`` is the engine's own message: any shape reads as "absent", never an error."""
+    for raw in ([1], {"type": ["ptt"]}, {"message": ["audioMessage"]}, {"Info": "x"}):
+        payload = {"from": "79111111111@c.us", "fromMe": True, "to": {"x": 1}, "hasMedia": True}
+        payload |= {"timestamp": 1745913660, "id": "m", "_data": raw}
+        body = {"event": "message.any", "me": {"id": "79222222222@c.us", "lid": []}}
+        [message] = waha.read({**body, "payload": payload}).messages
+        assert message["chat"]["external_id"] == "79111111111@c.us"
+        assert message["attachments"][0]["type"] == "document"  # no type, no mimetype
+    key = {"remoteJid": "1@lid", "remoteJidAlt": 5, "participantAlt": None}
+    lost = {"event": "message.any", "payload": {"fromMe": True, "_data": {"key": key}}}
+    assert waha.read(lost).ignored == 1  # no body, no media

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from chathooks.sources.fields import (
+    MESSAGE_WRAPPERS,
     chat_id,
     chat_message,
     clipped,
@@ -61,13 +62,6 @@ MEDIA = (
     "ptvMessage",
 )
 SHARED = ("locationMessage", "liveLocationMessage", "contactMessage", "contactsArrayMessage")
-WRAPPERS = (
-    "ephemeralMessage",
-    "viewOnceMessage",
-    "viewOnceMessageV2",
-    "documentWithCaptionMessage",
-)
-"""Containers whose ``message`` holds the real content."""
 SENT_BY_ME_NAME = "Você"
 """The ``pushName`` Evolution invents for the instance's own messages."""
 
@@ -133,7 +127,7 @@ def _jid(key: dict[str, Any], field: str) -> str:
 
 
 def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
-    for wrapper in WRAPPERS:
+    for wrapper in MESSAGE_WRAPPERS:
         inner = obj(obj(message.get(wrapper)).get("message"))
         if inner:
             message = {**inner, **{k: v for k, v in message.items() if k != wrapper}}

@@ -16,6 +16,15 @@ ATTACHMENT_FIELD_CHARS = 2000
 PERSON_SERVERS = ("c.us", "s.whatsapp.net")
 LATEST_UNIX_SECOND = 253402300799
 """9999-12-31 23:59:59 UTC: the last moment a stored timestamp can hold."""
+MESSAGE_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+"""Parts of a WhatsApp protocol message (Baileys, whatsmeow) whose ``message`` holds the
+real content: disappearing, view-once and captioned-file messages."""
 
 
 def obj(value: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from chathooks.sources.fields import (
+    MESSAGE_WRAPPERS,
     chat_id,
     chat_message,
     clipped,
@@ -77,13 +78,6 @@ PROTO_MEDIA = {
 }
 """The part of a WhatsApp protocol message (NOWEB, GOWS) that holds a file; an
 ``audioMessage`` with ``ptt`` is a voice note."""
-WRAPPERS = (
-    "ephemeralMessage",
-    "viewOnceMessage",
-    "viewOnceMessageV2",
-    "viewOnceMessageV2Extension",
-    "documentWithCaptionMessage",
-)
 Content = tuple[str, list[dict[str, Any]]]
 
 handshake = posts_only
@@ -190,8 +184,9 @@ def _media_type(raw: dict[str, Any], mimetype: str) -> str:
     """image, video, audio, voice, document or sticker: from the engine's message (WEBJS
     ``type``; the ``…Message`` part of NOWEB's ``message`` or GOWS' ``Message``), else
     from the mimetype."""
-    if raw.get("type") in WEBJS_MEDIA:
-        return WEBJS_MEDIA[text(raw.get("type"))]
+    webjs_type = text(raw.get("type"))
+    if webjs_type in WEBJS_MEDIA:
+        return WEBJS_MEDIA[webjs_type]
     content = _unwrapped(obj(raw.get("message")) or obj(raw.get("Message")))
     for part, kind in PROTO_MEDIA.items():
         if part in content:
@@ -203,7 +198,7 @@ def _media_type(raw: dict[str, Any], mimetype: str) -> str:
 
 def _unwrapped(content: dict[str, Any]) -> dict[str, Any]:
     """The message inside WhatsApp's wrappers (disappearing, view once, captioned file)."""
-    for wrapper in WRAPPERS:
+    for wrapper in MESSAGE_WRAPPERS:
         inner = obj(obj(content.get(wrapper)).get("message"))
         if inner:
             return _unwrapped(inner)
