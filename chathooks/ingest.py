@@ -6,6 +6,7 @@ together or not at all, and a bad batch changes nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
 from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Delivery
+
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+"""Meta's business-scoped user id (``US.13491208655302741918``; a parent one has
+``ENT.``): how the Cloud API names a WhatsApp user to one business, with or without the
+user's phone."""
 
 
 class UnknownAccount(Exception):
@@ -108,16 +114,16 @@ def _chats_for(
     creating missing ones; returns (those ids, the chats whose first deliverable message is
     among these events, the group chats).
 
-    A person's chat named by another id than its phone's (Meta's business-scoped user id,
-    say) is the chat of that phone, ``<digits>@c.us``, while no chat has the other id yet:
-    a sender that starts naming a customer differently keeps the customer's chat. The phone
-    ids ride along in the one lookup by (account, external id), the chats' unique key."""
+    A chat named by Meta's business-scoped user id and given with a phone is the chat of
+    that phone, ``<digits>@c.us``, while no chat has the user id yet: a customer whose
+    chat began before Meta sent user ids keeps it. The phone ids ride along in the one
+    lookup by (account, external id), the chats' unique key."""
     named = {_key(e, accounts): e for e in events}
     by_phone: dict[messages.ChatKey, messages.ChatKey] = {}
     for event in events:
-        key, phone_id = _key(event, accounts), _phone_chat_id(event.chat.phone)
-        if event.chat.phone and not event.chat.is_group and phone_id != key[1]:
-            by_phone[key] = (key[0], phone_id)
+        key = _key(event, accounts)
+        if event.chat.phone and not event.chat.is_group and BSUID.fullmatch(key[1]):
+            by_phone[key] = (key[0], _phone_chat_id(event.chat.phone))
     existing = messages.chats_by_key(session, {*named, *by_phone.values()})
     resolved = {
         key: by_phone[key] if key not in existing and by_phone.get(key) in existing else key

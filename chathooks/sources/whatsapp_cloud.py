@@ -113,7 +113,7 @@ def _received(value: dict[str, Any], reading: Reading) -> None:
         if not sender and not user_id:
             reading.rejected.append(f"message {text(message.get('id'))!r}: no sender")
             continue
-        sender_name = _name(_contact(contacts, sender, user_id, only=len(contacts) == 1))
+        sender_name = _name(_contact(contacts, sender, user_id))
         group = text(message.get("group_id"))
         reading.messages.append(
             message_event(
@@ -169,9 +169,7 @@ def _person_chat(number: str, user_id: str) -> str:
     return user_id or f"{number.lstrip('+')}@c.us"
 
 
-def _contact(
-    contacts: list[dict[str, Any]], number: str, user_id: str, *, only: bool
-) -> dict[str, Any]:
+def _contact(contacts: list[dict[str, Any]], number: str, user_id: str) -> dict[str, Any]:
     """The ``contacts[]`` entry of the sender (by ``wa_id`` or ``user_id``); a single entry
     is the sender's."""
     for contact in contacts:
@@ -179,7 +177,7 @@ def _contact(
             user_id and _user_id(contact.get("user_id")) == user_id
         ):
             return contact
-    return contacts[0] if only else {}
+    return contacts[0] if len(contacts) == 1 else {}
 
 
 def _name(contact: dict[str, Any]) -> str:
