@@ -6,6 +6,7 @@ together or not at all, and a bad batch changes nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from chathooks.schedule import period_of
 from chathooks.schemas import MessageEvent
 from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Delivery
+
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+"""Meta's business-scoped user id (``US.13491208655302741918``; a parent one has
+``ENT.``): how the Cloud API names a WhatsApp user to one business, with or without the
+user's phone."""
 
 
 class UnknownAccount(Exception):
@@ -103,24 +109,36 @@ def _chats_for(
     events: Sequence[MessageEvent],
     accounts: dict[str, int],
     now: datetime,
-) -> tuple[dict[messages.ChatKey, int], set[messages.ChatKey], set[int]]:
-    """Chat ids for the events' chats, creating missing ones; returns (ids, the chats whose
-    first deliverable message is among these events, ids of the group chats)."""
-    latest = {(accounts[e.whatsapp_account_phone], e.chat.external_id): e.chat for e in events}
+) -> tuple[dict[messages.ChatKey, int], set[int], set[int]]:
+    """Chat ids for the events' chats, by the (account, external id) each event names,
+    creating missing ones; returns (those ids, the chats whose first deliverable message is
+    among these events, the group chats).
+
+    A chat named by Meta's business-scoped user id and given with a phone is the chat of
+    that phone, ``<digits>@c.us``, while no chat has the user id yet: a customer whose
+    chat began before Meta sent user ids keeps it. The phone ids ride along in the one
+    lookup by (account, external id), the chats' unique key."""
+    named = {_key(e, accounts): e for e in events}
+    by_phone: dict[messages.ChatKey, messages.ChatKey] = {}
+    for event in events:
+        key = _key(event, accounts)
+        if event.chat.phone and not event.chat.is_group and BSUID.fullmatch(key[1]):
+            by_phone[key] = (key[0], _phone_chat_id(event.chat.phone))
+    existing = messages.chats_by_key(session, {*named, *by_phone.values()})
+    resolved = {
+        key: by_phone[key] if key not in existing and by_phone.get(key) in existing else key
+        for key in named
+    }
+    latest = {resolved[key]: event.chat for key, event in named.items()}
     names = {  # the latest name given: a sent message often does not know the contact's
-        (accounts[e.whatsapp_account_phone], e.chat.external_id): e.chat.full_name
-        for e in events
-        if e.chat.full_name
+        resolved[_key(e, accounts)]: e.chat.full_name for e in events if e.chat.full_name
     }
-    deliverable = {
-        (accounts[e.whatsapp_account_phone], e.chat.external_id)
+    phones = {  # a customer first known by a hidden id gets the phone a later message gives
+        resolved[_key(e, accounts)]: e.chat.phone
         for e in events
-        if not e.attachments
+        if e.chat.phone and not e.chat.is_group
     }
-    existing = messages.chats_by_key(session, latest)
-    for key, chat in existing.items():
-        if names.get(key, chat.full_name) != chat.full_name:
-            messages.rename_chat(session, chat.id, names[key])
+    deliverable = {resolved[_key(e, accounts)] for e in events if not e.attachments}
     # In key order: two batches creating the same chats lock them in the same order
     # (in arrival order they could deadlock each other on PostgreSQL).
     missing = sorted(key for key in latest if key not in existing)
@@ -133,27 +151,54 @@ def _chats_for(
                 "external_id": key[1],
                 "full_name": names.get(key, ""),
                 "is_group": latest[key].is_group,
-                "phone": "" if latest[key].is_group else latest[key].phone,
+                "phone": phones.get(key, ""),
                 "created_at": now,
                 "has_deliverable": key in deliverable,
             }
             for key in missing
         ],
     )
-    ids = {key: chat.id for key, chat in existing.items()} | created
     raced = messages.chats_by_key(session, [key for key in missing if key not in created])
-    ids |= {key: chat.id for key, chat in raced.items()}
+    found = existing | raced
+    _update_chats(session, found, names, phones)
+    ids = {key: chat.id for key, chat in found.items()} | created
     # A chat opened with a photo is still new when its first text arrives (SPEC §3).
-    unannounced = {
-        chat.id: key
-        for key, chat in (existing | raced).items()
-        if key in deliverable and not chat.has_deliverable
-    }
-    claimed = messages.claim_first_deliverable(session, unannounced)
-    firsts = {key for key in created if key in deliverable}
-    groups = {chat.id for chat in (existing | raced).values() if chat.is_group}
+    unannounced = [
+        chat.id for key, chat in found.items() if key in deliverable and not chat.has_deliverable
+    ]
+    firsts = messages.claim_first_deliverable(session, unannounced)
+    firsts |= {chat_id for key, chat_id in created.items() if key in deliverable}
+    groups = {chat.id for chat in found.values() if chat.is_group}
     groups |= {chat_id for key, chat_id in created.items() if latest[key].is_group}
-    return ids, firsts | {unannounced[chat_id] for chat_id in claimed}, groups
+    return {key: ids[resolved[key]] for key in named}, firsts, groups
+
+
+def _key(event: MessageEvent, accounts: dict[str, int]) -> messages.ChatKey:
+    return accounts[event.whatsapp_account_phone], event.chat.external_id
+
+
+def _phone_chat_id(phone: str) -> str:
+    """The id WhatsApp gives a person's chat by phone: ``+972540000000`` is
+    ``972540000000@c.us`` (as every source writes it)."""
+    return phone.removeprefix("+") + "@c.us"
+
+
+def _update_chats(
+    session: Session,
+    chats: Mapping[messages.ChatKey, Any],
+    names: Mapping[messages.ChatKey, str],
+    phones: Mapping[messages.ChatKey, str],
+) -> None:
+    """Stored chats take the latest name, and a phone when they had none; in id order, so
+    concurrent batches lock the rows in the same order."""
+    for key, chat in sorted(chats.items(), key=lambda item: item[1].id):
+        values = {}
+        if names.get(key, chat.full_name) != chat.full_name:
+            values["full_name"] = names[key]
+        if not chat.phone and not chat.is_group and phones.get(key):
+            values["phone"] = phones[key]
+        if values:
+            messages.update_chat(session, chat.id, values)
 
 
 def _message_rows(
@@ -161,20 +206,20 @@ def _message_rows(
     events: Sequence[MessageEvent],
     accounts: dict[str, int],
     chat_ids: dict[messages.ChatKey, int],
-    firsts: set[messages.ChatKey],
+    firsts: set[int],
     now: datetime,
 ) -> list[dict[str, Any]]:
     rows = []
     firsts = set(firsts)
     for event in events:
-        key = (accounts[event.whatsapp_account_phone], event.chat.external_id)
-        is_first = key in firsts and not event.attachments
+        chat_id = chat_ids[_key(event, accounts)]
+        is_first = chat_id in firsts and not event.attachments
         if is_first:
-            firsts.discard(key)
+            firsts.discard(chat_id)
         rows.append(
             {
                 "workspace_id": workspace_id,
-                "chat_id": chat_ids[key],
+                "chat_id": chat_id,
                 "external_id": event.message_id,
                 "direction": event.direction,
                 "timestamp": event.timestamp,

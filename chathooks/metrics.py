@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
-from chathooks.sources import KINDS
+from chathooks.sources.kinds import KINDS
 from chathooks.states import TIMED_OUT, FailureClass, WebhookState
 from chathooks.store import stats
 

@@ -17,7 +17,8 @@ from pydantic import (
 )
 
 from chathooks.payload_models import ACCOUNT_PHONE, ChatId
-from chathooks.sources import KINDS, Secret
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import Secret
 from chathooks.states import Aggregation, SourceKind, WebhookState
 from chathooks.storable import text_problem
 

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chathooks.sources import KINDS, RawRequest, bodies, evolution, waha, whatsapp_cloud
+from chathooks.sources import bodies, evolution, waha, whatsapp_cloud
 from chathooks.sources.fields import chat_id, phone, unix_time
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import RawRequest
 from chathooks.store.models import Source
 from chathooks.web.sources import setup_steps
 
@@ -148,3 +150,49 @@ def test_channels_statuses_and_notices_are_ignored() -> None:
     assert waha.read(notice).ignored == 1
     assert whatsapp_cloud.read({"object": "page", "entry": []}).ignored == 1
     assert evolution.read({"event": "connection.update", "data": {}}).ignored == 1
+
+
+def test_cloud_api_group_member_known_only_by_user_id() -> None:
+    value = {
+        "metadata": {"display_phone_number": "15550783881"},
+        "contacts": [{"profile": {"name": "Sheena"}, "user_id": "US.1502576394655843"}],
+        "messages": [
+            {
+                "from_user_id": "US.1502576394655843",
+                "group_id": "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyODM2MzE",
+                "id": "wamid.g1",
+                "timestamp": "1775037600",
+                "type": "text",
+                "text": {"body": "Hello group"},
+            },
+            {
+                "id": "wamid.nobody",
+                "timestamp": "1775037600",
+                "type": "text",
+                "text": {"body": "?"},
+            },
+        ],
+    }
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"field": "messages", "value": value}]}],
+    }
+    reading = whatsapp_cloud.read(body)
+    [message] = reading.messages
+    assert message["chat"]["is_group"] is True
+    assert message["sender"] == {"full_name": "Sheena", "phone": ""}
+    assert reading.rejected == ["message 'wamid.nobody': no sender"]
+
+
+def test_waha_engine_data_of_wrong_types_never_raises() -> None:
+    """``_data`` is the engine's own message: any shape reads as "absent", never an error."""
+    for raw in ([1], {"type": ["ptt"]}, {"message": ["audioMessage"]}, {"Info": "x"}):
+        payload = {"from": "79111111111@c.us", "fromMe": True, "to": {"x": 1}, "hasMedia": True}
+        payload |= {"timestamp": 1745913660, "id": "m", "_data": raw}
+        body = {"event": "message.any", "me": {"id": "79222222222@c.us", "lid": []}}
+        [message] = waha.read({**body, "payload": payload}).messages
+        assert message["chat"]["external_id"] == "79111111111@c.us"
+        assert message["attachments"][0]["type"] == "document"  # no type, no mimetype
+    key = {"remoteJid": "1@lid", "remoteJidAlt": 5, "participantAlt": None}
+    lost = {"event": "message.any", "payload": {"fromMe": True, "_data": {"key": key}}}
+    assert waha.read(lost).ignored == 1  # no body, no media

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from chathooks.store.models import Message, WhatsappAccount
+from chathooks.store.models import Chat, Message, WhatsappAccount
 from tests.conftest import PUBLIC_BASE, Service, Workspace, event, free_port, wait_for
 from tests.receiver import Receiver
 
@@ -256,6 +256,166 @@ def test_waha_group_and_evolution_messages(service: Service, receiver: Receiver)
     body = fixture("evolution", "text_received").replace(b"3EB0A0C1", b"3EB0A0C9")
     assert evolution.post(body, path=evolution.path + "/messages-upsert").status_code == 200
     assert evolution.counts() == {"stored": 6, "duplicates": 0, "ignored": 2, "rejected": 0}
+
+
+def chats_stored(service: Service) -> int:
+    with service.rt.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(Chat)) or 0)
+
+
+def attachment_types(service: Service) -> dict[str, str]:
+    with service.rt.transaction() as session:
+        rows = session.execute(select(Message.external_id, Message.attachments))
+        return {external_id: found[0]["type"] for external_id, found in rows if found}
+
+
+def test_cloud_api_username_customer_keeps_one_chat_when_the_phone_comes(
+    service: Service, receiver: Receiver
+) -> None:
+    """Meta's business-scoped user ids: a customer with a username comes without a phone,
+    and keeps the chat once Meta shares the phone."""
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("username_received", stored=1)  # from_user_id only, no from / wa_id
+    first = wait_for(lambda: receiver.bodies(), what="the first message")[0]
+    chat_id = first["chat"]["chat_id"]
+    assert first["chat"] == chat(chat_id, "maria.lopez", "", new=True)  # no name: username
+    assert first["message"]["sender"] == {"full_name": "maria.lopez", "phone": ""}
+    assert first["message"]["direction"] == "received"
+    sender.deliver("username_echo", stored=1)  # the business answers: to_user_id only
+    echo = wait_for(lambda: receiver.bodies()[1:], what="the echo")[0]
+    assert echo["chat"] == {**first["chat"], "is_new_chat": False}
+    assert echo["message"]["direction"] == "sent"
+    assert echo["message"]["recipient"] == {"full_name": "", "phone": ""}
+    sender.deliver("username_status", ignored=1)
+    sender.deliver("username_with_phone", stored=1)  # now with from and wa_id
+    later = wait_for(lambda: receiver.bodies()[2:], what="the message with the phone")[0]
+    assert later["chat"] == chat(chat_id, "María López", "+16505551234", new=False)
+    assert later["message"]["sender"] == {"full_name": "María López", "phone": "+16505551234"}
+    assert chats_stored(service) == 1
+    assert sender.counts() == {"stored": 3, "duplicates": 0, "ignored": 1, "rejected": 0}
+
+
+def test_cloud_api_chat_begun_under_the_phone_keeps_the_customer_s_user_id_messages(
+    service: Service, receiver: Receiver
+) -> None:
+    """Since Meta's rollout every message also carries the user id: a chat stored under
+    the phone before it goes on, it does not split."""
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("text_received", stored=1)
+    wait_for(lambda: receiver.requests, what="the first message")
+    sender.deliver("text_received_with_user_id", stored=1)
+    wait_for(lambda: len(receiver.requests) == 2, what="the second message")
+    before, after = receiver.bodies()
+    assert after["chat"] == {**before["chat"], "is_new_chat": False}
+    assert chats_stored(service) == 1
+
+
+def test_cloud_api_text_that_is_not_a_string_is_rejected(
+    service: Service, receiver: Receiver
+) -> None:
+    sender = setup(service, receiver, "whatsapp_cloud")
+    sender.deliver("text_not_string", rejected=2)
+    detail = sender.log()[0]["detail"]
+    assert "'wamid.not-a-string-1': text.body is not a string" in detail
+    assert "'wamid.not-a-string-2': image.caption is not a string" in detail
+    assert stored_messages(service) == 0
+
+
+WAHA_SENT = {  # the business's own messages, as each engine writes them
+    "text_sent": "true_79111111111@c.us_3EB0F6A1B2C3D4E5F6A7",  # WEBJS: from = the business
+    "noweb_text_sent": "true_79111111111@c.us_3EB0A7C1E2D3F4A5B6C7",  # from = the chat, no to
+    "gows_text_sent": "true_79111111111@c.us_3EB0B8D2F3E4A5B6C7D8",  # from = the chat, to null
+}
+WAHA_GROUP_SENT = {
+    "noweb_group_sent_api": "true_120363025439817642@g.us_3EB0C9E3A4F5B6C7D8E9",
+    "gows_group_sent": "true_120363025439817642@g.us_3EB0DAF4B5A6C7D8E9FA_79222222222@c.us",
+}
+
+
+def test_every_waha_engine_s_sent_messages_arrive_once_in_their_chat(
+    service: Service, receiver: Receiver
+) -> None:
+    sender = setup(service, receiver, "waha")
+    sender.deliver("text_received", stored=1)
+    sender.deliver("group_received", stored=1)
+    for name in [*WAHA_SENT, *WAHA_GROUP_SENT]:
+        sender.deliver(name, stored=1)
+        sender.deliver(name, duplicates=1)  # WAHA retries: still once
+    wait_for(lambda: len(receiver.requests) == 7, what="seven deliveries")
+    bodies = {b["message"]["message_id"]: b for b in receiver.bodies()}
+    assert len(bodies) == 7
+    direct = bodies["false_79111111111@c.us_3EB0C767D097B7C5A4BB"]["chat"]
+    group = bodies["false_120363025439817642@g.us_3EB0A1A2A3A4A5A6A7A8_79333333333@c.us"]["chat"]
+    business = {"full_name": "Olive Owner", "phone": "+79222222222"}
+    for message_id in WAHA_SENT.values():
+        sent = bodies[message_id]
+        assert sent["chat"] == {**direct, "is_new_chat": False}, message_id
+        assert sent["message"]["direction"] == "sent"
+        assert sent["message"]["sender"] == business
+        assert sent["message"]["recipient"] == {"full_name": "", "phone": "+79111111111"}
+    for message_id in WAHA_GROUP_SENT.values():
+        sent = bodies[message_id]
+        assert sent["chat"] == {**group, "is_new_chat": False}, message_id
+        assert (sent["message"]["direction"], sent["message"]["sender"]) == ("sent", business)
+    assert chats_stored(service) == 2  # none with the business's own number
+
+
+def test_waha_hidden_numbers_use_the_phone_id_beside_them(
+    service: Service, receiver: Receiver
+) -> None:
+    sender = setup(service, receiver, "waha")
+    sender.deliver("noweb_lid_received", stored=1)  # NOWEB: _data.key.remoteJidAlt
+    sender.deliver("gows_lid_sent", stored=1)  # GOWS: _data.Info.RecipientAlt
+    sender.deliver("noweb_group_lid_received", stored=1)  # NOWEB: _data.key.participantAlt
+    wait_for(lambda: len(receiver.requests) == 3, what="three deliveries")
+    bodies = {b["message"]["message_id"]: b for b in receiver.bodies()}
+    received = bodies["false_187443017203787@lid_3A5F0E1D2C3B4A596877"]
+    assert received["chat"] == chat(received["chat"]["chat_id"], "Dana", "+79444444444", new=True)
+    assert received["message"]["sender"] == {"full_name": "Dana", "phone": "+79444444444"}
+    answer = bodies["true_187443017203787@lid_3EB0E1A2B3C4D5E6F708"]
+    assert answer["chat"]["chat_id"] == received["chat"]["chat_id"]
+    assert answer["message"]["direction"] == "sent"
+    assert answer["message"]["recipient"] == {"full_name": "", "phone": "+79444444444"}
+    member = bodies["false_120363025439817642@g.us_3A6E1F2D3C4B5A697887_201234567890123@lid"]
+    assert member["message"]["sender"] == {"full_name": "Oleg", "phone": "+79555555555"}
+
+
+def test_waha_media_has_its_real_type(service: Service, receiver: Receiver) -> None:
+    sender = setup(service, receiver, "waha")
+    for name in ("media_caption", "media_no_caption", "noweb_voice", "gows_sticker"):
+        sender.deliver(name, stored=1)
+    assert attachment_types(service) == {
+        "false_79111111111@c.us_3EB0D1D2D3D4D5D6D7D8": "image",  # WEBJS _data.type image
+        "false_79111111111@c.us_3EB0E1E2E3E4E5E6E7E8": "voice",  # WEBJS _data.type ptt
+        "false_79111111111@c.us_3A7F2A3B4C5D6E7F8091": "voice",  # NOWEB audioMessage.ptt
+        "false_79111111111@c.us_3A80B3C4D5E6F7081920": "sticker",  # GOWS stickerMessage
+    }
+
+
+def test_evolution_api_sends_arrive_once_as_sent_messages(
+    service: Service, receiver: Receiver
+) -> None:
+    evolution = setup(service, receiver, "evolution")
+    evolution.deliver("text_received", stored=1)
+    evolution.deliver("group_received", stored=1)
+    for name in ("send_message", "send_message_group"):  # "Webhook by events" URL
+        answer = evolution.post(fixture("evolution", name), path=evolution.path + "/send-message")
+        assert answer.json() == {"stored": 1, "duplicates": 0, "ignored": 0, "rejected": 0}
+        evolution.deliver(name, duplicates=1)  # the same at the plain URL: once
+    wait_for(lambda: len(receiver.requests) == 4, what="four deliveries")
+    bodies = {b["message"]["message_id"]: b for b in receiver.bodies()}
+    assert len(bodies) == 4
+    business = {"full_name": "Olive Owner", "phone": "+558196349077"}
+    sent = bodies["3EB0F1E2D3C4B5A69788"]
+    assert sent["chat"] == {**bodies["3EB0A0C1D2E3F4A5B6C7"]["chat"], "is_new_chat": False}
+    assert sent["message"]["direction"] == "sent"
+    assert sent["message"]["sender"] == business
+    assert sent["message"]["recipient"] == {"full_name": "", "phone": "+558197088404"}
+    assert sent["message"]["text"] == "Seu pedido saiu para entrega 🚚"
+    to_group = bodies["3EB0A9B8C7D6E5F40312"]
+    assert to_group["chat"]["chat_id"] == bodies["3EB0B1B2B3B4B5B6B7B8"]["chat"]["chat_id"]
+    assert (to_group["message"]["direction"], to_group["message"]["sender"]) == ("sent", business)
+    assert chats_stored(service) == 2
 
 
 REFUSALS = ["bad signature", "no signature", "unknown key", "not JSON"]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from chathooks.schedule import PERIOD_HOURS
-from chathooks.sources import KINDS
+from chathooks.sources.kinds import KINDS
 from chathooks.states import Aggregation, SourceKind, WebhookState, WebhookStatus
 from chathooks.web.forms import AGGREGATIONS
 from chathooks.web.showing import STATES

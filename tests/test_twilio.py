@@ -16,7 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from chathooks.sources import RawRequest, bodies, twilio
+from chathooks.sources import bodies, twilio
+from chathooks.sources.protocol import RawRequest
 from tests.browsing import PASSWORD
 from tests.conftest import Service, Workspace, free_port, wait_for
 from tests.receiver import Receiver

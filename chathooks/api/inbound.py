@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from chathooks.api.deps import RuntimeDep
-from chathooks.sources import RawRequest, receive
+from chathooks.sources import receive
+from chathooks.sources.protocol import RawRequest
 
 router = APIRouter(prefix="/in", tags=["inbound"])
 RESPONSES: dict[int | str, dict[str, str]] = {

@@ -10,7 +10,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from chathooks.sources import Wire
+from chathooks.sources.protocol import Wire
 
 NOT_PARSED = object()
 MAX_FORM_FIELDS = 10_000

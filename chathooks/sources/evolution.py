@@ -2,8 +2,11 @@
 
 Verification: the body's ``apikey`` (the instance's API key, which Evolution adds to every
 webhook) must equal the source's. Event ``messages.upsert`` carries one message in
-``data`` (``key.fromMe`` decides the direction); every other event is ignored. With
-"Webhook by events" Evolution appends the event's name to the URL, which is accepted too.
+``data`` (``key.fromMe`` decides the direction); ``send.message`` carries, in the same
+shape, a message sent through Evolution's own API, which Evolution never emits as
+``messages.upsert`` (its Baileys connection does not echo its own sends). Every other event
+is ignored. With "Webhook by events" Evolution appends the event's name to the URL
+(``…/messages-upsert``, ``…/send-message``), which is accepted too.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import JSON, RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
+    MESSAGE_WRAPPERS,
     chat_id,
     chat_message,
     clipped,
@@ -28,6 +31,7 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
+from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
 
 NAME = "evolution"
 LABEL = "Evolution API"
@@ -43,11 +47,14 @@ SETUP = (
     "In Evolution's manager open the instance › Events › Webhook (or send "
     "`POST /webhook/set/{{instance}}`) and enable it.",
     "URL: `{url}`",
-    "Events: `MESSAGES_UPSERT` (received and sent messages). Leave Webhook Base64 off.",
+    "Events: `MESSAGES_UPSERT` (received messages and those sent from the phone) and "
+    "`SEND_MESSAGE` (those sent through Evolution's API). Leave Webhook Base64 off.",
     "Evolution must include the instance's API key in webhooks: keep "
     "`AUTHENTICATION_EXPOSE_IN_FETCH_INSTANCES=true` in its environment.",
 )
 WIRE = JSON
+
+MESSAGE_EVENTS = ("messages.upsert", "send.message")
 MEDIA = (
     "imageMessage",
     "videoMessage",
@@ -57,13 +64,6 @@ MEDIA = (
     "ptvMessage",
 )
 SHARED = ("locationMessage", "liveLocationMessage", "contactMessage", "contactsArrayMessage")
-WRAPPERS = (
-    "ephemeralMessage",
-    "viewOnceMessage",
-    "viewOnceMessageV2",
-    "documentWithCaptionMessage",
-)
-"""Containers whose ``message`` holds the real content."""
 SENT_BY_ME_NAME = "Você"
 """The ``pushName`` Evolution invents for the instance's own messages."""
 
@@ -78,17 +78,18 @@ def read(body: Any) -> Reading:
     reading = Reading()
     event = obj(body)
     name_of_event = text(event.get("event")).lower().replace("_", ".")
-    if name_of_event != "messages.upsert":
+    if name_of_event not in MESSAGE_EVENTS:
         reading.ignored += 1
         return reading
     data = event.get("data")
     account = phone(event.get("sender"))
+    sent_by_api = name_of_event == "send.message"
     for item in objs(data) if isinstance(data, list) else [obj(data)]:
-        _message(item, account, reading)
+        _message(item, account, reading, sent_by_api=sent_by_api)
     return reading
 
 
-def _message(data: dict[str, Any], account: str, reading: Reading) -> None:
+def _message(data: dict[str, Any], account: str, reading: Reading, *, sent_by_api: bool) -> None:
     key = obj(data.get("key"))
     chat = chat_id(_jid(key, "remoteJid"))
     content = _content(obj(data.get("message")))
@@ -99,7 +100,7 @@ def _message(data: dict[str, Any], account: str, reading: Reading) -> None:
     if when is None:
         reading.rejected.append(f"message {text(key.get('id'))!r}: no valid timestamp")
         return
-    from_me = key.get("fromMe") is True
+    from_me = sent_by_api or key.get("fromMe") is True
     contact = chat_id(_jid(key, "participant") or data.get("participant"))
     if not is_group(chat):
         contact = chat
@@ -128,7 +129,7 @@ def _jid(key: dict[str, Any], field: str) -> str:
 
 
 def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
-    for wrapper in WRAPPERS:
+    for wrapper in MESSAGE_WRAPPERS:
         inner = obj(obj(message.get(wrapper)).get("message"))
         if inner:
             message = {**inner, **{k: v for k, v in message.items() if k != wrapper}}

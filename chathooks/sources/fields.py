@@ -16,6 +16,15 @@ ATTACHMENT_FIELD_CHARS = 2000
 PERSON_SERVERS = ("c.us", "s.whatsapp.net")
 LATEST_UNIX_SECOND = 253402300799
 """9999-12-31 23:59:59 UTC: the last moment a stored timestamp can hold."""
+MESSAGE_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+"""Parts of a WhatsApp protocol message (Baileys, whatsmeow) whose ``message`` holds the
+real content: disappearing, view-once and captioned-file messages."""
 
 
 def obj(value: Any) -> dict[str, Any]:
@@ -34,10 +43,6 @@ def text(value: Any) -> str:
 def name(value: Any) -> str:
     """A display name, cut to the stored length: a long name must not lose the message."""
     return text(value).strip()[:NAME_CHARS]
-
-
-def flag(value: Any) -> bool:
-    return value is True
 
 
 def same_secret(given: Any, expected: str) -> bool:
@@ -76,10 +81,12 @@ def phone(value: Any) -> str:
 
 def chat_id(jid: Any) -> str:
     """A chat id as WAHA and the SPEC write it: ``…@s.whatsapp.net`` becomes ``…@c.us``, a
-    device suffix (``:12``) is dropped."""
+    device suffix (``:12``) is dropped, also from a hidden ``@lid`` id."""
     user, _, server = text(jid).partition("@")
     if server in PERSON_SERVERS:
         return f"{user.split(':', 1)[0]}@c.us"
+    if server == "lid":
+        return f"{user.split(':', 1)[0]}@lid"
     return text(jid)
 
 

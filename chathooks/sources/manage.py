@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from chathooks.deliver.transport import AiohttpTransport, Outcome
 from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
-from chathooks.sources import KINDS, Kind
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import Kind
 from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate

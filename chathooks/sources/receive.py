@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from chathooks import ingest, metrics
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
-from chathooks.sources import RawRequest, Reading, Wire, bodies
+from chathooks.sources import bodies
 from chathooks.sources.manage import account_owner, kind_of
+from chathooks.sources.protocol import RawRequest, Reading, Wire
 from chathooks.store import sources, tenants
 from chathooks.store.models import Source
 

@@ -27,9 +27,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from chathooks.sources import RawRequest, Reading, Secret, Wire, posts_only
 from chathooks.sources.bodies import form
 from chathooks.sources.fields import clipped, message_event, name, phone, same_secret
+from chathooks.sources.protocol import RawRequest, Reading, Secret, Wire, posts_only
 
 NAME = "twilio"
 LABEL = "Twilio (WhatsApp)"

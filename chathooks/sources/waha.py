@@ -4,6 +4,13 @@ Verification: ``X-Webhook-Hmac``, the hex HMAC-SHA512 of the raw body with the H
 chathooks generates (WAHA's webhook ``hmac.key``). Events ``message.any`` (both directions)
 and ``message`` (received; the same message again is a duplicate) carry one message in
 ``payload``; every other event is ignored.
+
+The engines tell the business's own messages apart: WEBJS writes the business in ``from``
+and the chat in ``to``; NOWEB and GOWS keep the chat in ``from`` and leave ``to`` out,
+``null`` or (GOWS, in groups) the business itself. So the chat is the group among
+``from``/``to``, else whichever is not the business (``me.id``, ``me.lid``), else the
+engine's own chat id in ``_data``. ``_data`` is the engine's message: WhatsApp Web's
+(WEBJS), Baileys' ``key``/``message`` (NOWEB), whatsmeow's ``Info``/``Message`` (GOWS).
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import JSON, RawRequest, Reading, Secret, posts_only
 from chathooks.sources.fields import (
+    MESSAGE_WRAPPERS,
     chat_id,
     chat_message,
     clipped,
@@ -29,6 +36,7 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
+from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
 
 NAME = "waha"
 LABEL = "WAHA"
@@ -52,6 +60,26 @@ WIRE = JSON
 MESSAGE_EVENTS = ("message", "message.any")
 NOT_MESSAGES = ("revoked", "protocol", "e2e_notification", "notification_template", "gp2")
 """WEBJS ``_data.type`` values of events that are notices, not messages."""
+WEBJS_MEDIA = {
+    "image": "image",
+    "video": "video",
+    "audio": "audio",
+    "ptt": "voice",
+    "document": "document",
+    "sticker": "sticker",
+}
+"""WEBJS ``_data.type`` of a message with a file, and the attachment's type."""
+PROTO_MEDIA = {
+    "imageMessage": "image",
+    "videoMessage": "video",
+    "ptvMessage": "video",
+    "audioMessage": "audio",
+    "documentMessage": "document",
+    "stickerMessage": "sticker",
+}
+"""The part of a WhatsApp protocol message (NOWEB, GOWS) that holds a file; an
+``audioMessage`` with ``ptt`` is a voice note."""
+Content = tuple[str, list[dict[str, Any]]]
 
 handshake = posts_only
 
@@ -74,25 +102,24 @@ def read(body: Any) -> Reading:
     if event.get("event") not in MESSAGE_EVENTS or raw.get("type") in NOT_MESSAGES:
         reading.ignored += 1
         return reading
+    me = obj(event.get("me"))
     from_me = message.get("fromMe") is True
-    chat = chat_id(message.get("to") if from_me else message.get("from"))
-    content = _content(message)
+    chat = _chat(message, raw, from_me, own={chat_id(me.get("id")), chat_id(me.get("lid"))})
+    content = _content(message, raw)
     if not is_chat(chat) or content is None:
         reading.ignored += 1
         return reading
     when = unix_time(message.get("timestamp"))
-    account = phone(obj(event.get("me")).get("id"))
     if when is None:
         reading.rejected.append(f"message {text(message.get('id'))!r}: no valid timestamp")
         return reading
-    contact = chat_id(message.get("participant") or message.get("author"))
     reading.messages.append(
         chat_message(
-            account=account,
+            account=phone(me.get("id")),
             chat=chat,
             from_me=from_me,
-            contact=contact if is_group(chat) else chat,
-            contact_name="" if from_me else name(raw.get("notifyName") or raw.get("pushName")),
+            contact=_participant(message, raw) if is_group(chat) else chat,
+            contact_name="" if from_me else _pushed_name(raw),
             message_id=message.get("id"),
             timestamp=when,
             content=content,
@@ -101,12 +128,46 @@ def read(body: Any) -> Reading:
     return reading
 
 
-def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+def _chat(message: dict[str, Any], raw: dict[str, Any], from_me: bool, *, own: set[str]) -> str:
+    """The chat: a group among ``from``/``to``, else the one that is not the business
+    (``to`` first for the business's own message, as WEBJS writes it), else the engine's
+    chat id; a hidden ``@lid`` id becomes the phone id the engine gives beside it."""
+    ends = [chat_id(message.get(end)) for end in (("to", "from") if from_me else ("from", "to"))]
+    group = next((jid for jid in ends if is_group(jid)), "")
+    if group:
+        return group
+    others = [jid for jid in ends if jid and jid not in own]
+    info, key = obj(raw.get("Info")), obj(raw.get("key"))
+    chat = others[0] if others else chat_id(key.get("remoteJid") or info.get("Chat"))
+    alternative = key.get("remoteJidAlt") or info.get("RecipientAlt" if from_me else "SenderAlt")
+    return _with_phone(chat, alternative)
+
+
+def _participant(message: dict[str, Any], raw: dict[str, Any]) -> str:
+    """Who wrote in a group (NOWEB: ``key.participantAlt``, GOWS: ``Info.SenderAlt`` hold
+    the phone id beside a hidden one)."""
+    participant = chat_id(message.get("participant") or message.get("author"))
+    alternative = obj(raw.get("key")).get("participantAlt") or obj(raw.get("Info")).get("SenderAlt")
+    return _with_phone(participant, alternative)
+
+
+def _with_phone(jid: str, alternative: Any) -> str:
+    return chat_id(alternative) if jid.endswith("@lid") and phone(alternative) else jid
+
+
+def _pushed_name(raw: dict[str, Any]) -> str:
+    """The sender's WhatsApp name: WEBJS ``notifyName``, NOWEB ``pushName``, GOWS
+    ``Info.PushName``."""
+    pushed = raw.get("notifyName") or raw.get("pushName") or obj(raw.get("Info")).get("PushName")
+    return name(pushed)
+
+
+def _content(message: dict[str, Any], raw: dict[str, Any]) -> Content | None:
     body = text(message.get("body"))
     if message.get("hasMedia") is True:
         media = obj(message.get("media"))
         attachment = {
-            "type": "media",
+            "type": _media_type(raw, text(media.get("mimetype"))),
             "mime_type": media.get("mimetype"),
             "filename": media.get("filename"),
             "url": media.get("url") or message.get("mediaUrl"),
@@ -118,6 +179,35 @@ def _content(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None
     if isinstance(cards, list) and any(isinstance(card, str) and card for card in cards):
         return "", [{"type": "contacts"}]
     return (body, []) if body else None
+
+
+def _media_type(raw: dict[str, Any], mimetype: str) -> str:
+    """image, video, audio, voice, document or sticker: from the engine's message (WEBJS
+    ``type``; the ``…Message`` part of NOWEB's ``message`` or GOWS' ``Message``), else
+    from the mimetype."""
+    webjs_type = text(raw.get("type"))
+    if webjs_type in WEBJS_MEDIA:
+        return WEBJS_MEDIA[webjs_type]
+    content = _unwrapped(obj(raw.get("message")) or obj(raw.get("Message")))
+    for part, kind in PROTO_MEDIA.items():
+        if part in content:
+            voice = part == "audioMessage" and _is_voice(obj(content[part]))
+            return "voice" if voice else kind
+    major = mimetype.split("/", 1)[0]
+    return major if major in ("image", "video", "audio") else "document"
+
+
+def _unwrapped(content: dict[str, Any]) -> dict[str, Any]:
+    """The message inside WhatsApp's wrappers (disappearing, view once, captioned file)."""
+    for wrapper in MESSAGE_WRAPPERS:
+        inner = obj(obj(content.get(wrapper)).get("message"))
+        if inner:
+            return _unwrapped(inner)
+    return content
+
+
+def _is_voice(audio: dict[str, Any]) -> bool:
+    return audio.get("ptt") is True or audio.get("PTT") is True
 
 
 def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:

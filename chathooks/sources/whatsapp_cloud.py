@@ -5,6 +5,12 @@ Verification: the ``hub.challenge`` handshake with the generated verify token, a
 Each ``entry[].changes[]`` with ``field: messages`` holds received ``messages[]`` (and
 ``statuses[]``, ignored); ``field: smb_message_echoes`` holds ``message_echoes[]`` that the
 business sent from the WhatsApp Business app.
+
+A customer who has a WhatsApp username may come without a phone: Meta's business-scoped
+user id (BSUID, ``US.13491208655302741918``) is in ``from_user_id`` (echoes:
+``to_user_id``) and ``contacts[].user_id``, the phone in ``from``/``wa_id`` (echoes: ``to``)
+only when Meta shares it. A person's chat is named by the BSUID when there is one, else by
+the phone; ``ingest`` keeps a chat that began under the phone.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources import JSON, Handshake, RawRequest, Reading, Secret
 from chathooks.sources.fields import (
     clipped,
     message_event,
@@ -28,6 +33,7 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
+from chathooks.sources.protocol import JSON, Handshake, RawRequest, Reading, Secret
 
 NAME = "whatsapp_cloud"
 LABEL = "WhatsApp Cloud API (Meta)"
@@ -102,28 +108,25 @@ def read(body: Any) -> Reading:
 def _received(value: dict[str, Any], reading: Reading) -> None:
     account = phone(obj(value.get("metadata")).get("display_phone_number"))
     contacts = objs(value.get("contacts"))
-    names = {text(c.get("wa_id")): name(obj(c.get("profile")).get("name")) for c in contacts}
-    only_name = next(iter(names.values())) if len(names) == 1 else ""
     reading.ignored += len(objs(value.get("statuses"))) + len(objs(value.get("errors")))
     for message, content, when in _readable(value.get("messages"), reading):
-        sender = text(message.get("from"))
-        sender_name = names.get(sender, only_name)
-        group = text(message.get("group_id"))
-        if not phone(sender):
-            reading.rejected.append(f"message {text(message.get('id'))!r}: no sender number")
+        sender, user_id = phone(message.get("from")), _user_id(message.get("from_user_id"))
+        if not sender and not user_id:
+            reading.rejected.append(f"message {text(message.get('id'))!r}: no sender")
             continue
-        chat = group or f"{phone(sender).lstrip('+')}@c.us"
+        sender_name = _name(_contact(contacts, sender, user_id))
+        group = text(message.get("group_id"))
         reading.messages.append(
             message_event(
                 account=account,
-                chat=chat,
+                chat=group or _person_chat(sender, user_id),
                 group=bool(group),
                 chat_name="" if group else sender_name,
-                chat_phone=phone(sender),
+                chat_phone=sender,
                 message_id=message.get("id"),
                 direction="received",
                 timestamp=when,
-                sender=(sender_name, phone(sender)),
+                sender=(sender_name, sender),
                 recipient=("", "" if group else account),
                 body=content[0],
                 attachments=content[1],
@@ -134,14 +137,14 @@ def _received(value: dict[str, Any], reading: Reading) -> None:
 def _echoes(value: dict[str, Any], reading: Reading) -> None:
     account = phone(obj(value.get("metadata")).get("display_phone_number"))
     for message, content, when in _readable(value.get("message_echoes"), reading):
-        recipient = phone(message.get("to"))
-        if not recipient:
-            reading.rejected.append(f"message {text(message.get('id'))!r}: no recipient number")
+        recipient, user_id = phone(message.get("to")), _user_id(message.get("to_user_id"))
+        if not recipient and not user_id:
+            reading.rejected.append(f"message {text(message.get('id'))!r}: no recipient")
             continue
         reading.messages.append(
             message_event(
                 account=account,
-                chat=f"{recipient.lstrip('+')}@c.us",
+                chat=_person_chat(recipient, user_id),
                 group=False,
                 chat_name="",
                 chat_phone=recipient,
@@ -156,7 +159,40 @@ def _echoes(value: dict[str, Any], reading: Reading) -> None:
         )
 
 
+def _user_id(value: Any) -> str:
+    """A business-scoped user id (``US.13491208655302741918``), or ``""``."""
+    return text(value).strip()
+
+
+def _person_chat(number: str, user_id: str) -> str:
+    """A customer's chat id: the BSUID when Meta gives one (it stays when the phone comes
+    and goes), else the phone's ``<digits>@c.us``."""
+    return user_id or f"{number.lstrip('+')}@c.us"
+
+
+def _contact(contacts: list[dict[str, Any]], number: str, user_id: str) -> dict[str, Any]:
+    """The ``contacts[]`` entry of the sender (by ``wa_id`` or ``user_id``); a single entry
+    is the sender's."""
+    for contact in contacts:
+        if (number and phone(contact.get("wa_id")) == number) or (
+            user_id and _user_id(contact.get("user_id")) == user_id
+        ):
+            return contact
+    return contacts[0] if len(contacts) == 1 else {}
+
+
+def _name(contact: dict[str, Any]) -> str:
+    """The profile name, else the username."""
+    profile = obj(contact.get("profile"))
+    return name(profile.get("name")) or name(profile.get("username"))
+
+
 Content = tuple[str, list[dict[str, Any]]]
+
+
+class Unreadable(Exception):
+    """A message of a known type whose content is not what Meta sends: rejected, never
+    stored with an empty text."""
 
 
 def _readable(
@@ -164,7 +200,11 @@ def _readable(
 ) -> Iterator[tuple[dict[str, Any], Content, datetime]]:
     """The messages to store, with their content and time; the others counted."""
     for message in objs(messages):
-        content = _content(message)
+        try:
+            content = _content(message)
+        except Unreadable as problem:
+            reading.rejected.append(f"message {text(message.get('id'))!r}: {problem}")
+            continue
         if content is None:
             reading.ignored += 1
             continue
@@ -177,16 +217,19 @@ def _readable(
 
 def _content(message: dict[str, Any]) -> Content | None:
     """(text, attachments) of a message, or None for what is not a message to store
-    (reactions, system notices, unsupported and unknown types)."""
+    (reactions, system notices, unsupported and unknown types); ``Unreadable`` when a text
+    or caption is not a string."""
     kind = text(message.get("type"))
     part = obj(message.get(kind)) if kind else {}
     if kind == "text":
-        return text(part.get("body")), []
+        return _string(part.get("body"), "text.body", required=True), []
     if kind == "button":
-        return text(part.get("text")), []
+        return _string(part.get("text"), "button.text", required=True), []
     if kind == "interactive":
         reply = obj(part.get("button_reply")) or obj(part.get("list_reply"))
-        return (text(reply.get("title")), []) if reply else None
+        if not reply:
+            return None
+        return _string(reply.get("title"), "interactive reply's title", required=True), []
     if kind in MEDIA:
         attachment = {
             "type": kind,
@@ -195,10 +238,20 @@ def _content(message: dict[str, Any]) -> Content | None:
             "filename": part.get("filename"),
             "sha256": part.get("sha256"),
         }
-        return text(part.get("caption")), [clipped(attachment)]
+        caption = _string(part.get("caption"), f"{kind}.caption", required=False)
+        return caption, [clipped(attachment)]
     if kind in SHARED:
         return "", [{"type": kind}]
     return None
+
+
+def _string(value: Any, where: str, *, required: bool) -> str:
+    """A text field's value; an absent optional one is ``""``."""
+    if isinstance(value, str):
+        return value
+    if value is None and not required:
+        return ""
+    raise Unreadable(f"{where} is {'missing' if value is None else 'not a string'}")
 
 
 def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str) -> RawRequest:

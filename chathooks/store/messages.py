@@ -24,6 +24,7 @@ _CHATS_BY_KEY = select(
     _chats.c.external_id,
     _chats.c.full_name,
     _chats.c.is_group,
+    _chats.c.phone,
     _chats.c.has_deliverable,
 ).where(
     # Two IN lists, not one IN of (account, external id) pairs: SQLite searches its unique
@@ -35,7 +36,7 @@ _CHATS_BY_KEY = select(
 
 def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Any]:
     """Existing chats by (account id, external id), as plain rows (id, account_id,
-    external_id, full_name, is_group, has_deliverable)."""
+    external_id, full_name, is_group, phone, has_deliverable)."""
     wanted = set(keys)
     if not wanted:
         return {}
@@ -98,8 +99,9 @@ def claim_first_deliverable(session: Session, chat_ids: Iterable[int]) -> set[in
     return set(session.scalars(stmt))
 
 
-def rename_chat(session: Session, chat_id: int, full_name: str) -> None:
-    session.execute(update(Chat).where(Chat.id == chat_id).values(full_name=full_name))
+def update_chat(session: Session, chat_id: int, values: dict[str, Any]) -> None:
+    """Set some of a chat's columns (its name, its phone)."""
+    session.execute(update(Chat).where(Chat.id == chat_id).values(**values))
 
 
 _STORED_MESSAGE_CHATS = select(_messages.c.external_id, _messages.c.chat_id).where(

@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from chathooks.sources import KINDS, Secret
+from chathooks.sources.kinds import KINDS
+from chathooks.sources.protocol import Secret
 from chathooks.states import SourceKind
 from chathooks.store.models import Source
 

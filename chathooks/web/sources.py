@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from chathooks.errors import BadField, NotFound
 from chathooks.public_url import GUIDE_PATH, reachability_warning
-from chathooks.sources import KINDS, manage
+from chathooks.sources import manage
+from chathooks.sources.kinds import KINDS
 from chathooks.store.models import Source
 from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
