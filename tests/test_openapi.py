@@ -75,7 +75,7 @@ def test_enums_and_chat_id_as_text(service: Service) -> None:
     assert enum("WebhookOut", "status") == ["enabled", "failing", "disabled", "auto_disabled"]
     assert enum("WebhookIn", "aggregation") == ["none", "1h", "6h", "12h", "24h"]
     assert enum("WebhookPatch", "aggregation") == enum("WebhookIn", "aggregation")
-    assert enum("SourceIn", "kind") == ["whatsapp_cloud", "waha", "evolution"]
+    assert enum("SourceIn", "kind") == ["whatsapp_cloud", "waha", "evolution", "twilio"]
     assert enum("SourceOut", "kind") == enum("SourceIn", "kind")
     for name in ("ActivityOut", "ChatOut", "MessageResult", "PayloadChat"):
         chat_id = schemas[name]["properties"]["chat_id"]
