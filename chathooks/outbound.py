@@ -248,6 +248,7 @@ def test_payload(
 async def _post_test(
     transport: Transport,
     webhook: Webhook,
+    *,
     body: str,
     chat_id: int | None,
     delivery_uuid: str,
@@ -291,7 +292,14 @@ async def send_test(rt: Runtime, workspace_id: int, webhook_id_: int) -> Attempt
             return webhook, *test_payload(session, webhook, rt.clock.now(), rt.settings.base_url)
 
     webhook, body, chat_id, delivery_uuid = await asyncio.to_thread(prepare)
-    sent = await _post_test(rt.transport, webhook, body, chat_id, delivery_uuid, rt.clock.now())
+    sent = await _post_test(
+        rt.transport,
+        webhook,
+        body=body,
+        chat_id=chat_id,
+        delivery_uuid=delivery_uuid,
+        now=rt.clock.now(),
+    )
 
     def record() -> AttemptOut:
         with rt.transaction() as session:

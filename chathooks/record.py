@@ -136,7 +136,14 @@ def record(
     ) -> BaseException | None:
         try:
             with rt.transaction() as session:
-                record_results(session, part, released, rt.clock.now(), rt.settings, rt.rng)
+                record_results(
+                    session,
+                    part,
+                    released=released,
+                    now=rt.clock.now(),
+                    settings=rt.settings,
+                    rng=rt.rng,
+                )
         except Exception as error:
             return error
         return None
@@ -185,6 +192,7 @@ def unrecordable(sent: Sent, error: BaseException) -> Sent:
 def record_results(
     session: Session,
     results: Sequence[Sent],
+    *,
     released: Sequence[deliveries.Lease],
     now: datetime,
     settings: Settings,
@@ -220,13 +228,21 @@ def record_results(
     )
     for webhook_id, webhook_results in sorted(by_webhook.items()):
         if webhook_id in present:
-            _update_webhook(session, present[webhook_id], webhook_results, now, settings, rng)
+            _update_webhook(
+                session,
+                present[webhook_id],
+                webhook_results,
+                now=now,
+                settings=settings,
+                rng=rng,
+            )
 
 
 def _update_webhook(
     session: Session,
     webhook: Webhook,
     results: Sequence[Sent],
+    *,
     now: datetime,
     settings: Settings,
     rng: random.Random,

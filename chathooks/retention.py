@@ -121,7 +121,9 @@ async def sweep(rt: Runtime, stop: asyncio.Event | None = None) -> dict[str, int
         while more and not (stop and stop.is_set()):
             more, after = await asyncio.to_thread(step, after)
             await asyncio.sleep(BATCH_PAUSE_SECONDS)
-    while not (stop and stop.is_set()) and await asyncio.to_thread(pass_.logs):
+    while not (stop and stop.is_set()):
+        if not await asyncio.to_thread(pass_.logs):
+            break
         await asyncio.sleep(BATCH_PAUSE_SECONDS)
     removed = {table: count for table, count in pass_.removed.items() if count}
     metrics.count_removed(removed)

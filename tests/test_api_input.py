@@ -6,7 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from chathooks import outbound
+from chathooks.schemas import WebhookIn
+from chathooks.security import is_public_address
 from tests.conftest import Service, Workspace, event, wait_for
 from tests.receiver import Receiver
 
@@ -144,8 +148,6 @@ def test_connect_time_check_refuses_private_address(
 
 
 def _webhook_row_bypassing_save_check(service: Service, team: Workspace, url: str) -> int:
-    from chathooks import outbound
-    from chathooks.schemas import WebhookIn
 
     rt = service.rt
     workspace_id = team.created["id"]
@@ -190,7 +192,6 @@ def test_tokens_and_tenant_isolation(service: Service, receiver: Receiver) -> No
 
 
 def test_tokens_are_stored_hashed(service: Service) -> None:
-    from sqlalchemy import text
 
     team = service.workspace()
     with service.rt.engine.connect() as conn:
@@ -230,7 +231,6 @@ def test_duplicate_account_and_teammate_are_409(service: Service) -> None:
     ],
 )
 def test_which_addresses_count_as_public(address: str, public: bool) -> None:
-    from chathooks.security import is_public_address
 
     assert is_public_address(address) is public
 

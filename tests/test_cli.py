@@ -28,6 +28,7 @@ def _chathooks(
     given = {"CHATHOOKS_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "chathooks", *args],
+        check=False,
         env={**os.environ, **given},
         text=True,
         capture_output=True,

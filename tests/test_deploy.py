@@ -34,6 +34,7 @@ def test_systemd_units_verify(unit: str, instance: str, tmp_path: Path) -> None:
     (tmp_path / unit).write_text(text)
     done = subprocess.run(
         ["systemd-analyze", "verify", str(tmp_path / instance)],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,

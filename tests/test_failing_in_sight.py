@@ -140,7 +140,14 @@ def test_requests_that_fail_together_are_one_attempt_and_the_page_says_both(
     def record(*outcomes: bool, at: Any) -> Any:
         with rt.transaction() as session:
             results = [_sent(hook_id, ok, at) for ok in outcomes]
-            record_results(session, results, [], at, rt.settings, random.Random(1))
+            record_results(
+                session,
+                results,
+                released=[],
+                now=at,
+                settings=rt.settings,
+                rng=random.Random(1),
+            )
             return webhooks.lock(session, [hook_id])[hook_id]
 
     first = record(False, False, at=now)

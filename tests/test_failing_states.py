@@ -190,11 +190,11 @@ def test_a_change_rolled_back_is_never_logged(
     failed = Sent(hook_id, None, None, 1, "http://x.test", {}, "{}", Outcome(503, 1.0), now)
 
     with pytest.raises(RuntimeError), rt.transaction() as session:
-        record_results(session, [failed], [], now, rt.settings, rt.rng)
+        record_results(session, [failed], released=[], now=now, settings=rt.settings, rng=rt.rng)
         raise RuntimeError("the batch fails after its results")
     assert _changes(caplog, hook_id) == []
     with rt.transaction() as session:
-        record_results(session, [failed], [], now, rt.settings, rt.rng)
+        record_results(session, [failed], released=[], now=now, settings=rt.settings, rng=rt.rng)
     assert _changes(caplog, hook_id) == ["failing"]
     rt.engine.dispose()
 

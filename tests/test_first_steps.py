@@ -77,7 +77,12 @@ class FirstSteps:
     def run(self, lines: list[str]) -> None:
         script = "\n".join(self.translate(line) for line in [*self.assignments, *lines])
         done = subprocess.run(
-            ["bash", "-euc", script], env=self.env, cwd=self.cwd, text=True, capture_output=True
+            ["bash", "-euc", script],
+            check=False,
+            env=self.env,
+            cwd=self.cwd,
+            text=True,
+            capture_output=True,
         )
         assert done.returncode == 0, done.stderr
         self.keep(done.stdout)

@@ -114,7 +114,7 @@ def test_the_extreme_timestamps_that_fit_are_stored_and_sent_as_four_digit_years
     team.account()
     team.webhook(receiver.url)
     assert team.post("/messages", event("m1", timestamp=timestamp)).status_code == 202
-    body = wait_for(lambda: receiver.bodies(), what="the delivery")[0]
+    body = wait_for(receiver.bodies, what="the delivery")[0]
     assert body["message"]["timestamp"] == sent
 
 

@@ -131,6 +131,7 @@ def test_listen_answers_the_status_asked_for_and_checks_nothing_without_a_secret
 def test_listen_refuses_a_bad_secret_or_a_busy_port_naming_the_problem() -> None:
     bad = subprocess.run(
         [sys.executable, "-m", "chathooks", "listen", "--secret", "hunter2"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -143,6 +144,7 @@ def test_listen_refuses_a_bad_secret_or_a_busy_port_naming_the_problem() -> None
         port = taken.getsockname()[1]
         busy = subprocess.run(
             [sys.executable, "-m", "chathooks", "listen", "--port", str(port)],
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,

@@ -6,6 +6,7 @@ import json
 
 from standardwebhooks import Webhook
 
+from chathooks.store import deliveries
 from tests.conftest import Service, event, wait_for
 from tests.receiver import Receiver, Reply
 
@@ -135,7 +136,6 @@ def test_deleting_a_webhook_stops_its_deliveries(service: Service, receiver: Rec
 def test_send_test_of_a_bundled_webhook_sends_a_bundle_whose_permalink_exists(
     service: Service, receiver: Receiver
 ) -> None:
-    from chathooks.store import deliveries
 
     team = service.workspace()
     team.account()

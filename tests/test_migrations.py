@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from chathooks.store.database import alembic_config, head_revision
 from tests.conftest import PG_ADMIN_URL, _pg_reachable
 
 FIRST = "0001"
-WHEN = datetime(2024, 5, 1, 12, 30, 15)
+WHEN = datetime(2024, 5, 1, 12, 30, 15, tzinfo=UTC).replace(tzinfo=None)
+"""Naive UTC, as the first release's schema stored its times."""
 
 
 def rows_of_a_working_install() -> dict[str, list[dict[str, Any]]]:

@@ -55,6 +55,7 @@ class PrivatePostgres:
     def remove(self) -> None:
         subprocess.run(
             [*self.as_user, str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            check=False,
             capture_output=True,
             timeout=60,
         )

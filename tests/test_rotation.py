@@ -29,7 +29,7 @@ def test_the_previous_secret_keeps_signing_for_24_hours_and_not_after(
     until = datetime.fromisoformat(rotated["previous_secret_expires_at"])
     assert until == rotated_at + timedelta(hours=24)
 
-    check_overlap(service, team, receiver, old, new, until)
+    check_overlap(service, team, receiver, old=old, new=new, until=until)
 
 
 def a_day_back(service: Service) -> datetime:
@@ -41,7 +41,13 @@ def a_day_back(service: Service) -> datetime:
 
 
 def check_overlap(
-    service: Service, team: Workspace, receiver: Receiver, old: str, new: str, until: datetime
+    service: Service,
+    team: Workspace,
+    receiver: Receiver,
+    *,
+    old: str,
+    new: str,
+    until: datetime,
 ) -> None:
     """A message delivered a minute before ``until`` verifies with the old secret as well
     as the new one; a message a minute after it, with the new one only."""

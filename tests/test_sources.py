@@ -121,7 +121,7 @@ def test_cloud_api_text_arrives_as_the_spec_payload(service: Service, receiver: 
     before = _ingested(service, "whatsapp_cloud")
     sender.deliver("text_received", stored=1)
     assert _ingested(service, "whatsapp_cloud") == before + 1
-    body = wait_for(lambda: receiver.bodies(), what="the delivery")[0]
+    body = wait_for(receiver.bodies, what="the delivery")[0]
     chat_id = body["chat"]["chat_id"]
     assert body == {
         "whatsapp_account": {**OWNER, "phone": "+16505553333"},
@@ -187,7 +187,7 @@ def test_waha_messages_arrive_as_one_bundle_at_the_period_end(
     sender.deliver("ack", ignored=1)
     assert receiver.requests == []
     service.clock.set(datetime(2030, 3, 5, 11, 0, 0, tzinfo=UTC))
-    bundle = wait_for(lambda: receiver.bodies(), what="the bundle")[0]
+    bundle = wait_for(receiver.bodies, what="the bundle")[0]
     chat_id = bundle["chat"]["chat_id"]
     link = bundle["aggregation"].rsplit("href='", 1)[1].split("'", 1)[0]
     assert bundle == {
@@ -276,7 +276,7 @@ def test_cloud_api_username_customer_keeps_one_chat_when_the_phone_comes(
     and keeps the chat once Meta shares the phone."""
     sender = setup(service, receiver, "whatsapp_cloud")
     sender.deliver("username_received", stored=1)  # from_user_id only, no from / wa_id
-    first = wait_for(lambda: receiver.bodies(), what="the first message")[0]
+    first = wait_for(receiver.bodies, what="the first message")[0]
     chat_id = first["chat"]["chat_id"]
     assert first["chat"] == chat(chat_id, "maria.lopez", "", new=True)  # no name: username
     assert first["message"]["sender"] == {"full_name": "maria.lopez", "phone": ""}
@@ -615,7 +615,7 @@ def test_source_settings_are_checked_and_scoped(service: Service, receiver: Rece
     waha.source = renewed.json()
     team.webhook(receiver.url)
     waha.deliver("text_received", stored=1)
-    body = wait_for(lambda: receiver.bodies(), what="the delivery")[0]
+    body = wait_for(receiver.bodies, what="the delivery")[0]
     assert body["whatsapp_account"] == {
         "full_name": "Sami Sales",
         "email": "sami@acme.test",

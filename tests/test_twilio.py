@@ -211,7 +211,7 @@ def test_twilio_messages_arrive_through_the_public_url(
     sender = TwilioSender(team)
     assert sender.source["url"].startswith(f"{PUBLIC}/in/")
     sender.deliver("text_received", stored=1)
-    body = wait_for(lambda: receiver.bodies(), what="the delivery")[0]
+    body = wait_for(receiver.bodies, what="the delivery")[0]
     assert body == {
         "whatsapp_account": {**OWNER, "phone": "+14155238886"},
         "chat": {
@@ -305,7 +305,7 @@ def test_send_sample_signs_for_the_public_url(
     result = team.post(f"/sources/{sender.source['id']}/sample", {}).json()
     assert (result["success"], result["status"], result["body"]) == (True, 200, TWIML), result
     assert sender.counts() == {**ZERO, "stored": 1}
-    body = wait_for(lambda: receiver.bodies(), what="the sample")[0]
+    body = wait_for(receiver.bodies, what="the sample")[0]
     assert body["message"]["message_id"].startswith("test_")
     assert body["chat"]["full_name"] == "test user name"
 

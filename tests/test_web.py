@@ -232,7 +232,7 @@ def test_permalink_opens_the_chat_at_the_bundle_first_message(
     attachment["attachments"] = [{"type": "image", "url": "https://example.test/p.jpg"}]
     assert team.post("/messages", attachment).status_code == 202
     assert team.post(f"/outbound-webhooks/{hook['id']}/flush", {}).status_code == 200
-    bundle = wait_for(lambda: receiver.bodies(), what="the bundle")[0]
+    bundle = wait_for(receiver.bodies, what="the bundle")[0]
     assert [m["text"] for m in bundle["messages"]] == texts
     permalink = re.search(r"href='([^']+)'", bundle["aggregation"]).group(1)  # type: ignore[union-attr]
     chat_url = bundle["chat"]["chat_url"]
@@ -396,7 +396,7 @@ def test_create_a_source_send_its_sample_and_see_it_delivered(
     expect(page.locator("#requests .req.stored")).to_contain_text("x-hub-signature-256")
     screenshot(page, "source")
 
-    body = wait_for(lambda: receiver.bodies(), what="the sample's delivery")[0]
+    body = wait_for(receiver.bodies, what="the sample's delivery")[0]
     assert body["message"]["text"] == "this is a text message"
     assert body["chat"]["is_new_chat"] is True
     page.goto(service.url + f"/webhooks/outbound/{hook['id']}")

@@ -85,8 +85,11 @@ class SharedRateLimiter:
         loop = asyncio.get_running_loop()
         for _ in range(REBOOKINGS + 1):
             async with self._locks.setdefault(webhook, asyncio.Lock()):
-                while (pause := await asyncio.to_thread(self._reserve, webhook, gap)) is None:
-                    await asyncio.sleep(gap)
+                while True:
+                    pause = await asyncio.to_thread(self._reserve, webhook, gap)
+                    if pause is not None:
+                        break
+                    await asyncio.sleep(gap)  # every slot in reach is taken: look again
             booked = loop.time() + pause
             await asyncio.sleep(pause)
             if loop.time() - booked <= LATE_SECONDS:

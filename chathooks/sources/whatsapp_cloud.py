@@ -215,16 +215,18 @@ def _readable(
         yield message, content, when
 
 
+TEXT_FIELDS = {"text": "body", "button": "text"}
+"""Types whose text is one field of their part: a message, a template's quick-reply button."""
+
+
 def _content(message: dict[str, Any]) -> Content | None:
     """(text, attachments) of a message, or None for what is not a message to store
     (reactions, system notices, unsupported and unknown types); ``Unreadable`` when a text
     or caption is not a string."""
     kind = text(message.get("type"))
     part = obj(message.get(kind)) if kind else {}
-    if kind == "text":
-        return _string(part.get("body"), "text.body", required=True), []
-    if kind == "button":
-        return _string(part.get("text"), "button.text", required=True), []
+    if field := TEXT_FIELDS.get(kind):
+        return _string(part.get(field), f"{kind}.{field}", required=True), []
     if kind == "interactive":
         reply = obj(part.get("button_reply")) or obj(part.get("list_reply"))
         if not reply:

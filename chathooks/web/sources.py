@@ -153,6 +153,7 @@ def _detail(
     session: Session,
     viewer: Viewer,
     source: Source,
+    *,
     form: SourceForm | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -219,7 +220,12 @@ def source_save(
         form = SourceForm.parse(source.kind, name, posted, new=False)
         if form.errors:
             return _detail(
-                request, session, viewer, source, form, status.HTTP_422_UNPROCESSABLE_CONTENT
+                request,
+                session,
+                viewer,
+                source,
+                form=form,
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
         manage.update(session, source, {"name": form.name, "secrets": form.secrets})
     flash(request, "Settings saved.")

@@ -41,6 +41,7 @@ def _teammates(
     request: Request,
     session: Session,
     viewer: Viewer,
+    *,
     link_for: int | None = None,
     values: dict[str, str] | None = None,
     errors: Errors | None = None,
@@ -79,6 +80,7 @@ Made = TypeVar("Made")
 def _create(
     request: Request,
     viewer: Viewer,
+    *,
     schema: type[BaseModel],
     values: dict[str, str],
     conflict_field: str,
@@ -115,7 +117,15 @@ def invite(
         )
 
     values = {"full_name": full_name, "email": email}
-    teammate = _create(request, viewer, TeammateIn, values, "email", add, _teammates)
+    teammate = _create(
+        request,
+        viewer,
+        schema=TeammateIn,
+        values=values,
+        conflict_field="email",
+        create=add,
+        again=_teammates,
+    )
     if isinstance(teammate, Response):
         return teammate
     flash(request, f"{teammate.full_name} is invited. Send them the link below.")
@@ -195,7 +205,15 @@ def connect(
         return account
 
     values = {"phone": phone, "full_name": full_name, "email": email}
-    account = _create(request, viewer, AccountIn, values, "phone", add, _accounts)
+    account = _create(
+        request,
+        viewer,
+        schema=AccountIn,
+        values=values,
+        conflict_field="phone",
+        create=add,
+        again=_accounts,
+    )
     if isinstance(account, Response):
         return account
     flash(request, f"{account.phone} is connected. Its messages can now come in.")

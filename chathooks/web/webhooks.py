@@ -75,6 +75,7 @@ def webhook_list(request: Request, viewer: ViewerDep) -> HTMLResponse:
 
 
 def _webhook_form(
+    *,
     url: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     aggregation: Annotated[str, Form()] = Aggregation.NONE,
@@ -143,6 +144,7 @@ def _detail(
     session: Session,
     viewer: Viewer,
     webhook: Webhook,
+    *,
     form: WebhookForm | None = None,
     replay: ReplayForm | None = None,
     status_code: int = status.HTTP_200_OK,
