@@ -19,12 +19,20 @@ from chathooks.store.models import Base
 
 
 def _chathooks(
-    database_url: str, *args: str, input_text: str | None = None, cwd: Path | None = None
+    database_url: str,
+    *args: str,
+    input_text: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHATHOOKS_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [sys.executable, "-m", "chathooks", *args],
-        env=env,
+        env={
+            **os.environ,
+            "CHATHOOKS_DATABASE_URL": database_url,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        },
         text=True,
         capture_output=True,
         input=input_text,
