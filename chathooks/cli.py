@@ -149,10 +149,13 @@ LogLevel = Annotated[
 class _AnnouncingServer(uvicorn.Server):
     """uvicorn, saying where it listens once it does (the port may have been 0)."""
 
-    def __init__(self, config: uvicorn.Config, rt: Runtime, admin_token: str | None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, rt: Runtime, admin_token: str | None, *, first_start: bool
+    ) -> None:
         super().__init__(config)
         self.rt = rt
         self.admin_token = admin_token
+        self.first_start = first_start
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -171,6 +174,13 @@ class _AnnouncingServer(uvicorn.Server):
         )
         if settings.public_base_url:
             _say(settings, f"  links in payloads start with {settings.base_url}")
+        if self.first_start:
+            setup = f"{settings.base_url if settings.public_base_url else url}/setup"
+            _say(
+                settings,
+                f"\nNo workspace yet. Open {setup} and paste the admin token: it creates "
+                "your workspace and your login.",
+            )
         self.show_admin_token()
 
     def show_admin_token(self) -> None:
@@ -185,6 +195,7 @@ class _AnnouncingServer(uvicorn.Server):
 def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
     with rt.transaction() as session:
         admin_token = ensure_admin_token(session, rt.settings)
+        first_start = not tenants.has_workspace(session)
     config = uvicorn.Config(
         create_app(rt, run_worker=run_worker),
         host=rt.settings.host,
@@ -192,7 +203,7 @@ def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
         log_level=log_level,
         log_config=logging_config(rt.settings),
     )
-    server = _AnnouncingServer(config, rt, admin_token)
+    server = _AnnouncingServer(config, rt, admin_token, first_start=first_start)
     try:
         server.run()
     finally:
