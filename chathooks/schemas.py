@@ -200,6 +200,7 @@ class AccountOut(BaseModel):
 
 
 class AccountChange(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Sales line"}]})
     name: str = Field(max_length=200, description='A name for the account; `""` clears it.')
 
 
