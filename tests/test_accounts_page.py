@@ -1,4 +1,4 @@
-"""WhatsApp › Accounts in a real Chromium: which source feeds each account, renaming and
+"""WhatsApp > Accounts in a real Chromium: which source feeds each account, renaming and
 removing one."""
 
 from __future__ import annotations
