@@ -21,7 +21,7 @@ class Job:
     generation: int
     received: tuple[datetime, ...]
     """When chathooks received each message it carries (ingest→receipt latency)."""
-    is_test: bool = False
+    is_test: bool
     """Sent with ``chathooks-test: true`` (``payloads.is_test``)."""
 
 
