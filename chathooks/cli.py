@@ -22,11 +22,11 @@ from chathooks.logins import password_link, set_password
 from chathooks.memory import limit_malloc_arenas
 from chathooks.public_url import remember_served, served_url
 from chathooks.runtime import Runtime, build_runtime
-from chathooks.settings import Settings
+from chathooks.settings import Settings, problems
 from chathooks.status import status_lines
 from chathooks.store import tenants
 from chathooks.store.backup import BackupRefused, backup_sqlite
-from chathooks.store.database import migrate
+from chathooks.store.database import NoDatabase, migrate, require_existing
 
 
 def shown_database(url: str) -> str:
@@ -59,7 +59,10 @@ app = typer.Typer(
     epilog=CONFIGURATION_HELP,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
 )
+"""Plain click help: Typer's rich panels label every flag, ``--help`` too, as taking a
+``<bool>`` value. Options that take one name it in click's words (``metavar``)."""
 
 
 def _print_version(wanted: bool) -> None:
@@ -80,14 +83,36 @@ def main(
     """chathooks: forwards a team's WhatsApp messages to outbound webhooks."""
 
 
-def _prepared(**overrides: str | int | None) -> Runtime:
-    """Settings from the environment; options given on the command line win."""
-    limit_malloc_arenas()
+def _settings(**overrides: str | int | None) -> Settings:
+    """Settings from the environment; options given on the command line win. A bad one
+    stops the command with a line per problem, naming the variable, never a traceback."""
     given: dict[str, Any] = {name: value for name, value in overrides.items() if value is not None}
-    settings = Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        for line in problems(error):
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+
+
+def _prepared(*, existing: bool = False, **overrides: str | int | None) -> Runtime:
+    """The runtime, on a schema brought up to date; ``existing``: only on a database that
+    is there already (a command that works on its rows never creates an empty one)."""
+    limit_malloc_arenas()
+    settings = _settings(**overrides)
     configure_logging(settings)
+    if existing:
+        _require_database(settings)
     migrate(settings.database_url)
     return build_runtime(settings)
+
+
+def _require_database(settings: Settings) -> None:
+    try:
+        require_existing(settings.database_url)
+    except NoDatabase as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
 
 
 def _say(settings: Settings, text: str) -> None:
@@ -100,25 +125,38 @@ def _say(settings: Settings, text: str) -> None:
 
 Host = Annotated[
     str | None,
-    typer.Option(help="Address to listen on (default: CHATHOOKS_HOST, else 127.0.0.1)."),
+    typer.Option(
+        metavar="TEXT", help="Address to listen on (default: CHATHOOKS_HOST, else 127.0.0.1)."
+    ),
 ]
 Port = Annotated[
     int | None,
-    typer.Option(help="Port to listen on (default: CHATHOOKS_PORT, else 8000).", min=0, max=65535),
+    typer.Option(
+        metavar="INTEGER",
+        help="Port to listen on (default: CHATHOOKS_PORT, else 8000).",
+        min=0,
+        max=65535,
+    ),
 ]
 LogLevel = Annotated[
     Literal["critical", "error", "warning", "info", "debug"],
-    typer.Option(help="uvicorn's log level; info also prints every request it answers."),
+    typer.Option(
+        metavar="[critical|error|warning|info|debug]",
+        help="uvicorn's log level; info also prints every request it answers.",
+    ),
 ]
 
 
 class _AnnouncingServer(uvicorn.Server):
     """uvicorn, saying where it listens once it does (the port may have been 0)."""
 
-    def __init__(self, config: uvicorn.Config, rt: Runtime, admin_token: str | None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, rt: Runtime, admin_token: str | None, *, first_start: bool
+    ) -> None:
         super().__init__(config)
         self.rt = rt
         self.admin_token = admin_token
+        self.first_start = first_start
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -149,6 +187,13 @@ class _AnnouncingServer(uvicorn.Server):
         )
         if settings.public_base_url:
             _say(settings, f"  links in payloads start with {settings.base_url}")
+        if self.first_start:
+            setup = f"{settings.base_url if settings.public_base_url else url}/setup"
+            _say(
+                settings,
+                f"\nNo workspace yet. Open {setup} and paste the admin token: it creates "
+                "your workspace and your login.",
+            )
         self.show_admin_token()
 
     def show_admin_token(self) -> None:
@@ -163,6 +208,7 @@ class _AnnouncingServer(uvicorn.Server):
 def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
     with rt.transaction() as session:
         admin_token = ensure_admin_token(session, rt.settings)
+        first_start = not tenants.has_workspace(session)
     config = uvicorn.Config(
         create_app(rt, run_worker=run_worker),
         host=rt.settings.host,
@@ -172,7 +218,7 @@ def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
         proxy_headers=True,
         forwarded_allow_ips=rt.settings.trusted_proxies,
     )
-    server = _AnnouncingServer(config, rt, admin_token)
+    server = _AnnouncingServer(config, rt, admin_token, first_start=first_start)
     try:
         server.run()
     finally:
@@ -214,7 +260,7 @@ def worker() -> None:
 @app.command("migrate", epilog=CONFIGURATION_HELP)
 def migrate_command() -> None:
     """Bring the database schema up to date ("serve", "api" and "worker" do this too)."""
-    settings = Settings()
+    settings = _settings()
     migrate(settings.database_url)
     typer.echo("database schema is up to date")
 
@@ -232,9 +278,11 @@ def _follow_serve(rt: Runtime) -> None:
 
 @app.command("create-workspace", epilog=CONFIGURATION_HELP)
 def create_workspace(
-    name: Annotated[str, typer.Option(help="The team's name.")],
-    owner_name: Annotated[str, typer.Option(help="The owner's full name.")],
-    owner_email: Annotated[str, typer.Option(help="The owner's e-mail; alerts go there.")],
+    name: Annotated[str, typer.Option(metavar="TEXT", help="The team's name.")],
+    owner_name: Annotated[str, typer.Option(metavar="TEXT", help="The owner's full name.")],
+    owner_email: Annotated[
+        str, typer.Option(metavar="TEXT", help="The owner's e-mail; alerts go there.")
+    ],
 ) -> None:
     """Create a workspace and print its API token and the owner's set-password link."""
     if "@" not in owner_email:
@@ -254,12 +302,13 @@ def create_workspace(
 
 @app.command("set-password", epilog=CONFIGURATION_HELP)
 def set_password_command(
-    email: Annotated[str, typer.Argument(help="The teammate's e-mail.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The teammate's e-mail.")],
     password: Annotated[
         str,
         typer.Option(
             prompt=True,
             hide_input=True,
+            metavar="TEXT",
             confirmation_prompt=True,
             help="Asked for twice, hidden, when not given (at least 8 characters).",
         ),
@@ -268,7 +317,7 @@ def set_password_command(
     """Set a teammate's password for the web pages; this logs them out everywhere. It
     prompts for the password (twice, without showing it); --password gives it on the
     command line instead."""
-    rt = _prepared()
+    rt = _prepared(existing=True)
     with rt.transaction() as session:
         found = tenants.teammates_by_email_anywhere(session, email.lower())
         if not found:
@@ -286,7 +335,7 @@ def set_password_command(
 @app.command("rotate-admin-token", epilog=CONFIGURATION_HELP)
 def rotate_admin_token_command() -> None:
     """Replace the generated admin token (when CHATHOOKS_ADMIN_TOKEN is not set)."""
-    rt = _prepared()
+    rt = _prepared(existing=True)
     if rt.settings.admin_token:
         typer.echo("CHATHOOKS_ADMIN_TOKEN is set; change it there", err=True)
         raise typer.Exit(1)
@@ -297,19 +346,25 @@ def rotate_admin_token_command() -> None:
 
 @app.command("listen")
 def listen_command(
-    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8001,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="INTEGER", help="Port to listen on.", min=0, max=65535)
+    ] = 8001,
+    host: Annotated[str, typer.Option(metavar="TEXT", help="Address to listen on.")] = "127.0.0.1",
     secret: Annotated[
         str,
         typer.Option(
+            metavar="TEXT",
             help="The webhook's signing secret (whsec_…); each request's signature "
-            "is then checked and the result printed."
+            "is then checked and the result printed.",
         ),
     ] = "",
     status: Annotated[
         int,
         typer.Option(
-            help="The HTTP status to answer with; 503 lets you watch retries.", min=100, max=599
+            metavar="INTEGER",
+            help="The HTTP status to answer with; 503 lets you watch retries.",
+            min=100,
+            max=599,
         ),
     ] = 200,
 ) -> None:
@@ -335,8 +390,12 @@ def listen_command(
 
 @app.command("status", epilog=CONFIGURATION_HELP)
 def status_command() -> None:
-    """Show the database's size and schema, the oldest kept message, retention and what waits."""
-    rt = _prepared()
+    """Show the database's size and schema, the oldest kept message, retention and what
+    waits. It only reads: the schema is not migrated, and no database is created."""
+    settings = _settings()
+    configure_logging(settings)
+    _require_database(settings)
+    rt = build_runtime(settings)
     lines = status_lines(rt)
     width = max(len(name) for name, _ in lines)
     for name, value in lines:
@@ -345,11 +404,13 @@ def status_command() -> None:
 
 @app.command("backup", epilog=CONFIGURATION_HELP)
 def backup_command(
-    path: Annotated[Path, typer.Argument(help="The file to write; it must not exist yet.")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="The file to write; it must not exist yet.")
+    ],
 ) -> None:
     """Copy the SQLite database to PATH while chathooks runs (SQLite's online backup).
     For PostgreSQL use pg_dump."""
-    settings = Settings()
+    settings = _settings()
     try:
         pages = backup_sqlite(settings.database_url, path)
     except BackupRefused as error:

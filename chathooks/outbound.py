@@ -19,6 +19,7 @@ from chathooks.deliver.signing import (
 )
 from chathooks.deliver.transport import Transport
 from chathooks.errors import BadField, Conflict, NotFound
+from chathooks.payloads import TEST_HEADER, TEST_ID_PREFIX
 from chathooks.record import Sent, activity_row, attempt_row
 from chathooks.runtime import Runtime
 from chathooks.schemas import AttemptOut, WebhookIn, WebhookPatch
@@ -28,11 +29,6 @@ from chathooks.states import Aggregation, WebhookStatus
 from chathooks.storable import text_problem
 from chathooks.store import deliveries, logs, messages, notices, tenants, webhooks
 from chathooks.store.models import Attempt, Chat, Message, Teammate, Webhook, WhatsappAccount
-
-TEST_HEADER = "chathooks-test"
-TEST_ID_PREFIX = "test_"
-"""A test request carries ``chathooks-test: true`` and ``test_``-prefixed message ids
-(SPEC §5), so a receiver can tell it from a real message and never logs a duplicate."""
 
 
 def checked_url(url: str, settings: Settings) -> str:

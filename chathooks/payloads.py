@@ -15,6 +15,13 @@ NOTE_MAX_CHARS = 65536
 BUNDLE_ENVELOPE_BYTES = 16 * 1024
 """Room kept in a bundle's byte budget for everything but its messages (chat, account …)."""
 
+TEST_HEADER = "chathooks-test"
+TEST_ID_PREFIX = "test_"
+"""A test request carries ``chathooks-test: true`` and ``test_``-prefixed message ids
+(SPEC §5), so a receiver can tell it from a real message and never logs a duplicate. Send
+test adds both to the request it makes; Send sample's message is stored with a ``test_``
+id, and that id is what marks its deliveries (``is_test``)."""
+
 
 class MessageRow(Protocol):
     """The stored message fields a payload shows (an ORM object or a plain result row)."""
@@ -203,3 +210,9 @@ def bundle_fits(count: int, body_bytes: int, note_chars: int, footer_chars: int)
         and body_bytes <= BUNDLE_MAX_BYTES - BUNDLE_ENVELOPE_BYTES
         and note_chars + footer_chars <= NOTE_MAX_CHARS + len("<br/>")
     )
+
+
+def is_test(messages: Sequence[MessageRow]) -> bool:
+    """A delivery of test messages only (Send sample's) goes out marked as a test; one
+    that carries a real message too is not, so a receiver never drops the real one."""
+    return bool(messages) and all(m.external_id.startswith(TEST_ID_PREFIX) for m in messages)

@@ -181,11 +181,27 @@ class AccountIn(Strict):
     )
 
 
+class AccountSource(BaseModel):
+    id: int
+    kind: str
+    name: str
+
+
 class AccountOut(BaseModel):
     id: int
     phone: str = Field(examples=[ACCOUNT_PHONE])
+    name: str = Field(description='The account\'s own name (`""` until it is given one).')
     full_name: str = Field(description="The owner's full name.")
     email: str = Field(description="The owner's e-mail.")
+    source: AccountSource | None = Field(
+        description="The WhatsApp source whose first event created the account; `null`: "
+        "connected with `POST /api/v1/whatsapp-accounts` or on the page."
+    )
+
+
+class AccountChange(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Sales line"}]})
+    name: str = Field(max_length=200, description='A name for the account; `""` clears it.')
 
 
 class ChatIn(Strict):

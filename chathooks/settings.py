@@ -6,8 +6,10 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 _WILDCARDS = {"", "0.0.0.0", "::"}
 
@@ -20,12 +22,20 @@ def listening_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+Port = Annotated[int, Field(ge=0, le=65535)]
+Positive = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+SECRET_SETTINGS = frozenset({"admin_token", "smtp_password", "session_secret", "database_url"})
+"""Settings whose value an error message never repeats (a database URL may hold a password)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHATHOOKS_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///./chathooks.db"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Port = 8000
     public_base_url: str = ""
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
     """Proxies (addresses or networks, comma-separated; ``*`` for any) whose
@@ -34,40 +44,40 @@ class Settings(BaseSettings):
     allow_private_targets: bool = False
 
     smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_port: Port = 587
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = True
     mail_from: str = "chathooks@localhost"
     outbox_dir: Path = Path("./outbox")
 
-    retry_base_seconds: float = 10.0
-    retry_max_seconds: float = 3600.0
-    retry_after_max_seconds: float = 86400.0
-    disable_after_failures: int = 10
+    retry_base_seconds: Positive = 10.0
+    retry_max_seconds: Positive = 3600.0
+    retry_after_max_seconds: Positive = 86400.0
+    disable_after_failures: Count = 10
 
-    connect_timeout_seconds: float = 5.0
-    total_timeout_seconds: float = 15.0
-    delivery_concurrency: int = 64
-    claim_batch_size: int = 500
-    lease_seconds: float = 60.0
-    poll_interval_seconds: float = 0.5
-    fallback_poll_seconds: float = 5.0
+    connect_timeout_seconds: Positive = 5.0
+    total_timeout_seconds: Positive = 15.0
+    delivery_concurrency: Count = 64
+    claim_batch_size: Count = 500
+    lease_seconds: Positive = 60.0
+    poll_interval_seconds: Positive = 0.5
+    fallback_poll_seconds: Positive = 5.0
     """How often a worker that PostgreSQL notifies still looks for due work (retries after
     a back-off, periods that ended, a lost notification)."""
 
-    retention_days: int = Field(default=30, ge=1)
-    retention_interval_seconds: float = 300.0
-    retention_batch_size: int = 500
+    retention_days: Count = 30
+    retention_interval_seconds: Positive = 300.0
+    retention_batch_size: Count = 500
 
-    metrics_port: int = 9108
+    metrics_port: Port = 9108
     """Where ``chathooks worker`` serves /metrics, /healthz and /readyz (on ``host``)."""
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
 
     session_secret: str = ""
-    login_attempts_per_account: int = Field(default=10, ge=1)
-    login_attempts_per_address: int = Field(default=100, ge=1)
+    login_attempts_per_account: Count = 10
+    login_attempts_per_address: Count = 100
 
     @field_validator("database_url")
     @classmethod
@@ -75,7 +85,13 @@ class Settings(BaseSettings):
         """``postgresql://`` means psycopg 3 here, the driver the project installs."""
         for prefix in ("postgresql://", "postgres://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix) :]
+                url = "postgresql+psycopg://" + url[len(prefix) :]
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            backend = ""
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("must be sqlite:///FILE or postgresql://USER@HOST/DATABASE")
         return url
 
     @field_validator("trusted_proxies", mode="before")
@@ -99,6 +115,13 @@ class Settings(BaseSettings):
                     ) from None
         return proxies
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level.upper()
+
     @model_validator(mode="after")
     def _lease_outlasts_a_request(self) -> Settings:
         """A worker starts a request only with this much lease left; a shorter lease would
@@ -119,3 +142,20 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def problems(error: ValidationError) -> list[str]:
+    """One line per bad setting, naming its variable and what it accepts (a secret's value
+    is never repeated)."""
+    lines = []
+    for problem in error.errors():
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if not problem["loc"]:  # a rule across settings: its message names them
+            lines.append(f"invalid configuration: {message}")
+            continue
+        name = str(problem["loc"][0])
+        given = "" if name in SECRET_SETTINGS else f"={problem['input']}"
+        lines.append(
+            f"invalid setting CHATHOOKS_{name.upper()}{given}: {message[0].lower()}{message[1:]}"
+        )
+    return lines

@@ -11,7 +11,7 @@ from chathooks import payloads
 from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.security import hash_token, new_token
 from chathooks.store import messages, page_sessions, sources, tenants
-from chathooks.store.models import Teammate, WhatsappAccount, Workspace
+from chathooks.store.models import Source, Teammate, WhatsappAccount, Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +59,50 @@ def add_teammate(
 def add_account(
     session: Session, workspace_id: int, *, phone: str, full_name: str, email: str, now: datetime
 ) -> tuple[WhatsappAccount, Teammate]:
-    """Connect a WhatsApp number; its owner becomes a teammate if they are not one yet."""
-    if tenants.account_by_phone(session, workspace_id, phone):
+    """Connect a WhatsApp number; its owner becomes a teammate if they are not one yet. A
+    removed account of this number comes back (its chats with it)."""
+    existing = tenants.account_by_phone(session, workspace_id, phone)
+    if existing is not None and existing.removed_at is None:
         raise Conflict(f"a WhatsApp account with phone {phone} exists already")
     owner = tenants.teammate_by_email(session, workspace_id, email.lower())
     if owner is None:
         owner = tenants.add_teammate(
             session, workspace_id, full_name=full_name, email=email.lower(), now=now
         )
-    return tenants.add_account(
-        session, workspace_id, phone=phone, teammate_id=owner.id, now=now
-    ), owner
+    if existing is None:
+        return tenants.add_account(
+            session, workspace_id, phone=phone, teammate_id=owner.id, now=now
+        ), owner
+    tenants.insert_accounts(
+        session,
+        [
+            {
+                "workspace_id": workspace_id,
+                "phone": phone,
+                "teammate_id": owner.id,
+                "created_at": now,
+            }
+        ],
+    )
+    session.refresh(existing)
+    return existing, owner
+
+
+def get_account(session: Session, workspace_id: int, account_id: int) -> WhatsappAccount:
+    account = tenants.get_account(session, workspace_id, account_id)
+    if account is None:
+        raise NotFound("WhatsApp account")
+    return account
+
+
+def rename_account(session: Session, account: WhatsappAccount, name: str) -> None:
+    tenants.rename_account(session, account, name)
+
+
+def remove_account(session: Session, account: WhatsappAccount, now: datetime) -> None:
+    """Removed from the lists, the API and webhook filters; its chats, messages and what was
+    delivered stay. Its number's next event (or ``add_account``) brings it back."""
+    tenants.remove_account(session, account, now)
 
 
 def get_chat(session: Session, workspace_id: int, chat_id: int) -> payloads.ChatContext:
@@ -134,5 +167,22 @@ def remove_teammate(session: Session, workspace_id: int, teammate_id: int) -> Re
     return Removal(teammate.full_name, moved, unassigned, owner.full_name)
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as the API and the page list it: its owner and the source feeding it."""
+
+    account: WhatsappAccount
+    owner: Teammate
+    source: Source | None
+
+
 def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAccount, Teammate]]:
     return tenants.list_accounts(session, workspace_id)
+
+
+def account_rows(session: Session, workspace_id: int) -> list[AccountRow]:
+    fed_by = {s.id: s for s in sources.list_for_workspace(session, workspace_id)}
+    return [
+        AccountRow(account, owner, fed_by.get(account.source_id or 0))
+        for account, owner in tenants.list_accounts(session, workspace_id)
+    ]

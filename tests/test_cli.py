@@ -25,11 +25,15 @@ def _chathooks(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    given = {"CHATHOOKS_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "chathooks", *args],
         check=False,
-        env={**os.environ, **given},
+        env={
+            **os.environ,
+            "CHATHOOKS_DATABASE_URL": database_url,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        },
         text=True,
         capture_output=True,
         input=input_text,

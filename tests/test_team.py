@@ -48,7 +48,14 @@ def test_removing_a_teammate_moves_their_accounts_and_unassigns_their_chats(
     assert team.get(f"/sources/{source['id']}").json()["teammate_email"] == ""
     assert [t["email"] for t in team.get("/teammates").json()] == ["owner@acme.test"]
     assert team.get("/whatsapp-accounts").json() == [
-        {"id": 1, "phone": "+972500000000", "full_name": "Olive Owner", "email": "owner@acme.test"}
+        {
+            "id": 1,
+            "phone": "+972500000000",
+            "name": "",
+            "full_name": "Olive Owner",
+            "email": "owner@acme.test",
+            "source": None,
+        }
     ]
     chat = team.get(f"/chats/{chat_id}").json()
     assert (chat["responsible_name"], chat["responsible_email"]) == ("", "")

@@ -99,7 +99,9 @@ def source_requests(
 @router.post("/{source_id}/sample", response_model=SampleResult)
 async def send_sample(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> SampleResult:
     """POST a correctly signed sample event of this kind to the source's own URL; it is
-    stored and forwarded like a real message (its ``message_id`` starts with ``test_``)."""
+    stored and forwarded like a real message, marked as a test: its ``message_id`` starts
+    with ``test_`` and its webhook requests carry ``chathooks-test: true``. Its business
+    number's account is named "Sample (from Send sample)"."""
     outcome = await manage.send_sample(rt, workspace, source_id)
     return SampleResult(
         success=outcome.success,

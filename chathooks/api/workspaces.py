@@ -9,8 +9,10 @@ from chathooks.api.deps import RuntimeDep, WorkspaceDep, require_admin
 from chathooks.api.errors import ERRORS
 from chathooks.logins import password_link
 from chathooks.schemas import (
+    AccountChange,
     AccountIn,
     AccountOut,
+    AccountSource,
     ApiTokenOut,
     TeammateCreated,
     TeammateIn,
@@ -18,7 +20,6 @@ from chathooks.schemas import (
     WorkspaceCreated,
     WorkspaceIn,
 )
-from chathooks.store.models import Teammate, WhatsappAccount
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
@@ -96,8 +97,9 @@ def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]
 
 @router.get("/whatsapp-accounts", response_model=list[AccountOut])
 def list_accounts(workspace: WorkspaceDep, rt: RuntimeDep) -> list[AccountOut]:
+    """The workspace's WhatsApp accounts, each with its owner and the source feeding it."""
     with rt.transaction() as session:
-        return [_account_out(*row) for row in workspaces.list_accounts(session, workspace)]
+        return [_account_out(row) for row in workspaces.account_rows(session, workspace)]
 
 
 @router.post("/whatsapp-accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
@@ -112,10 +114,39 @@ def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> Acc
             email=str(body.email),
             now=rt.clock.now(),
         )
-        return _account_out(account, owner)
+        return _account_out(workspaces.AccountRow(account, owner, None))
 
 
-def _account_out(account: WhatsappAccount, owner: Teammate) -> AccountOut:
+@router.patch("/whatsapp-accounts/{account_id}", response_model=AccountOut)
+def rename_account(
+    account_id: int, body: AccountChange, workspace: WorkspaceDep, rt: RuntimeDep
+) -> AccountOut:
+    """Rename a WhatsApp account."""
+    with rt.transaction() as session:
+        account = workspaces.get_account(session, workspace, account_id)
+        workspaces.rename_account(session, account, body.name)
+        row = next(r for r in workspaces.account_rows(session, workspace) if r.account is account)
+        return _account_out(row)
+
+
+@router.delete("/whatsapp-accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_account(account_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
+    """Remove a WhatsApp account: its chats, messages and everything delivered stay, and
+    messages naming it are refused (422) until it is connected again. A source's next
+    event of this number connects it again by itself."""
+    with rt.transaction() as session:
+        account = workspaces.get_account(session, workspace, account_id)
+        workspaces.remove_account(session, account, rt.clock.now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _account_out(row: workspaces.AccountRow) -> AccountOut:
+    source = row.source
     return AccountOut(
-        id=account.id, phone=account.phone, full_name=owner.full_name, email=owner.email
+        id=row.account.id,
+        phone=row.account.phone,
+        name=row.account.name,
+        full_name=row.owner.full_name,
+        email=row.owner.email,
+        source=AccountSource(id=source.id, kind=source.kind, name=source.name) if source else None,
     )

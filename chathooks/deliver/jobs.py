@@ -21,6 +21,8 @@ class Job:
     generation: int
     received: tuple[datetime, ...]
     """When chathooks received each message it carries (ingest→receipt latency)."""
+    is_test: bool
+    """Sent with ``chathooks-test: true`` (``payloads.is_test``)."""
 
 
 def contexts(session: Session, chat_ids: Sequence[int]) -> dict[int, payloads.ChatContext]:
@@ -54,6 +56,7 @@ def load_jobs(
                 len(members),
                 generation,
                 tuple(m.received_at for m in members),
+                payloads.is_test(members),
             )
         )
     return jobs

@@ -25,6 +25,7 @@ from chathooks.deliver.signing import signed_headers, signing_secrets, webhook_i
 from chathooks.deliver.transport import failed
 from chathooks.health import Heartbeat
 from chathooks.mail import compose
+from chathooks.payloads import TEST_HEADER
 from chathooks.record import Sent, record
 from chathooks.runtime import Runtime
 from chathooks.store import alerts, deliveries, notices
@@ -187,6 +188,8 @@ class DeliveryWorker:
             claimed.secret, claimed.previous_secret, claimed.previous_secret_until, at
         )
         headers = signed_headers(secrets, webhook_id(claimed.uuid), at, job.body)
+        if job.is_test:
+            headers[TEST_HEADER] = "true"
         try:
             outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
         except Exception as error:

@@ -13,11 +13,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from chathooks import payloads
 from chathooks.deliver.transport import AiohttpTransport, Outcome
 from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
+from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
-from chathooks.sources.protocol import Kind
+from chathooks.sources.protocol import Kind, RawRequest
 from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate
@@ -115,6 +117,7 @@ def update(session: Session, source: Source, changes: Mapping[str, object]) -> N
 
 def delete(session: Session, source: Source) -> None:
     """The messages and accounts it brought in stay; its log goes."""
+    tenants.forget_source(session, source.id)
     sources.delete_source(session, source)
 
 
@@ -150,18 +153,50 @@ def account_owner(session: Session, source: Source, now: datetime) -> Teammate:
     return owner
 
 
+SAMPLE_ACCOUNT_NAME = "Sample (from Send sample)"
+
+
+def _sample_account(session: Session, source: Source, request: RawRequest, now: datetime) -> None:
+    """The sample's business number, read from the sample as a real event would be, gets
+    its account before the sample arrives: named a sample, so nothing looks real (and it
+    can be removed like any account)."""
+    kind = kind_of(source)
+    reading = kind.read(bodies.parsed(kind.WIRE, request.body))
+    phones = {str(m.get("whatsapp_account_phone", "")) for m in reading.messages}
+    known = tenants.accounts_by_phone(session, source.workspace_id, phones)
+    owner = account_owner(session, source, now)
+    tenants.insert_accounts(
+        session,
+        [
+            {
+                "workspace_id": source.workspace_id,
+                "phone": phone,
+                "teammate_id": owner.id,
+                "source_id": source.id,
+                "name": SAMPLE_ACCOUNT_NAME,
+                "created_at": now,
+            }
+            for phone in sorted(phones - known.keys())
+            if phone
+        ],
+    )
+
+
 async def send_sample(rt: Runtime, workspace_id: int, source_id: int) -> Outcome:
     """POST a correctly signed sample event of the source's kind to its own public URL, the
-    way its sender would: the sample is stored and forwarded like any message (its
-    ``message_id`` starts with ``test_``)."""
+    way its sender would: the sample is stored and forwarded like any message, marked as a
+    test (its ``message_id`` starts with ``test_``, so its webhook requests carry
+    ``chathooks-test: true``), on an account named a sample."""
 
     def prepare() -> tuple[str, dict[str, str], bytes]:
         with rt.transaction() as session:
             source = get(session, workspace_id, source_id)
+            now = rt.clock.now()
             target = url(rt.settings.base_url, source)
             request = kind_of(source).sample(
-                source.secrets, f"test_{uuid.uuid4().hex}", rt.clock.now(), target
+                source.secrets, payloads.TEST_ID_PREFIX + uuid.uuid4().hex, now, target
             )
+            _sample_account(session, source, request, now)
             return target, dict(request.headers), request.body
 
     target, headers, body = await asyncio.to_thread(prepare)

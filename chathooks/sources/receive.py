@@ -203,6 +203,7 @@ def _accounts(session: Session, source: Source, phones: set[str], now: datetime)
                     "workspace_id": source.workspace_id,
                     "phone": phone,
                     "teammate_id": owner.id,
+                    "source_id": source.id,
                     "created_at": now,
                 }
                 for phone in missing

@@ -13,7 +13,9 @@ from weakref import WeakKeyDictionary
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 log = logging.getLogger("chathooks.database")
@@ -142,3 +144,37 @@ def migrate(url: str) -> None:
 def head_revision() -> str | None:
     """The newest schema revision this code knows (what ``migrate`` brings a database to)."""
     return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+class NoDatabase(Exception):
+    """There is no chathooks database where the configuration points: said as it is."""
+
+
+def require_existing(url: str) -> None:
+    """Raise ``NoDatabase`` unless ``url`` holds a chathooks schema; creates nothing (a
+    SQLite file is checked before anything connects, since connecting would create it)."""
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or ":memory:")
+        if not path.is_file():
+            relative = "" if path.is_absolute() else ", relative to the working directory"
+            raise NoDatabase(
+                f"no SQLite database at {path.resolve()} (CHATHOOKS_DATABASE_URL is "
+                f"{url}{relative}): 'chathooks migrate' or the first 'chathooks serve' creates it"
+            )
+        shown = str(path.resolve())
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            has_schema = inspect(conn).has_table("alembic_version")
+    except OperationalError as error:
+        first_line = str(error.orig or error).strip().splitlines()[0]
+        raise NoDatabase(f"cannot open the database {shown}: {first_line}") from None
+    finally:
+        engine.dispose()
+    if not has_schema:
+        raise NoDatabase(
+            f"the database {shown} has no chathooks tables: 'chathooks migrate' or the "
+            "first 'chathooks serve' creates them"
+        )

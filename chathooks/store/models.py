@@ -105,6 +105,9 @@ class Teammate(Base):
 
 
 class WhatsappAccount(Base):
+    """A business number. A removed one keeps its row, since its chats and messages stay
+    (they are what was delivered); its next event or ``POST`` brings the row back."""
+
     __tablename__ = "whatsapp_accounts"
     __table_args__ = (UniqueConstraint("workspace_id", "phone"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -112,6 +115,10 @@ class WhatsappAccount(Base):
     phone: Mapped[str] = mapped_column(String(40))
     teammate_id: Mapped[int] = mapped_column(ForeignKey("teammates.id"))
     created_at: Mapped[datetime]
+    name: Mapped[str] = mapped_column(String(200), default="")
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id"), default=None)
+    """The source whose event created the account; none: connected by hand (API or page)."""
+    removed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Chat(Base):

@@ -12,7 +12,6 @@ from chathooks.store.dialect import (
     changed,
     count_by,
     insert_for,
-    insert_ignoring_conflicts,
     table,
 )
 from chathooks.store.ids import get_by_id
@@ -28,6 +27,10 @@ def set_meta(session: Session, key: str, value: str) -> None:
     """An upsert: two processes that set the same key at once both succeed, last one wins."""
     statement = insert_for(session, Meta).values(key=key, value=value)
     session.execute(statement.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+def has_workspace(session: Session) -> bool:
+    return session.scalar(select(Workspace.id).limit(1)) is not None
 
 
 def add_workspace(
@@ -122,6 +125,7 @@ def add_account(
 
 
 def account_by_phone(session: Session, workspace_id: int, phone: str) -> WhatsappAccount | None:
+    """The account with this phone, a removed one too."""
     return session.scalars(
         select(WhatsappAccount).where(
             WhatsappAccount.workspace_id == workspace_id, WhatsappAccount.phone == phone
@@ -134,16 +138,27 @@ def accounts_by_phone(
 ) -> dict[str, WhatsappAccount]:
     rows = session.scalars(
         select(WhatsappAccount).where(
-            WhatsappAccount.workspace_id == workspace_id, WhatsappAccount.phone.in_(set(phones))
+            WhatsappAccount.workspace_id == workspace_id,
+            WhatsappAccount.phone.in_(set(phones)),
+            WhatsappAccount.removed_at.is_(None),
         )
     )
     return {row.phone: row for row in rows}
+
+
+def get_account(session: Session, workspace_id: int, account_id: int) -> WhatsappAccount | None:
+    """A workspace's account that is not removed."""
+    account = get_by_id(session, WhatsappAccount, account_id)
+    if account is None or account.workspace_id != workspace_id or account.removed_at:
+        return None
+    return account
 
 
 _accounts = table(WhatsappAccount)
 _ACCOUNT_IDS = select(_accounts.c.phone, _accounts.c.id).where(
     _accounts.c.workspace_id == bindparam("workspace"),
     _accounts.c.phone.in_(bindparam("phones", expanding=True)),
+    _accounts.c.removed_at.is_(None),
 )
 
 
@@ -164,6 +179,7 @@ _ACCOUNT_OWNER_NAMES = (
     .where(
         _accounts.c.workspace_id == bindparam("workspace"),
         _accounts.c.phone.in_(bindparam("phones", expanding=True)),
+        _accounts.c.removed_at.is_(None),
     )
 )
 
@@ -180,9 +196,43 @@ def account_owner_names(
 
 
 def insert_accounts(session: Session, rows: list[dict[str, object]]) -> None:
-    """Insert accounts, skipping any a concurrent request created first."""
-    if rows:
-        session.execute(insert_ignoring_conflicts(session, WhatsappAccount), rows)
+    """Insert accounts, skipping any a concurrent request created first. A removed account
+    of the same phone comes back as new: these rows' owner, source, name and time."""
+    if not rows:
+        return
+    statement = insert_for(session, WhatsappAccount)
+    revived = {
+        column: statement.excluded[column]
+        for column in ("teammate_id", "source_id", "name", "created_at")
+    }
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["workspace_id", "phone"],
+            set_={**revived, "removed_at": None},
+            where=_accounts.c.removed_at.is_not(None),
+        ),
+        [{"name": "", "source_id": None, **row} for row in rows],
+    )
+
+
+def rename_account(session: Session, account: WhatsappAccount, name: str) -> None:
+    account.name = name
+    session.flush()
+
+
+def remove_account(session: Session, account: WhatsappAccount, now: datetime) -> None:
+    account.removed_at = now
+    session.flush()
+
+
+def forget_source(session: Session, source_id: int) -> None:
+    """Accounts a deleted source created count as connected by hand from now on."""
+    session.execute(
+        update(WhatsappAccount)
+        .where(WhatsappAccount.source_id == source_id)
+        .values(source_id=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAccount, Teammate]]:
@@ -190,7 +240,7 @@ def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAcc
     rows = session.execute(
         select(WhatsappAccount, Teammate)
         .join(Teammate, Teammate.id == WhatsappAccount.teammate_id)
-        .where(WhatsappAccount.workspace_id == workspace_id)
+        .where(WhatsappAccount.workspace_id == workspace_id, WhatsappAccount.removed_at.is_(None))
         .order_by(WhatsappAccount.id)
     )
     return [(account, owner) for account, owner in rows]
@@ -199,7 +249,10 @@ def list_accounts(session: Session, workspace_id: int) -> list[tuple[WhatsappAcc
 def account_counts(session: Session, workspace_id: int) -> dict[int, int]:
     """WhatsApp accounts per owning teammate."""
     return count_by(
-        session, WhatsappAccount.teammate_id, WhatsappAccount.workspace_id == workspace_id
+        session,
+        WhatsappAccount.teammate_id,
+        WhatsappAccount.workspace_id == workspace_id,
+        WhatsappAccount.removed_at.is_(None),
     )
 
 

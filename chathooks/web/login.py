@@ -15,6 +15,7 @@ from chathooks.logins import (
     set_password,
     teammate_for_claims,
 )
+from chathooks.store import tenants
 from chathooks.web.csrf import require_csrf
 from chathooks.web.render import flash, render, runtime
 from chathooks.web.viewer import log_out, safe_next, session_token, start_cookie
@@ -31,7 +32,17 @@ def _see_other(path: str) -> RedirectResponse:
 def login_page(
     request: Request, next_path: Annotated[str, Query(alias="next")] = ""
 ) -> HTMLResponse:
-    return render(request, "login.html", next=safe_next(next_path), email="", error="")
+    """On the first start (no workspace yet) it leads to the setup page instead."""
+    with runtime(request).transaction() as session:
+        first_start = not tenants.has_workspace(session)
+    return render(
+        request,
+        "login.html",
+        next=safe_next(next_path),
+        email="",
+        error="",
+        first_start=first_start,
+    )
 
 
 @router.post("/login", dependencies=CsrfChecked)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from chathooks.filters import Filter
-from chathooks.outbound import TEST_HEADER
+from chathooks.payloads import TEST_HEADER
 from chathooks.schemas import AttemptOut
 from chathooks.states import WebhookState, WebhookStatus
 from chathooks.store import logs, messages

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from chathooks import workspaces
 from chathooks.errors import Conflict, NotFound
 from chathooks.logins import password_link
-from chathooks.schemas import AccountIn, TeammateIn
+from chathooks.schemas import AccountChange, AccountIn, TeammateIn
 from chathooks.store import messages, tenants
 from chathooks.store.models import Teammate, WhatsappAccount
 from chathooks.web.csrf import require_csrf
@@ -170,7 +170,7 @@ def _accounts(
         "accounts.html",
         viewer,
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT if errors else status.HTTP_200_OK,
-        accounts=workspaces.list_accounts(session, viewer.workspace_id),
+        accounts=workspaces.account_rows(session, viewer.workspace_id),
         chats=messages.chat_counts(session, viewer.workspace_id),
         values=values or {},
         errors=errors or {},
@@ -217,4 +217,40 @@ def connect(
     if isinstance(account, Response):
         return account
     flash(request, f"{account.phone} is connected. Its messages can now come in.")
+    return see_other(ACCOUNTS)
+
+
+@router.post(ACCOUNTS + "/{account_id}/rename", dependencies=CsrfChecked)
+def rename_account(
+    request: Request, account_id: int, viewer: ViewerDep, name: Annotated[str, Form()] = ""
+) -> Response:
+    body, errors = checked(AccountChange, {"name": name.strip()})
+    if body is None:
+        flash(request, f"Not renamed: {sentence(next(iter(errors.values())))}", "error")
+        return see_other(ACCOUNTS)
+    try:
+        with runtime(request).transaction() as session:
+            account = workspaces.get_account(session, viewer.workspace_id, account_id)
+            workspaces.rename_account(session, account, body.name)
+    except NotFound:
+        raise PageNotFound() from None
+    flash(
+        request,
+        f"{account.phone} is now named {body.name}."
+        if body.name
+        else f"{account.phone} has no name now.",
+    )
+    return see_other(ACCOUNTS)
+
+
+@router.post(ACCOUNTS + "/{account_id}/remove", dependencies=CsrfChecked)
+def remove_account(request: Request, account_id: int, viewer: ViewerDep) -> Response:
+    rt = runtime(request)
+    try:
+        with rt.transaction() as session:
+            account = workspaces.get_account(session, viewer.workspace_id, account_id)
+            workspaces.remove_account(session, account, rt.clock.now())
+    except NotFound:
+        raise PageNotFound() from None
+    flash(request, f"{account.phone} is removed. Its chats and delivered messages stay.")
     return see_other(ACCOUNTS)

@@ -13,13 +13,13 @@ from chathooks.web.viewer import ViewerDep
 
 router = APIRouter(include_in_schema=False)
 PATH = "/settings/workspace"
-_NEW_TOKEN = "new_api_token"
+NEW_TOKEN = "new_api_token"
 
 
 @router.get(PATH)
 def workspace_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
     """A token just made is shown once: it leaves the session as it is shown."""
-    new_token = request.session.pop(_NEW_TOKEN, "")
+    new_token = request.session.pop(NEW_TOKEN, "")
     with runtime(request).transaction() as session:
         return render(
             request,
@@ -35,5 +35,5 @@ def workspace_page(request: Request, viewer: ViewerDep) -> HTMLResponse:
 def rotate_api_token(request: Request, viewer: ViewerDep) -> Response:
     """Then back to the page (so reloading it cannot rotate again), which shows the token."""
     with runtime(request).transaction() as session:
-        request.session[_NEW_TOKEN] = workspaces.rotate_api_token(session, viewer.workspace_id)
+        request.session[NEW_TOKEN] = workspaces.rotate_api_token(session, viewer.workspace_id)
     return RedirectResponse(PATH, status_code=status.HTTP_303_SEE_OTHER)
