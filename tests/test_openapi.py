@@ -139,7 +139,7 @@ def test_docs_and_redoc_render_their_operations_without_internet(
     page, refused = offline_page
     page.goto(service.url + "/docs")
     batch = page.locator(".opblock-summary-path", has_text="/api/v1/messages/batch")
-    expect(batch).to_be_visible()
+    expect(batch).to_be_visible(timeout=30_000)  # Swagger UI renders the whole spec first
     expect(page.locator(".opblock-tag", has_text="outbound webhooks")).to_be_visible()
     expect(page.get_by_role("heading", name="Webhooks", exact=True)).to_be_visible()
     batch.click()
