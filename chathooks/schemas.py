@@ -281,6 +281,19 @@ class ChatOut(BaseModel):
     )
 
 
+class ChatListed(ChatOut):
+    last_message_at: datetime = Field(
+        description="When its latest message was sent (the message's `timestamp`)."
+    )
+
+
+class ChatListOut(BaseModel):
+    chats: list[ChatListed] = Field(description="Latest message first.")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
+
+
 class ChatPatch(Strict):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"responsible_email": "dana@acme.com"}]}
