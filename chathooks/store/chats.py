@@ -3,6 +3,7 @@ time, read along ``ix_chats_activity`` (each page reads its own rows, not the me
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ Position = tuple[datetime, int]
 """Where a page ended: the last chat's (last_message_at, id)."""
 
 _responsible = aliased(Teammate)
+_PHONE_LIKE = re.compile(r"[+\d\s().-]*\d[+\d\s().-]*")
 
 
 def latest_chats(
@@ -27,8 +29,8 @@ def latest_chats(
 ) -> list[Row[Any]]:
     """Up to ``limit`` chats after ``after``, each with its account's phone and its
     responsible teammate. ``search`` keeps chats whose name or phone contains it (any
-    case); its digits alone are looked for in the phone too, so "+972 54-000" finds
-    "+97254000…"."""
+    case); one written like a phone number is also looked for by its digits, so
+    "+972 54-000" finds "+97254000…"."""
     query = (
         select(
             Chat.id,
@@ -53,8 +55,8 @@ def latest_chats(
             Chat.full_name.icontains(search, autoescape=True),
             Chat.phone.icontains(search, autoescape=True),
         ]
-        digits = "".join(c for c in search if c.isdigit())
-        if digits and digits != search:
+        if _PHONE_LIKE.fullmatch(search):
+            digits = "".join(c for c in search if c.isdigit())
             matches.append(Chat.phone.contains(digits, autoescape=True))
         query = query.where(or_(*matches))
     return list(session.execute(query))
