@@ -102,10 +102,28 @@ def test_pages_follow_the_cursor_to_the_end_without_repeats(service: Service) ->
     assert seen == ["Contact 5", "Contact 4", "Contact 3", "Contact 2"]
     assert pages == 2
     assert _names(team, limit=1) == ["Contact 1"]
+    # Chats whose latest messages share a timestamp are each listed once.
+    for number in range(6, 9):
+        _chat(team, number, f"Contact {number}", 40)
+    tied = [team.get("/chats", params={"limit": 1}).json()]
+    while tied[-1]["next_cursor"]:
+        tied.append(
+            team.get("/chats", params={"limit": 1, "cursor": tied[-1]["next_cursor"]}).json()
+        )
+    assert [page["chats"][0]["full_name"] for page in tied] == [
+        "Contact 8",
+        "Contact 7",
+        "Contact 6",
+        "Contact 1",
+        "Contact 5",
+        "Contact 4",
+        "Contact 3",
+        "Contact 2",
+    ]
     # Searching pages too.
     first = team.get("/chats", params={"q": "contact", "limit": 3}).json()
     rest = team.get("/chats", params={"q": "contact", "cursor": first["next_cursor"]}).json()
-    assert len(first["chats"]) == 3 and len(rest["chats"]) == 2 and rest["next_cursor"] is None
+    assert len(first["chats"]) == 3 and len(rest["chats"]) == 5 and rest["next_cursor"] is None
 
 
 def test_bad_paging_is_a_422_naming_the_parameter(service: Service) -> None:

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, or_, select, tuple_
+from sqlalchemy import Row, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from chathooks.store.models import Chat, Teammate, WhatsappAccount
@@ -49,7 +49,9 @@ def latest_chats(
         .limit(limit)
     )
     if after is not None:
-        query = query.where(tuple_(Chat.last_message_at, Chat.id) < tuple_(*after))
+        at, chat_id = after
+        position = tuple_(literal(at, Chat.last_message_at.type), literal(chat_id))
+        query = query.where(tuple_(Chat.last_message_at, Chat.id) < position)
     if search:
         matches = [
             Chat.full_name.icontains(search, autoescape=True),
