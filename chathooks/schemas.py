@@ -3,6 +3,7 @@ reference at ``/docs``. What chathooks sends to webhooks is in ``payload_models`
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,8 +14,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
 )
+from pydantic import Strict as StrictType
 
 from chathooks.payload_models import ACCOUNT_PHONE, ChatId
 from chathooks.schedule import Aggregation
@@ -26,6 +29,23 @@ def _none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
+NoneAsEmpty = BeforeValidator(_none_as_empty, json_schema_input_type=str | None)
+"""null is taken as "": the published schema says so (string or null)."""
+
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
+def _date_time_text(value: Any) -> Any:
+    """Only what the published ``date-time`` format allows: no Unix times, no dates
+    without a time. (Without an offset it goes on to be refused as naive, by name; a
+    ``datetime`` passes: sources build events in Python.)"""
+    if isinstance(value, datetime) or (isinstance(value, str) and RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("must be a date-time such as 2021-02-24T16:25:29Z (RFC 3339, with an offset)")
+
+
 def _in_utc_years(value: datetime) -> datetime:
     """The moment in UTC; one that falls outside years 1-9999 there cannot be stored."""
     try:
@@ -34,15 +54,19 @@ def _in_utc_years(value: datetime) -> datetime:
         raise ValueError("must fall within years 1 to 9999 once converted to UTC") from None
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc_years)]
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc_years)
+]
 
 
-Text = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=200)]
+Text = Annotated[str, NoneAsEmpty, Field(max_length=200)]
 Email = Annotated[
     str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["amnon@acme.com"])
 ]
 """Checked for shape only: self-hosted teams use internal domains a strict check refuses."""
-Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
+Phone = Annotated[str, NoneAsEmpty, Field(max_length=40)]
+Rate = Annotated[float, StrictType()]
+"""A number in JSON; "5" is refused, as the schema says."""
 
 ActivityAction = Literal[
     "delivered",
@@ -197,7 +221,7 @@ class ChatIn(Strict):
         examples=["972540000000@c.us"],
     )
     full_name: Text = Field(default="", description="The contact's or the group's name.")
-    is_group: bool = Field(default=False, description="true for a group chat.")
+    is_group: StrictBool = Field(default=False, description="true for a group chat.")
     phone: Phone = Field(default="", description="The contact's phone; empty for a group.")
 
 
@@ -232,7 +256,7 @@ class MessageEvent(Strict):
     )
     sender: Party = Party()
     recipient: Party = Party()
-    text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = Field(
+    text: Annotated[str, NoneAsEmpty, Field(max_length=65536)] = Field(
         default="", description="The message's text, emoji included; null is taken as empty."
     )
     attachments: list[Any] = Field(
@@ -305,7 +329,7 @@ class ChatPatch(Strict):
 
 WebhookName = Annotated[
     str,
-    BeforeValidator(_none_as_empty),
+    NoneAsEmpty,
     Field(max_length=100, description="A name to tell webhooks apart; may be empty."),
 ]
 Direction = Literal["received", "sent"]
@@ -333,7 +357,7 @@ class WebhookFilters(Strict):
         max_length=2,
         description="received, sent, or both.",
     )
-    include_groups: bool = Field(default=True, description="false: direct chats only.")
+    include_groups: StrictBool = Field(default=True, description="false: direct chats only.")
     account_phones: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         default_factory=list,
         max_length=1000,
@@ -357,9 +381,11 @@ class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=2000, description=URL_DESCRIPTION)
     name: WebhookName = ""
     aggregation: Aggregation = Field(default="none", description=AGGREGATION_DESCRIPTION)
-    enabled: bool = Field(default=True, description="false: created disabled; nothing queued.")
+    enabled: StrictBool = Field(
+        default=True, description="false: created disabled; nothing queued."
+    )
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
-    max_requests_per_second: float | None = Field(
+    max_requests_per_second: Rate | None = Field(
         default=None, gt=0, le=10000, description=RATE_DESCRIPTION
     )
 
@@ -377,7 +403,7 @@ class WebhookPatch(Strict):
     )
     name: WebhookName | None = Field(default=None, description="A new name; may be empty.")
     aggregation: Aggregation | None = Field(default=None, description=AGGREGATION_DESCRIPTION)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="true re-enables a disabled or auto-disabled webhook (failure count reset, "
         "backlog sent in order); false disables it.",
@@ -385,10 +411,10 @@ class WebhookPatch(Strict):
     filters: WebhookFilters | None = Field(
         default=None, description="Replaces the filters; keys left out take their defaults."
     )
-    max_requests_per_second: float | None = Field(
+    max_requests_per_second: Rate | None = Field(
         default=None, gt=0, le=10000, description=RATE_DESCRIPTION
     )
-    rotate_secret: bool = Field(
+    rotate_secret: StrictBool = Field(
         default=False,
         description="true: a new signing secret; for 24 h the previous one keeps signing too.",
     )
