@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationInfo,
     field_validator,
 )
 from pydantic import Strict as StrictType
@@ -100,15 +101,28 @@ EVENT_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _trimmed(text: str, *, required: bool) -> str:
+    if problem := text_problem(text):
+        raise ValueError(problem)
+    trimmed = text.strip()
+    if required and not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        """No NUL, no lone surrogate: a database would refuse them (a 500, not a 422)."""
-        if isinstance(value, str) and (problem := text_problem(value)):
-            raise ValueError(problem)
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text holds no NUL and no lone surrogate (a database would refuse them: a 500, not
+        a 422), and loses its surrounding spaces only now, after its checks: its limits and
+        patterns judge what was sent, as the published schema does."""
+        if isinstance(value, str):
+            field = cls.model_fields[info.field_name or ""]
+            required = any(getattr(rule, "min_length", 0) for rule in field.metadata)
+            return _trimmed(value, required=required)
         return value
 
 

@@ -36,7 +36,9 @@ def _resolved(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any
     return schema
 
 
-def _fields(document: dict[str, Any], schema: dict[str, Any], at: Path = ()) -> Iterator[tuple[Path, dict[str, Any]]]:
+def _fields(
+    document: dict[str, Any], schema: dict[str, Any], at: Path = ()
+) -> Iterator[tuple[Path, dict[str, Any]]]:
     """Every property, nested objects' too, by its path in a body."""
     for name, field in _resolved(document, schema).get("properties", {}).items():
         yield (*at, name), field
