@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from chathooks import __version__
 from chathooks.api import ops
+from chathooks.api.methods import install_allow_header
 from chathooks.api.mount import install_api
 from chathooks.deliver.wakeups import wake_on_notices
 from chathooks.deliver.worker import DeliveryWorker
@@ -71,6 +72,7 @@ def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
     app.state.runtime = rt
     install_api(app)
     install_pages(app, rt)
+    install_allow_header(app)
     return app
 
 

@@ -3,6 +3,7 @@ reference at ``/docs``. What chathooks sends to webhooks is in ``payload_models`
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,8 +14,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    ValidationInfo,
     field_validator,
 )
+from pydantic import Strict as StrictType
 
 from chathooks.payload_models import ACCOUNT_PHONE, ChatId
 from chathooks.sources.kinds import KINDS
@@ -27,6 +31,23 @@ def _none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
+NoneAsEmpty = BeforeValidator(_none_as_empty, json_schema_input_type=str | None)
+"""null is taken as "": the published schema says so (string or null)."""
+
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
+def _date_time_text(value: Any) -> Any:
+    """Only what the published ``date-time`` format allows: no Unix times, no dates
+    without a time. (Without an offset it goes on to be refused as naive, by name; a
+    ``datetime`` passes: sources build events in Python.)"""
+    if isinstance(value, datetime) or (isinstance(value, str) and RFC3339.fullmatch(value)):
+        return value
+    raise ValueError("must be a date-time such as 2021-02-24T16:25:29Z (RFC 3339, with an offset)")
+
+
 def _in_utc_years(value: datetime) -> datetime:
     """The moment in UTC; one that falls outside years 1-9999 there cannot be stored."""
     try:
@@ -35,15 +56,19 @@ def _in_utc_years(value: datetime) -> datetime:
         raise ValueError("must fall within years 1 to 9999 once converted to UTC") from None
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_in_utc_years)]
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_in_utc_years)
+]
 
 
-Text = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=200)]
+Text = Annotated[str, NoneAsEmpty, Field(max_length=200)]
 Email = Annotated[
     str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", examples=["amnon@acme.com"])
 ]
 """Checked for shape only: self-hosted teams use internal domains a strict check refuses."""
-Phone = Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=40)]
+Phone = Annotated[str, NoneAsEmpty, Field(max_length=40)]
+Rate = Annotated[float, StrictType()]
+"""A number in JSON; "5" is refused, as the schema says."""
 
 ActivityAction = Literal[
     "delivered",
@@ -76,15 +101,28 @@ EVENT_EXAMPLE: dict[str, Any] = {
 }
 
 
+def _trimmed(text: str, *, required: bool) -> str:
+    if problem := text_problem(text):
+        raise ValueError(problem)
+    trimmed = text.strip()
+    if required and not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        """No NUL, no lone surrogate: a database would refuse them (a 500, not a 422)."""
-        if isinstance(value, str) and (problem := text_problem(value)):
-            raise ValueError(problem)
+    def _storable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text holds no NUL and no lone surrogate (a database would refuse them: a 500, not
+        a 422), and loses its surrounding spaces only now, after its checks: its limits and
+        patterns judge what was sent, as the published schema does."""
+        if isinstance(value, str):
+            field = cls.model_fields[info.field_name or ""]
+            required = any(getattr(rule, "min_length", 0) for rule in field.metadata)
+            return _trimmed(value, required=required)
         return value
 
 
@@ -213,7 +251,7 @@ class ChatIn(Strict):
         examples=["972540000000@c.us"],
     )
     full_name: Text = Field(default="", description="The contact's or the group's name.")
-    is_group: bool = Field(default=False, description="true for a group chat.")
+    is_group: StrictBool = Field(default=False, description="true for a group chat.")
     phone: Phone = Field(default="", description="The contact's phone; empty for a group.")
 
 
@@ -248,7 +286,7 @@ class MessageEvent(Strict):
     )
     sender: Party = Party()
     recipient: Party = Party()
-    text: Annotated[str, BeforeValidator(_none_as_empty), Field(max_length=65536)] = Field(
+    text: Annotated[str, NoneAsEmpty, Field(max_length=65536)] = Field(
         default="", description="The message's text, emoji included; null is taken as empty."
     )
     attachments: list[Any] = Field(
@@ -297,6 +335,19 @@ class ChatOut(BaseModel):
     )
 
 
+class ChatListed(ChatOut):
+    last_message_at: datetime = Field(
+        description="When its latest message was sent (the message's `timestamp`)."
+    )
+
+
+class ChatListOut(BaseModel):
+    chats: list[ChatListed] = Field(description="Latest message first.")
+    next_cursor: str | None = Field(
+        description="Pass it as `cursor` for the next page; null on the last page."
+    )
+
+
 class ChatPatch(Strict):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"responsible_email": "dana@acme.com"}]}
@@ -308,7 +359,7 @@ class ChatPatch(Strict):
 
 WebhookName = Annotated[
     str,
-    BeforeValidator(_none_as_empty),
+    NoneAsEmpty,
     Field(max_length=100, description="A name to tell webhooks apart; may be empty."),
 ]
 Direction = Literal["received", "sent"]
@@ -337,7 +388,7 @@ class WebhookFilters(Strict):
         max_length=2,
         description="received, sent, or both.",
     )
-    include_groups: bool = Field(default=True, description="false: direct chats only.")
+    include_groups: StrictBool = Field(default=True, description="false: direct chats only.")
     account_phones: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         default_factory=list,
         max_length=1000,
@@ -361,9 +412,11 @@ class WebhookIn(Strict):
     url: str = Field(min_length=1, max_length=2000, description=URL_DESCRIPTION)
     name: WebhookName = ""
     aggregation: Aggregation = Field(default=Aggregation.NONE, description=AGGREGATION_DESCRIPTION)
-    enabled: bool = Field(default=True, description="false: created disabled; nothing queued.")
+    enabled: StrictBool = Field(
+        default=True, description="false: created disabled; nothing queued."
+    )
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
-    max_requests_per_second: float | None = Field(
+    max_requests_per_second: Rate | None = Field(
         default=None, gt=0, le=10000, description=RATE_DESCRIPTION
     )
 
@@ -381,7 +434,7 @@ class WebhookPatch(Strict):
     )
     name: WebhookName | None = Field(default=None, description="A new name; may be empty.")
     aggregation: Aggregation | None = Field(default=None, description=AGGREGATION_DESCRIPTION)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="true re-enables a disabled or auto-disabled webhook (failure count reset, "
         "backlog sent in order); false disables it.",
@@ -389,10 +442,10 @@ class WebhookPatch(Strict):
     filters: WebhookFilters | None = Field(
         default=None, description="Replaces the filters; keys left out take their defaults."
     )
-    max_requests_per_second: float | None = Field(
+    max_requests_per_second: Rate | None = Field(
         default=None, gt=0, le=10000, description=RATE_DESCRIPTION
     )
-    rotate_secret: bool = Field(
+    rotate_secret: StrictBool = Field(
         default=False,
         description="true: a new signing secret; for 24 h the previous one keeps signing too.",
     )

@@ -3,6 +3,7 @@ JSON shape each one has."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.conftest import Service
@@ -58,3 +59,28 @@ def test_the_declared_shapes_are_the_answers_given(service: Service) -> None:
     invalid = team.post("/teammates", {"full_name": "A"})
     assert invalid.status_code == 422
     assert {"loc", "msg", "type"} <= set(invalid.json()["detail"][0])
+
+
+def _with_ids(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_a_405_names_every_method_of_its_path(service: Service) -> None:
+    """Every documented API path, asked with a method it lacks, and pages that take a GET
+    and a POST on one path."""
+    document = service.http.get("/openapi.json").json()
+    expected = {
+        _with_ids(path): sorted(method.upper() for method in item)
+        for path, item in document["paths"].items()
+    }
+    expected |= {
+        "/login": ["GET", "POST"],
+        "/webhooks/outbound/1": ["GET", "POST"],
+        "/whatsapp/sources": ["GET", "POST"],
+    }
+    for path, methods in expected.items():
+        method = "PUT" if "PUT" not in methods else "TRACE"
+        answer = service.http.request(method, path)
+        assert answer.status_code == 405, (method, path)
+        assert answer.headers["allow"] == ", ".join(methods), (method, path)
+        assert answer.json() == {"detail": "Method Not Allowed"}

@@ -52,7 +52,7 @@ async def _raw(request: Request, base_url: str) -> RawRequest:
     )
 
 
-@router.get("/{key}", responses=RESPONSES)
+@router.get("/{key}", summary="Answer Meta's subscription check", responses=RESPONSES)
 async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
     """Meta's subscription check: ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``
     is answered with the challenge when the token matches, else 403."""
@@ -60,7 +60,7 @@ async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
     return _answer(await asyncio.to_thread(receive.handshake, rt, key, raw))
 
 
-@router.post("/{key}", responses=RESPONSES)
+@router.post("/{key}", summary="Receive a sender's webhook", responses=RESPONSES)
 @router.post("/{key}/{event}", responses=RESPONSES, include_in_schema=False)
 async def deliver(key: str, request: Request, rt: RuntimeDep) -> Response:
     """A sender's webhook: answered 200 once its messages are stored. (Evolution's

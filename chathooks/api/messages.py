@@ -183,6 +183,7 @@ def _single_messages(request: Request) -> SingleMessages:
 
 @router.post(
     "/messages",
+    summary="Send a message",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MessageResult,
     responses={200: {"description": "A duplicate message_id: nothing re-sent."}},
@@ -194,7 +195,12 @@ async def post_message(event: MessageEvent, token: TokenHashDep, request: Reques
     return JSONResponse(result, status.HTTP_200_OK if duplicate else status.HTTP_202_ACCEPTED)
 
 
-@router.post("/messages/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchResult)
+@router.post(
+    "/messages/batch",
+    summary="Send up to 1,000 messages at once",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchResult,
+)
 def post_batch(batch: MessageBatch, token: TokenHashDep, rt: RuntimeDep) -> JSONResponse:
     """Up to 1,000 events in one transaction: all stored, or (on any bad item) none."""
     return JSONResponse({"results": _ingest(rt, token, batch.messages)}, status.HTTP_202_ACCEPTED)
@@ -214,14 +220,16 @@ def _chat_out(ctx: payloads.ChatContext, base_url: str) -> ChatOut:
     )
 
 
-@router.get("/chats/{chat_id}", response_model=ChatOut)
+@router.get("/chats/{chat_id}", summary="Get a chat", response_model=ChatOut)
 def get_chat(chat_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
     """A chat as payloads show it, with its account and responsible teammate."""
     with rt.transaction() as session:
         return _chat_out(workspaces.get_chat(session, workspace, chat_id), rt.settings.base_url)
 
 
-@router.patch("/chats/{chat_id}", response_model=ChatOut)
+@router.patch(
+    "/chats/{chat_id}", summary="Set a chat's responsible teammate", response_model=ChatOut
+)
 def patch_chat(chat_id: int, body: ChatPatch, workspace: WorkspaceDep, rt: RuntimeDep) -> ChatOut:
     """Assign the responsible teammate (by e-mail), or remove it with null."""
     with rt.transaction() as session:

@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from chathooks.api import inbound, messages, ops, reference, sources, webhooks, workspaces
+from chathooks.api import chats, inbound, messages, ops, reference, sources, webhooks, workspaces
 from chathooks.api.docs import install_docs
 from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.ingest import UnknownAccount
@@ -60,8 +60,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
-    for router in (workspaces.router, messages.router, webhooks.router, sources.router, ops.router):
-        app.include_router(router)
+    for module in (workspaces, messages, chats, webhooks, sources, ops):
+        app.include_router(module.router)
     app.include_router(inbound.router)
     reference.describe(app)
     install_docs(app)

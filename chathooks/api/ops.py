@@ -19,13 +19,17 @@ from chathooks.api.deps import RuntimeDep
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", summary="Check that the process runs")
 def healthz() -> dict[str, str]:
     """200 while the process runs."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready; ``checks`` says why."}})
+@router.get(
+    "/readyz",
+    summary="Check that the process is ready",
+    responses={503: {"description": "Not ready; ``checks`` says why."}},
+)
 async def readyz(request: Request, rt: RuntimeDep) -> JSONResponse:
     """200 when the database answers with the current schema (and, in a process that
     delivers, the delivery loop has run in the last 30 s); else 503."""
@@ -39,6 +43,7 @@ async def readyz(request: Request, rt: RuntimeDep) -> JSONResponse:
 
 @router.get(
     "/metrics",
+    summary="Prometheus metrics",
     response_class=Response,
     responses={
         200: {

@@ -34,7 +34,7 @@ def source_out(session: Session, source: Source, base_url: str) -> SourceOut:
     )
 
 
-@router.get("", response_model=list[SourceOut])
+@router.get("", summary="List the sources", response_model=list[SourceOut])
 def list_sources(workspace: WorkspaceDep, rt: RuntimeDep) -> list[SourceOut]:
     with rt.transaction() as session:
         return [
@@ -43,7 +43,9 @@ def list_sources(workspace: WorkspaceDep, rt: RuntimeDep) -> list[SourceOut]:
         ]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=SourceOut)
+@router.post(
+    "", summary="Connect a source", status_code=status.HTTP_201_CREATED, response_model=SourceOut
+)
 def create_source(body: SourceIn, workspace: WorkspaceDep, rt: RuntimeDep) -> SourceOut:
     """Paste the answer's ``url`` (and the generated secrets) into the sender's webhook
     configuration; see the README's "Connect WhatsApp"."""
@@ -60,13 +62,13 @@ def create_source(body: SourceIn, workspace: WorkspaceDep, rt: RuntimeDep) -> So
         return source_out(session, source, rt.settings.base_url)
 
 
-@router.get("/{source_id}", response_model=SourceOut)
+@router.get("/{source_id}", summary="Get a source", response_model=SourceOut)
 def get_source(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> SourceOut:
     with rt.transaction() as session:
         return source_out(session, manage.get(session, workspace, source_id), rt.settings.base_url)
 
 
-@router.patch("/{source_id}", response_model=SourceOut)
+@router.patch("/{source_id}", summary="Change a source", response_model=SourceOut)
 def patch_source(
     source_id: int, body: SourcePatch, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> SourceOut:
@@ -76,7 +78,7 @@ def patch_source(
         return source_out(session, source, rt.settings.base_url)
 
 
-@router.delete("/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{source_id}", summary="Remove a source", status_code=status.HTTP_204_NO_CONTENT)
 def delete_source(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
     """The messages and WhatsApp accounts it brought in stay."""
     with rt.transaction() as session:
@@ -84,7 +86,11 @@ def delete_source(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{source_id}/requests", response_model=list[InboundRequestOut])
+@router.get(
+    "/{source_id}/requests",
+    summary="Request log of a source",
+    response_model=list[InboundRequestOut],
+)
 def source_requests(
     source_id: int, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> list[InboundRequestOut]:
@@ -96,7 +102,7 @@ def source_requests(
         ]
 
 
-@router.post("/{source_id}/sample", response_model=SampleResult)
+@router.post("/{source_id}/sample", summary="Send a sample event", response_model=SampleResult)
 async def send_sample(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> SampleResult:
     """POST a correctly signed sample event of this kind to the source's own URL; it is
     stored and forwarded like a real message, marked as a test: its ``message_id`` starts

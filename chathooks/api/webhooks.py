@@ -57,7 +57,7 @@ def _out(session: Session, webhook: Webhook) -> WebhookOut:
     return webhook_out(webhook, outbound.backlogs(session, [webhook])[webhook.id])
 
 
-@router.get("", response_model=list[WebhookOut])
+@router.get("", summary="List the webhooks", response_model=list[WebhookOut])
 def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
     """The workspace's webhooks, oldest first."""
     with rt.transaction() as session:
@@ -66,7 +66,9 @@ def list_webhooks(workspace: WorkspaceDep, rt: RuntimeDep) -> list[WebhookOut]:
         return [webhook_out(w, backlogs[w.id]) for w in listed]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=WebhookOut)
+@router.post(
+    "", summary="Create a webhook", status_code=status.HTTP_201_CREATED, response_model=WebhookOut
+)
 def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     """The signing secret (``whsec_…``) is in the answer; verify requests with it."""
     with rt.transaction() as session:
@@ -74,14 +76,16 @@ def create_webhook(body: WebhookIn, workspace: WorkspaceDep, rt: RuntimeDep) -> 
         return webhook_out(webhook, 0)
 
 
-@router.get("/{webhook_id}", response_model=WebhookOut)
+@router.get("/{webhook_id}", summary="Get a webhook", response_model=WebhookOut)
 def get_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOut:
     """One webhook: settings, status, failure count, and when it tries again."""
     with rt.transaction() as session:
         return _out(session, outbound.get(session, workspace, webhook_id))
 
 
-@router.patch("/{webhook_id}", response_model=WebhookOut)
+@router.patch(
+    "/{webhook_id}", summary="Change, enable or disable a webhook", response_model=WebhookOut
+)
 def patch_webhook(
     webhook_id: int, body: WebhookPatch, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> WebhookOut:
@@ -94,7 +98,7 @@ def patch_webhook(
         return _out(session, webhook)
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{webhook_id}", summary="Delete a webhook", status_code=status.HTTP_204_NO_CONTENT)
 def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
     """Delete the webhook with its queue and logs; nothing more is sent to it."""
     with rt.transaction() as session:
@@ -102,7 +106,11 @@ def delete_webhook(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{webhook_id}/activity", response_model=list[ActivityOut])
+@router.get(
+    "/{webhook_id}/activity",
+    summary="Latest actions of a webhook",
+    response_model=list[ActivityOut],
+)
 def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[ActivityOut]:
     """The latest 10 actions, newest first."""
     with rt.transaction() as session:
@@ -110,7 +118,9 @@ def activity(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> list[A
         return [ActivityOut.model_validate(a) for a in logs.latest_activity(session, webhook_id)]
 
 
-@router.get("/{webhook_id}/requests", response_model=list[AttemptOut])
+@router.get(
+    "/{webhook_id}/requests", summary="Request log of a webhook", response_model=list[AttemptOut]
+)
 def requests_log(
     webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep, download: bool = False
 ) -> Response:
@@ -125,7 +135,11 @@ def requests_log(
     return JSONResponse(attempts, headers=headers)
 
 
-@router.get("/{webhook_id}/requests/{request_id}", response_model=AttemptOut)
+@router.get(
+    "/{webhook_id}/requests/{request_id}",
+    summary="One logged request in full",
+    response_model=AttemptOut,
+)
 def one_request(
     webhook_id: int, request_id: int, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> AttemptOut:
@@ -137,6 +151,7 @@ def one_request(
 
 @router.post(
     "/{webhook_id}/retry",
+    summary="Retry now",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WebhookOut,
     responses={
@@ -152,7 +167,7 @@ def retry(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> WebhookOu
         return _out(session, webhook)
 
 
-@router.post("/{webhook_id}/flush", response_model=FlushResult)
+@router.post("/{webhook_id}/flush", summary="Deliver open bundles now", response_model=FlushResult)
 def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResult:
     """Send every open bundle of this webhook now."""
     with rt.transaction() as session:
@@ -162,7 +177,7 @@ def flush(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> FlushResu
     return FlushResult(bundles=count)
 
 
-@router.post("/{webhook_id}/test", response_model=AttemptOut)
+@router.post("/{webhook_id}/test", summary="Send a test request", response_model=AttemptOut)
 async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> AttemptOut:
     """Send the workspace's latest message (a sample if none) in this webhook's format now,
     and answer with the attempt. Logged, but never counted toward auto-disable."""
@@ -171,7 +186,10 @@ async def send_test(webhook_id: int, workspace: WorkspaceDep, rt: RuntimeDep) ->
 
 
 @router.post(
-    "/{webhook_id}/replay", status_code=status.HTTP_202_ACCEPTED, response_model=ReplayResult
+    "/{webhook_id}/replay",
+    summary="Send a period's messages again",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReplayResult,
 )
 def replay(
     webhook_id: int, body: ReplayIn, workspace: WorkspaceDep, rt: RuntimeDep

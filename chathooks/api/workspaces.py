@@ -26,6 +26,7 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 @router.post(
     "/workspaces",
+    summary="Create a workspace",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_admin)],
     response_model=WorkspaceCreated,
@@ -49,7 +50,9 @@ def create_workspace(body: WorkspaceIn, rt: RuntimeDep) -> WorkspaceCreated:
     )
 
 
-@router.post("/workspace/api-token", response_model=ApiTokenOut)
+@router.post(
+    "/workspace/api-token", summary="Replace the workspace's API token", response_model=ApiTokenOut
+)
 def rotate_api_token(workspace: WorkspaceDep, rt: RuntimeDep) -> ApiTokenOut:
     """A new API token for your workspace. The token this request used stops working at
     once, in every chathooks process: update your integrations with the new one."""
@@ -58,7 +61,12 @@ def rotate_api_token(workspace: WorkspaceDep, rt: RuntimeDep) -> ApiTokenOut:
     return ApiTokenOut(api_token=token)
 
 
-@router.post("/teammates", status_code=status.HTTP_201_CREATED, response_model=TeammateCreated)
+@router.post(
+    "/teammates",
+    summary="Invite a teammate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TeammateCreated,
+)
 def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> TeammateCreated:
     """Invite a teammate: give them ``password_link`` to set their password for the pages."""
     with rt.transaction() as session:
@@ -75,6 +83,7 @@ def add_teammate(body: TeammateIn, workspace: WorkspaceDep, rt: RuntimeDep) -> T
 
 @router.delete(
     "/teammates/{teammate_id}",
+    summary="Remove a teammate",
     status_code=status.HTTP_204_NO_CONTENT,
     responses={409: {**ERRORS[409], "description": "The workspace owner can't be removed."}},
 )
@@ -86,7 +95,7 @@ def remove_teammate(teammate_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/teammates", response_model=list[TeammateOut])
+@router.get("/teammates", summary="List the teammates", response_model=list[TeammateOut])
 def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]:
     """The workspace's teammates."""
     with rt.transaction() as session:
@@ -95,14 +104,21 @@ def list_teammates(workspace: WorkspaceDep, rt: RuntimeDep) -> list[TeammateOut]
         ]
 
 
-@router.get("/whatsapp-accounts", response_model=list[AccountOut])
+@router.get(
+    "/whatsapp-accounts", summary="List the WhatsApp accounts", response_model=list[AccountOut]
+)
 def list_accounts(workspace: WorkspaceDep, rt: RuntimeDep) -> list[AccountOut]:
     """The workspace's WhatsApp accounts, each with its owner and the source feeding it."""
     with rt.transaction() as session:
         return [_account_out(row) for row in workspaces.account_rows(session, workspace)]
 
 
-@router.post("/whatsapp-accounts", status_code=status.HTTP_201_CREATED, response_model=AccountOut)
+@router.post(
+    "/whatsapp-accounts",
+    summary="Add a WhatsApp account",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountOut,
+)
 def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> AccountOut:
     """Connect a WhatsApp number; its owner (by e-mail) becomes a teammate if new."""
     with rt.transaction() as session:

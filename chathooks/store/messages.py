@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
@@ -127,12 +127,40 @@ def _inserting_messages(session: Session) -> Any:
 
 
 def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Insert messages, skipping ids stored meanwhile; returns external id -> row id."""
+    """Insert messages, skipping ids stored meanwhile, and move their chats' latest
+    activity on; returns external id -> row id."""
     if not rows:
         return {}
     stmt = _statement(session, _inserting_messages)
     result = session.connection().execute(stmt, list(rows))
-    return {external_id: row_id for row_id, external_id in result}
+    inserted = {external_id: row_id for row_id, external_id in result}
+    _note_activity(session, [row for row in rows if row["external_id"] in inserted])
+    return inserted
+
+
+_NOTE_ACTIVITY = (
+    update(_chats)
+    .where(
+        _chats.c.id == bindparam("chat"),
+        or_(_chats.c.last_message_at.is_(None), _chats.c.last_message_at < bindparam("at")),
+    )
+    .values(last_message_at=bindparam("at"))
+)
+
+
+def _note_activity(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Each chat's ``last_message_at`` becomes its newest message's timestamp (an older
+    message arriving late leaves it). In chat id order: concurrent requests lock the
+    same chats in the same order."""
+    latest: dict[int, datetime] = {}
+    for row in rows:
+        chat, at = row["chat_id"], row["timestamp"]
+        if chat not in latest or at > latest[chat]:
+            latest[chat] = at
+    if latest:
+        session.connection().execute(
+            _NOTE_ACTIVITY, [{"chat": chat, "at": latest[chat]} for chat in sorted(latest)]
+        )
 
 
 def get_chat(session: Session, workspace_id: int, chat_id: int) -> Chat | None:

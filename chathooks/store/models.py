@@ -123,7 +123,10 @@ class WhatsappAccount(Base):
 
 class Chat(Base):
     __tablename__ = "chats"
-    __table_args__ = (UniqueConstraint("account_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        Index("ix_chats_activity", "workspace_id", "last_message_at", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("whatsapp_accounts.id"))
@@ -135,6 +138,9 @@ class Chat(Base):
     created_at: Mapped[datetime]
     has_deliverable: Mapped[bool] = mapped_column(Boolean, default=False)
     """A message without attachments is stored: the next one is no longer ``is_new_chat``."""
+    last_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    """The latest ``timestamp`` of its messages: the Chats list's order (kept here, as a
+    list by the messages themselves would read every message of the workspace)."""
 
 
 class Message(Base):

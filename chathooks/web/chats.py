@@ -1,5 +1,5 @@
-"""The chat page (every payload's ``chat_url``), bundle permalinks that open it, and the
-chat's responsible teammate, set from the page."""
+"""The Chats list, the chat page (every payload's ``chat_url``), bundle permalinks that
+open it, and the chat's responsible teammate, set from the page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from chathooks import errors, retention, workspaces
+from chathooks import chat_list, errors, retention, workspaces
 from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
@@ -22,6 +22,30 @@ router = APIRouter(include_in_schema=False)
 
 def _chat_path(chat_id: int) -> str:
     return f"/chat/{chat_id}/messages/"
+
+
+@router.get("/chats")
+def chats_page(request: Request, viewer: ViewerDep, q: str = "", after: str = "") -> HTMLResponse:
+    """The workspace's chats, latest message first, a page at a time (``after`` is where
+    the previous page ended; one that names nothing starts over)."""
+    try:
+        position = chat_list.decode_cursor(after) if after else None
+    except ValueError:
+        position = None
+    search = q.strip()[:200]
+    rt = runtime(request)
+    with rt.transaction() as session:
+        found = chat_list.chat_list(session, viewer.workspace_id, search=search, after=position)
+    return render(
+        request,
+        "chats.html",
+        viewer,
+        chats=found.chats,
+        next_cursor=found.next_cursor,
+        search=search,
+        later_page=position is not None,
+        now=rt.clock.now(),
+    )
 
 
 @router.get("/chat/{chat_id}/messages/")

@@ -46,6 +46,17 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
+def _number(text: str) -> float | str | None:
+    """A typed number as ``WebhookIn`` takes it (JSON numbers only); text that is no
+    number is passed on for it to refuse."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def field_errors(error: ValidationError) -> Errors:
     """One message per field, named by the last name in the error's location."""
     errors: Errors = {}
@@ -131,7 +142,7 @@ class WebhookForm:
                 "name": form.name,
                 "aggregation": aggregation,
                 "enabled": enabled,
-                "max_requests_per_second": form.rate or None,
+                "max_requests_per_second": _number(form.rate),
                 "filters": {
                     "directions": directions,
                     "include_groups": include_groups,
