@@ -7,13 +7,29 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chathooks.sources import KINDS, RawRequest, evolution, waha, whatsapp_cloud
+from chathooks.sources import KINDS, Kind, RawRequest, evolution, waha, whatsapp_cloud
 from chathooks.sources.fields import chat_id, phone, unix_time
+from chathooks.sources.screening import Refusal
 from chathooks.store.models import Source
 from chathooks.web.sources import setup_steps
 
 NOW = datetime(2030, 3, 5, 10, 0, tzinfo=UTC)
 SECRETS = {"app_secret": "s3cr3t", "verify_token": "vt", "hmac_key": "hk", "api_key": "ak"}
+
+
+def screened(
+    kind: Kind, request: RawRequest, secrets: dict[str, str], piece: int = 7
+) -> Refusal | None:
+    """The kind's screen fed the raw body in small pieces (as it streams in), then the
+    parsed body if the bytes pass."""
+    screen = kind.screen(request.headers, secrets)
+    for start in range(0, len(request.body), piece):
+        screen.feed(request.body[start : start + piece])
+    return screen.verdict() or screen.confirm(json.loads(request.body))
+
+
+def authentic(kind: Kind, request: RawRequest, secrets: dict[str, str]) -> bool:
+    return screened(kind, request, secrets) is None
 
 
 def test_waha_signature_matches_the_example_in_waha_docs() -> None:
@@ -25,18 +41,18 @@ def test_waha_signature_matches_the_example_in_waha_docs() -> None:
     )
     assert waha.signature("my-secret-key", body) == expected
     request = RawRequest({"x-webhook-hmac": expected.upper()}, body)
-    assert waha.authentic(request, json.loads(body), {"hmac_key": "my-secret-key"})
-    assert not waha.authentic(request, json.loads(body), {"hmac_key": "other-key"})
+    assert authentic(waha, request, {"hmac_key": "my-secret-key"})
+    assert not authentic(waha, request, {"hmac_key": "other-key"})
 
 
 def test_meta_signature_is_over_the_raw_bytes_not_the_parsed_json() -> None:
     signed = whatsapp_cloud.sample(SECRETS, "m1", NOW)
-    assert whatsapp_cloud.authentic(signed, None, SECRETS)
+    assert authentic(whatsapp_cloud, signed, SECRETS)
     same_json = json.dumps(json.loads(signed.body)).encode()  # other spacing, same data
-    assert not whatsapp_cloud.authentic(RawRequest(signed.headers, same_json), None, SECRETS)
-    assert not whatsapp_cloud.authentic(signed, None, {**SECRETS, "app_secret": ""})
+    assert not authentic(whatsapp_cloud, RawRequest(signed.headers, same_json), SECRETS)
+    assert not authentic(whatsapp_cloud, signed, {**SECRETS, "app_secret": ""})
     weird = RawRequest({"x-hub-signature-256": "sha256=é\udcff"}, signed.body)
-    assert not whatsapp_cloud.authentic(weird, None, SECRETS)
+    assert not authentic(whatsapp_cloud, weird, SECRETS)
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -44,7 +60,7 @@ def test_each_sample_is_authentic_and_reads_as_one_message(name: str) -> None:
     kind = KINDS[name]
     request = kind.sample(SECRETS, "test_1", NOW)
     body = json.loads(request.body)
-    assert kind.authentic(request, body, SECRETS)
+    assert authentic(kind, request, SECRETS)
     reading = kind.read(body)
     assert (len(reading.messages), reading.ignored, reading.rejected) == (1, 0, [])
     message = reading.messages[0]
@@ -141,3 +157,43 @@ def test_channels_statuses_and_notices_are_ignored() -> None:
     assert waha.read(notice).ignored == 1
     assert whatsapp_cloud.read({"object": "page", "entry": []}).ignored == 1
     assert evolution.read({"event": "connection.update", "data": {}}).ignored == 1
+
+
+def _reason(kind: Kind, headers: dict[str, str], body: bytes) -> str | None:
+    refusal = screened(kind, RawRequest(headers, body), SECRETS)
+    return None if refusal is None else refusal.reason
+
+
+def test_a_refusal_names_what_is_wrong() -> None:
+    cloud = whatsapp_cloud.sample(SECRETS, "m1", NOW)
+    signature = cloud.headers["x-hub-signature-256"]
+    assert _reason(whatsapp_cloud, {}, cloud.body) == "signature_missing"
+    sha1 = {"x-hub-signature-256": "sha1=" + signature.removeprefix("sha256=")}
+    assert _reason(whatsapp_cloud, sha1, cloud.body) == "algorithm_unexpected"
+    assert _reason(whatsapp_cloud, dict(cloud.headers), cloud.body + b" ") == "signature_wrong"
+
+    hook = waha.sample(SECRETS, "m1", NOW)
+    assert _reason(waha, {}, hook.body) == "signature_missing"
+    sha256 = {**hook.headers, "x-webhook-hmac-algorithm": "sha256"}
+    assert _reason(waha, sha256, hook.body) == "algorithm_unexpected"
+    assert _reason(waha, dict(hook.headers), hook.body + b" ") == "signature_wrong"
+    assert _reason(waha, {"x-webhook-hmac": hook.headers["x-webhook-hmac"]}, hook.body) is None
+
+    upsert = evolution.sample(SECRETS, "m1", NOW)
+    assert _reason(evolution, {}, upsert.body) is None
+    assert _reason(evolution, {}, upsert.body.replace(b'"apikey"', b'"apiKey"')) == (
+        "apikey_missing"
+    )
+    assert _reason(evolution, {}, upsert.body.replace(b'"ak"', b'"xx"')) == "apikey_wrong"
+    # The key found in the bytes, but not as the top-level apikey: checked once parsed.
+    elsewhere = json.loads(upsert.body)
+    elsewhere["data"]["apikey"], elsewhere["apikey"] = elsewhere["apikey"], "xx"
+    assert _reason(evolution, {}, json.dumps(elsewhere).encode()) == "apikey_wrong"
+    del elsewhere["apikey"]
+    assert _reason(evolution, {}, json.dumps(elsewhere).encode()) == "apikey_missing"
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 8, 64, 100_000])
+def test_an_apikey_split_across_chunks_is_found(piece: int) -> None:
+    upsert = evolution.sample(SECRETS, "m1", NOW)
+    assert screened(evolution, upsert, SECRETS, piece) is None

@@ -53,8 +53,9 @@ async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
 
 @router.post("/{key}", responses=RESPONSES)
 @router.post("/{key}/{event}", responses=RESPONSES, include_in_schema=False)
-async def deliver(key: str, request: Request, rt: RuntimeDep) -> Response:
+async def deliver(key: str, request: Request) -> Response:
     """A sender's webhook: answered 200 once its messages are stored. (Evolution's
     "Webhook by events" appends the event's name to the URL; that is accepted too.)"""
-    raw = await _raw(request)
-    return _answer(await asyncio.to_thread(receive.receive, rt, key, raw))
+    inbound: receive.Inbound = request.app.state.inbound
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return _answer(await inbound.receive(key, headers, request.stream()))

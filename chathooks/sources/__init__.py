@@ -1,8 +1,8 @@
 """WhatsApp sources (SPEC §8): one module per kind of sender, behind one small protocol.
 
-A kind is a module of pure functions: is a raw request authentic, what message events and
-how many ignored events does its body hold, how to answer a GET, and a correctly signed
-sample. ``sources.receive`` runs one request through them; a fourth kind is one new
+A kind is a module of pure functions: how to screen a raw request (``screening``), what
+message events and how many ignored events does its body hold, how to answer a GET, and a
+correctly signed sample. ``sources.receive`` runs one request through them; a fourth kind is one new
 module added to ``KINDS``.
 """
 
@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chathooks.sources.screening import Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,7 @@ class Kind(Protocol):
     @property
     def SETUP(self) -> tuple[str, ...]: ...
 
-    def authentic(self, request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool: ...
+    def screen(self, headers: Mapping[str, str], secrets: Mapping[str, str]) -> Screen: ...
 
     def read(self, body: Any) -> Reading: ...
 

@@ -24,10 +24,10 @@ from chathooks.sources.fields import (
     obj,
     objs,
     phone,
-    same_secret,
     text,
     unix_time,
 )
+from chathooks.sources.screening import ApiKeyScreen, Screen
 
 NAME = "evolution"
 LABEL = "Evolution API"
@@ -69,8 +69,8 @@ SENT_BY_ME_NAME = "Você"
 handshake = posts_only
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
-    return same_secret(obj(body).get("apikey"), secrets.get("api_key", ""))
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str]) -> Screen:
+    return ApiKeyScreen(secrets.get("api_key", ""))
 
 
 def read(body: Any) -> Reading:

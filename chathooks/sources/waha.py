@@ -25,10 +25,10 @@ from chathooks.sources.fields import (
     name,
     obj,
     phone,
-    same_secret,
     text,
     unix_time,
 )
+from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "waha"
 LABEL = "WAHA"
@@ -59,10 +59,14 @@ def signature(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
-    key = secrets.get("hmac_key", "")
-    given = request.headers.get("x-webhook-hmac", "").strip().lower()
-    return bool(key) and same_secret(given, signature(key, request.body))
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str]) -> Screen:
+    return HmacScreen(
+        headers,
+        header="x-webhook-hmac",
+        algorithm_header="x-webhook-hmac-algorithm",
+        algorithm="sha512",
+        key=secrets.get("hmac_key", ""),
+    )
 
 
 def read(body: Any) -> Reading:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import table
@@ -13,9 +14,6 @@ from chathooks.store.ids import get_by_id
 from chathooks.store.models import InboundRequest, Source
 
 REQUESTS_KEPT = 50
-PRUNE_EVERY = 10
-"""The log is pruned on every 10th request: a busy source costs two fewer statements on the
-other nine, and never holds more than 59 rows."""
 
 
 def add(session: Session, **values: Any) -> Source:
@@ -27,6 +25,23 @@ def add(session: Session, **values: Any) -> Source:
 
 def by_key(session: Session, key: str) -> Source | None:
     return session.scalars(select(Source).where(Source.key == key)).one_or_none()
+
+
+_SCREENING = select(Source.id, Source.workspace_id, Source.kind, Source.secrets).where(
+    Source.key == bindparam("key")
+)
+
+
+def screening(connection: Connection, key: str) -> tuple[int, int, str, Mapping[str, Any]] | None:
+    """(id, workspace id, kind, secrets) of the source with this key: what a request to its
+    URL is screened with, before any write."""
+    row = connection.execute(_SCREENING, {"key": key}).one_or_none()
+    return None if row is None else (row.id, row.workspace_id, row.kind, row.secrets)
+
+
+def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Source]:
+    found = session.scalars(select(Source).where(Source.id.in_(set(ids))))
+    return {source.id: source for source in found}
 
 
 def get(session: Session, workspace_id: int, source_id: int) -> Source | None:
@@ -72,26 +87,27 @@ def count(
     )
 
 
-def log_request(session: Session, row: dict[str, Any]) -> None:
-    """Insert one request's entry; every ``PRUNE_EVERY``-th drops all but the newest 50."""
-    new_id = session.execute(
-        insert(table(InboundRequest)).returning(table(InboundRequest).c.id), row
-    ).scalar_one()
-    if new_id % PRUNE_EVERY:
+def log_requests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert requests' entries, then cut each of their sources back to its newest 50 (one
+    statement per source: a group of requests pays it once)."""
+    if not rows:
         return
-    cutoff = session.scalar(
-        select(InboundRequest.id)
-        .where(InboundRequest.source_id == row["source_id"])
-        .order_by(InboundRequest.id.desc())
-        .offset(REQUESTS_KEPT)
-        .limit(1)
-    )
-    if cutoff is not None:
-        session.execute(
-            delete(InboundRequest).where(
-                InboundRequest.source_id == row["source_id"], InboundRequest.id <= cutoff
-            )
-        )
+    session.execute(insert(table(InboundRequest)), list(rows))
+    for source_id in sorted({row["source_id"] for row in rows}):
+        session.execute(_KEEP_NEWEST, {"source": source_id})
+
+
+_NEWEST_DROPPED = (
+    select(InboundRequest.id)
+    .where(InboundRequest.source_id == bindparam("source"))
+    .order_by(InboundRequest.id.desc())
+    .offset(REQUESTS_KEPT)
+    .limit(1)
+    .scalar_subquery()
+)
+_KEEP_NEWEST = delete(InboundRequest).where(
+    InboundRequest.source_id == bindparam("source"), InboundRequest.id <= _NEWEST_DROPPED
+)
 
 
 def latest_requests(session: Session, source_id: int) -> list[InboundRequest]:

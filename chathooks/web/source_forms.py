@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from chathooks.sources import KINDS, Secret
 from chathooks.store.models import Source
 
-SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{1,200}$")
+SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{8,200}$")
 MAX_NAME_LENGTH = 200
 
 
@@ -47,7 +47,7 @@ class SourceForm:
                 continue
             if not SECRET_SHAPE.match(value):
                 form.errors[secret.name] = (
-                    f"Paste the {secret.label}: 1 to 200 visible characters, no spaces."
+                    f"Paste the {secret.label}: 8 to 200 visible characters, no spaces."
                 )
             form.secrets[secret.name] = value
         return form
