@@ -167,8 +167,8 @@ class Arrival:
     request: RawRequest
     parsed: Any
     events: list[MessageEvent]
-    tally: Tally
-    """Its ignored and rejected events; the group adds what was stored."""
+    read: Tally
+    """Its ignored and rejected events (the group's tally adds what was stored)."""
     logged: dict[str, Any]
     """Its log entry's headers and body, masked."""
 
@@ -330,21 +330,19 @@ def store_arrivals(
             rows.append(_entry(arrival, 401, "unauthorized", refusal.detail, now))
             continue
         by_workspace.setdefault(source.workspace_id, []).append(index)
+    totals: dict[int, Tally] = {}
     for workspace, indexes in by_workspace.items():
-        _store_workspace(session, workspace, [arrivals[i] for i in indexes], current, now, base_url)
-    counted: dict[int, Tally] = {}
-    for indexes in by_workspace.values():
-        for index in indexes:
-            arrival = arrivals[index]
-            tally = arrival.tally
+        accepted = [arrivals[i] for i in indexes]
+        tallies = _store_workspace(session, workspace, accepted, current, now, base_url)
+        for index, arrival, tally in zip(indexes, accepted, tallies, strict=True):
             answers[index] = Answer(200, tally.counts())
             rows.append(_entry(arrival, 200, tally.outcome(), tally.detail(), now))
-            total = counted.setdefault(arrival.source.id, Tally())
+            total = totals.setdefault(arrival.source.id, Tally())
             total.stored += tally.stored
             total.duplicates += tally.duplicates
             total.ignored += tally.ignored
             total.rejected += tally.rejected
-    for source_id, total in counted.items():
+    for source_id, total in totals.items():
         sources.count(
             session,
             source_id,
@@ -374,9 +372,11 @@ def _store_workspace(
     current: Mapping[int, Source],
     now: datetime,
     base_url: str,
-) -> None:
-    """One workspace's events: business accounts made where missing, then one ``ingest``;
-    each arrival's tally gains its stored and duplicate events."""
+) -> list[Tally]:
+    """One workspace's events: business accounts made where missing, then one ``ingest``.
+    Each arrival's tally: what it was read with, and what of it was stored. (New tallies:
+    a group that fails is stored again, one request at a time.)"""
+    tallies = [Tally(ignored=a.read.ignored, rejected=list(a.read.rejected)) for a in arrivals]
     phones: dict[int, set[str]] = {}
     for arrival in arrivals:
         phones.setdefault(arrival.source.id, set()).update(
@@ -392,15 +392,14 @@ def _store_workspace(
         for a in arrivals
         for e in a.events
     ]
-    if not named:
-        return
-    outcomes = iter(ingest.ingest(session, workspace, named, now, base_url))
-    for arrival in arrivals:
+    outcomes = iter(ingest.ingest(session, workspace, named, now, base_url) if named else [])
+    for arrival, tally in zip(arrivals, tallies, strict=True):
         for _ in arrival.events:
             if next(outcomes).status == "duplicate":
-                arrival.tally.duplicates += 1
+                tally.duplicates += 1
             else:
-                arrival.tally.stored += 1
+                tally.stored += 1
+    return tallies
 
 
 _NOT_JSON = object()
