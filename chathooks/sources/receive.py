@@ -39,7 +39,6 @@ from chathooks.sources import KINDS, RawRequest, Reading
 from chathooks.sources.manage import account_owner, kind_of
 from chathooks.sources.screening import Refusal
 from chathooks.store import sources, tenants
-from chathooks.store.models import Source
 
 log = logging.getLogger("chathooks.sources")
 
@@ -314,7 +313,7 @@ def store_arrivals(
     """The group's source requests: each source read again (a changed secret is checked,
     a deleted source is a 404), then every workspace's events in one ``ingest``, each
     source's counts in one statement, and every request's log entry in one insert."""
-    current = sources.by_ids(session, {a.source.id for a in arrivals})
+    current = sources.feeding(session, {a.source.id for a in arrivals})
     answers: dict[int, Answer] = {}
     rows: list[dict[str, Any]] = []
     by_workspace: dict[int, list[int]] = {}
@@ -356,11 +355,11 @@ def store_arrivals(
     return [answers[index] for index in range(len(arrivals))]
 
 
-def _rescreened(source: Source, arrival: Arrival) -> Refusal | None:
+def _rescreened(source: sources.Feeding, arrival: Arrival) -> Refusal | None:
     """A request screened with secrets that have changed since is screened again."""
     if source.secrets == arrival.source.secrets:
         return None
-    screen = kind_of(source).screen(arrival.request.headers, source.secrets)
+    screen = KINDS[source.kind].screen(arrival.request.headers, source.secrets)
     screen.feed(arrival.request.body)
     return screen.verdict() or screen.confirm(arrival.parsed)
 
@@ -369,7 +368,7 @@ def _store_workspace(
     session: Session,
     workspace: int,
     arrivals: list[Arrival],
-    current: Mapping[int, Source],
+    current: Mapping[int, sources.Feeding],
     now: datetime,
     base_url: str,
 ) -> list[Tally]:
@@ -435,7 +434,9 @@ def _validated(candidate: dict[str, Any]) -> tuple[MessageEvent | None, str]:
     return event, ""
 
 
-def _accounts(session: Session, source: Source, phones: set[str], now: datetime) -> dict[str, str]:
+def _accounts(
+    session: Session, source: sources.Feeding, phones: set[str], now: datetime
+) -> dict[str, str]:
     """The business numbers' accounts (created on their first event) and owners' names."""
     owners = tenants.account_owner_names(session, source.workspace_id, phones)
     missing = sorted(phones - owners.keys())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,9 +40,20 @@ def screening(connection: Connection, key: str) -> tuple[int, int, str, Mapping[
     return None if row is None else (row.id, row.workspace_id, row.kind, row.secrets)
 
 
-def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Source]:
-    found = session.scalars(select(Source).where(Source.id.in_(set(ids))))
-    return {source.id: source for source in found}
+@dataclass(frozen=True, slots=True)
+class Feeding:
+    """A source as the requests it received are stored: read once for a group of them."""
+
+    id: int
+    workspace_id: int
+    kind: str
+    secrets: dict[str, Any]
+    teammate_id: int | None
+
+
+def feeding(session: Session, ids: Iterable[int]) -> dict[int, Feeding]:
+    rows = session.connection().execute(_FEEDING, {"ids": sorted(set(ids))})
+    return {row.id: Feeding(*row) for row in rows}
 
 
 def get(session: Session, workspace_id: int, source_id: int) -> Source | None:
@@ -62,6 +74,28 @@ def delete_source(session: Session, source: Source) -> None:
     session.delete(source)
 
 
+_SOURCES = table(Source)
+_REQUESTS = table(InboundRequest)
+_FEEDING = select(
+    _SOURCES.c.id,
+    _SOURCES.c.workspace_id,
+    _SOURCES.c.kind,
+    _SOURCES.c.secrets,
+    _SOURCES.c.teammate_id,
+).where(_SOURCES.c.id.in_(bindparam("ids", expanding=True)))
+_COUNT = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source"))
+    .values(
+        stored=_SOURCES.c.stored + bindparam("add_stored"),
+        duplicates=_SOURCES.c.duplicates + bindparam("add_duplicates"),
+        ignored=_SOURCES.c.ignored + bindparam("add_ignored"),
+        rejected=_SOURCES.c.rejected + bindparam("add_rejected"),
+        last_event_at=bindparam("now"),
+    )
+)
+
+
 def count(
     session: Session,
     source_id: int,
@@ -72,18 +106,18 @@ def count(
     rejected: int,
     now: datetime,
 ) -> None:
-    """Add one request's counts: a single UPDATE, so concurrent requests never lose one."""
-    session.execute(
-        update(Source)
-        .where(Source.id == source_id)
-        .values(
-            stored=Source.stored + stored,
-            duplicates=Source.duplicates + duplicates,
-            ignored=Source.ignored + ignored,
-            rejected=Source.rejected + rejected,
-            last_event_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    """Add requests' counts: a single UPDATE, so concurrent requests never lose one. (Core,
+    compiled once: it runs for every group of requests.)"""
+    session.connection().execute(
+        _COUNT,
+        {
+            "source": source_id,
+            "add_stored": stored,
+            "add_duplicates": duplicates,
+            "add_ignored": ignored,
+            "add_rejected": rejected,
+            "now": now,
+        },
     )
 
 
@@ -92,21 +126,24 @@ def log_requests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     statement per source: a group of requests pays it once)."""
     if not rows:
         return
-    session.execute(insert(table(InboundRequest)), list(rows))
-    for source_id in sorted({row["source_id"] for row in rows}):
-        session.execute(_KEEP_NEWEST, {"source": source_id})
+    connection = session.connection()
+    connection.execute(insert(_REQUESTS), list(rows))
+    connection.execute(
+        _KEEP_NEWEST, [{"source": s} for s in sorted({r["source_id"] for r in rows})]
+    )
 
 
+_LOG = insert(_REQUESTS)
 _NEWEST_DROPPED = (
-    select(InboundRequest.id)
-    .where(InboundRequest.source_id == bindparam("source"))
-    .order_by(InboundRequest.id.desc())
+    select(_REQUESTS.c.id)
+    .where(_REQUESTS.c.source_id == bindparam("source"))
+    .order_by(_REQUESTS.c.id.desc())
     .offset(REQUESTS_KEPT)
     .limit(1)
     .scalar_subquery()
 )
-_KEEP_NEWEST = delete(InboundRequest).where(
-    InboundRequest.source_id == bindparam("source"), InboundRequest.id <= _NEWEST_DROPPED
+_KEEP_NEWEST = delete(_REQUESTS).where(
+    _REQUESTS.c.source_id == bindparam("source"), _REQUESTS.c.id <= _NEWEST_DROPPED
 )
 
 
