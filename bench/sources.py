@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import percentile, stop
+from bench.common import PYTHON, ROOT, percentile, start, stop
 from bench.config import Config
 from bench.harness import (
     Cleanup,
@@ -282,77 +282,66 @@ async def phase_ingest_alone(
 async def phase_flood(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[str, Any]:
     """Issue 15's cheap refusals: one ``chathooks serve`` (SQLite, one webhook, a Cloud API
     source); ``flood_probes`` single-message API requests one after another, first alone,
-    then while ``flood_requests`` forged requests of ``flood_bytes`` are in flight at all
-    times. Figures: the probes' median and p99 answer time, and serve's resident memory
-    (peak of the samples) in each run, and flood ÷ idle."""
+    then while ``bench.flood`` keeps ``flood_requests`` forged requests of ``flood_bytes``
+    in flight. Figures: the probes' median and p99 answer time and serve's resident memory
+    (the largest sample) in each run, and flood ÷ idle."""
     url = f"sqlite:///{cleanup.tmp / 'flood.db'}"
     service = await start_service(cleanup, ["chathooks", "serve"], url, "serve-flood", {})
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
         token = await set_up_workspace(http, service, receiver.hook, "none")
         source = await create_source(http, service.base, token)
         probes = api_requests(token, 2 * cfg.flood_probes, 10)
-        idle = await _probed(http, service, probes[: cfg.flood_probes], None)
-        forged = _forged(cfg.flood_bytes)
-        flooded = await _probed(http, service, probes[cfg.flood_probes :], (source, forged, cfg))
+        idle = await _probed(http, service, probes[: cfg.flood_probes])
+        log = cleanup.tmp / "flood.log"
+        args = [PYTHON, "-m", "bench.flood", source, str(cfg.flood_bytes)]
+        flooder = start([*args, str(cfg.flood_requests)], log, cwd=ROOT)
+        cleanup.procs.append(flooder)
+        deadline = time.monotonic() + cfg.phase_timeout
+        while "flooding" not in log.read_text():
+            if flooder.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the flood did not start: {log.read_text()[-2000:]}")
+            await asyncio.sleep(0.1)
+        flooded = await _probed(http, service, probes[cfg.flood_probes :])
+        stop(flooder)
     stop(service.proc)
+    answers = json.loads(log.read_text().strip().splitlines()[-1])["answers"]
     return {
         "flood_requests": cfg.flood_requests,
         "flood_bytes": cfg.flood_bytes,
         "idle": idle,
-        "flood": flooded,
+        "flood": {**flooded, "flood_answers": answers},
         "median_ratio": flooded["median_ms"] / idle["median_ms"],
         "rss_ratio": flooded["rss_mib"] / idle["rss_mib"],
     }
 
 
-def _forged(size: int) -> bytes:
+def forged_body(size: int) -> bytes:
     """A Cloud API body of ``size`` bytes (at least a small one) that no secret signed."""
     head = b'{"object":"whatsapp_business_account","entry":[],"pad":"'
     return head + b"x" * max(0, size - len(head) - 2) + b'"}'
 
 
 async def _probed(
-    http: aiohttp.ClientSession,
-    service: Any,
-    probes: list[tuple[str, bytes, dict[str, str]]],
-    flood: tuple[str, bytes, Config] | None,
+    http: aiohttp.ClientSession, service: Any, probes: list[tuple[str, bytes, dict[str, str]]]
 ) -> dict[str, Any]:
-    stopping = asyncio.Event()
-    answered: dict[int, int] = {}
-
-    async def forger(url: str, body: bytes) -> None:
-        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": "sha256=" + "0" * 64}
-        while not stopping.is_set():
-            async with http.post(url, data=body, headers=headers) as resp:
-                await resp.read()
-                answered[resp.status] = answered.get(resp.status, 0) + 1
-
-    forgers = []
-    if flood is not None:
-        url, body, cfg = flood
-        forgers = [asyncio.create_task(forger(url, body)) for _ in range(cfg.flood_requests)]
-        while not answered:  # the flood is on: every forger has sent, one was answered
-            await asyncio.sleep(0.05)
+    """Single-message API requests one after another: their answer times, and serve's
+    memory meanwhile."""
     latencies = []
+    messages = f"{service.base}/api/v1/messages"
     async with Watch([service.pid], interval=0.2) as watch:
         started = time.monotonic()
         for _, body, headers in probes:
             sent = time.monotonic()
-            async with http.post(
-                f"{service.base}/api/v1/messages", data=body, headers=headers
-            ) as r:
+            async with http.post(messages, data=body, headers=headers) as r:
                 await r.read()
                 if r.status != 202:
                     raise RuntimeError(f"probe: {r.status} {await r.text()}")
             latencies.append((time.monotonic() - sent) * 1000)
         watch.sample()
         rss = watch.rss_between(started, time.monotonic())
-    stopping.set()
-    await asyncio.gather(*forgers)
     return {
         "probes": len(latencies),
         "median_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "rss_mib": max(rss),
-        "flood_answers": {str(status): n for status, n in sorted(answered.items())},
     }

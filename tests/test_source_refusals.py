@@ -4,6 +4,7 @@ every refusal is counted in the metrics. A changed secret takes effect."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from chathooks.store.models import Source
-from tests.conftest import Service
+from tests.conftest import Service, run_coroutine
 from tests.pages import browser, set_password
 from tests.receiver import Receiver
 from tests.test_sources import EVOLUTION_KEY, Sender, fixture, setup, stored_messages
@@ -192,3 +193,29 @@ def test_a_refused_flood_does_not_log_bodies(service: Service, receiver: Receive
     entry = sender.log()[0]
     assert (entry["outcome"], len(entry["body"])) == ("too_large", 16 * 1024)
     assert _refused_since(service, "waha", before)["too_large"] == 1
+
+
+def test_large_bodies_take_turns_and_are_screened_whole(
+    service: Service, receiver: Receiver
+) -> None:
+    """Bodies past 256 KiB are read one at a time: several at once all get their answer,
+    the signed ones stored, the forged ones refused."""
+    sender = setup(service, receiver, "waha")
+    event = json.loads(fixture("waha", "text_received"))
+    bodies = []
+    for i in range(4):
+        event["payload"]["id"] = f"large-{i}"
+        bodies.append(json.dumps({**event, "pad": "x" * (1_500_000 + i)}).encode())
+
+    async def post_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=service.url, timeout=60) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post(sender.path, content=body, headers=sender.signature(signed))
+                    for body, signed in zip(bodies, [*bodies[:3], b"forged"], strict=True)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    assert run_coroutine(post_all()) == [200, 200, 200, 401]
+    assert stored_messages(service) == 3

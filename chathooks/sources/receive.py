@@ -9,15 +9,17 @@ A message that chathooks' own validation refuses (an id over 200 characters, a t
 its 200: a sender would resend that same message for days, and it would never pass.
 Nothing a sender puts in a request raises here.
 
-A refusal is cheap, so a flood of forged requests costs almost nothing: the source is
-known from a read (without the writer's turn) made at most once a second per key, the
-signature is checked as the body streams in, a body past 256 KiB waits in a temporary
-file rather than in memory until its signature is known, and nothing is written but at
-most one log entry a second per source, which says how many refusals it stands for.
+A refusal is cheap, so a flood of forged requests costs little: the source is known from
+a read (without the writer's turn) made at most once a second per key, the signature is
+checked on the raw bytes before anything is parsed, only two large bodies (past 256 KiB)
+are read at a time while the others wait unread, and nothing is written but at most one
+log entry a second per source, which says how many refusals it stands for.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -37,7 +39,7 @@ from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
 from chathooks.sources import KINDS, RawRequest, Reading
 from chathooks.sources.manage import account_owner, kind_of
-from chathooks.sources.screening import Refusal
+from chathooks.sources.screening import Refusal, Screen
 from chathooks.store import sources, tenants
 
 log = logging.getLogger("chathooks.sources")
@@ -46,8 +48,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 LOGGED_BODY_CHARS = 16 * 1024
 HEAD_BYTES = LOGGED_BODY_CHARS * 4
 """What is kept of a body for the log (16 KiB of characters, at most 4 bytes each)."""
-SPOOL_BYTES = 256 * 1024
-"""A body past this waits in a temporary file until its signature is known."""
+LARGE_BYTES = 256 * 1024
+"""A body past this is large: real senders' events are a few KiB."""
+LARGE_AT_ONCE = 1
+"""Large bodies read at once (per process); the others wait their turn, unread."""
 READ_IN_THREAD_BYTES = 64 * 1024
 """A body past this is parsed in a thread: the event loop keeps answering meanwhile."""
 KNOWN_FOR = timedelta(seconds=1)
@@ -122,8 +126,8 @@ class Known:
 
 class Body:
     """A body as it streams in: its head (for the log) always, and all of it only while it
-    may still be accepted; past ``SPOOL_BYTES`` in a temporary file, so that sixteen 8 MB
-    forgeries in flight hold next to no memory."""
+    may still be accepted; a large one in a temporary file, so that a flood of large
+    forgeries holds next to no memory."""
 
     def __init__(self, *, keep: bool) -> None:
         self.keep = keep
@@ -138,8 +142,8 @@ class Body:
         self.size += len(chunk)
         if not self.keep:
             return
-        if self.file is None and self.size > SPOOL_BYTES:
-            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by ``close``)
+        if self.file is None and self.size > LARGE_BYTES:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by ``read``)
             self.file.writelines(self.chunks)
             self.chunks = []
         if self.file is None:
@@ -150,8 +154,9 @@ class Body:
     def read(self) -> bytes:
         if self.file is None:
             return b"".join(self.chunks)
-        self.file.seek(0)
-        return self.file.read()
+        with self.file:
+            self.file.seek(0)
+            return self.file.read()
 
     def close(self) -> None:
         if self.file is not None:
@@ -182,6 +187,7 @@ class Inbound:
         self.known: dict[str, tuple[datetime, Known | None]] = {}
         self.refusals_logged: dict[int, tuple[datetime, int]] = {}
         """Source id → (when a refusal was last logged, refusals not logged since)."""
+        self.large_bodies = asyncio.Semaphore(LARGE_AT_ONCE)
 
     async def receive(
         self, key: str, headers: Mapping[str, str], chunks: AsyncIterable[bytes]
@@ -194,21 +200,15 @@ class Inbound:
         screen = KINDS[source.kind].screen(headers, source.secrets)
         body = Body(keep=not screen.refused)
         try:
-            async for chunk in chunks:
-                body.feed(chunk)
-                screen.feed(chunk)
-                if body.size > MAX_BODY_BYTES:
-                    return await self.refuse(
-                        source,
-                        RawRequest(headers, body.head),
-                        TOO_LARGE,
-                        Refusal("too_large", str(TOO_LARGE.json["detail"])),
-                    )
+            await self._take(body, screen, chunks)
+            if body.size > MAX_BODY_BYTES:
+                too_large = Refusal("too_large", str(TOO_LARGE.json["detail"]))
+                head = RawRequest(headers, body.head)
+                return await self.refuse(source, head, TOO_LARGE, too_large)
             refusal = screen.verdict()
             if refusal is not None:
-                return await self.refuse(
-                    source, RawRequest(headers, body.head), UNAUTHORIZED, refusal
-                )
+                head = RawRequest(headers, body.head)
+                return await self.refuse(source, head, UNAUTHORIZED, refusal)
             raw = body.read()
         finally:
             body.close()
@@ -223,6 +223,30 @@ class Inbound:
         if answer.status == 200:
             metrics.count_ingested(source.kind, answer.json["stored"])
         return answer
+
+    async def _take(self, body: Body, screen: Screen, chunks: AsyncIterable[bytes]) -> None:
+        """The body into ``body`` and ``screen``, up to just past ``MAX_BODY_BYTES``.
+
+        A large body waits for one of ``LARGE_AT_ONCE`` turns, unread (TCP holds its sender
+        back), and its bytes past ``LARGE_BYTES`` are screened in a thread at the end (the
+        hash runs without the GIL): a flood of large forgeries takes a bounded share of the
+        event loop and of the memory."""
+        async with contextlib.AsyncExitStack() as turn:
+            later: list[bytes] = []
+            async for chunk in chunks:
+                if body.size <= LARGE_BYTES < body.size + len(chunk):
+                    await turn.enter_async_context(self.large_bodies)
+                body.feed(chunk)
+                if body.size > MAX_BODY_BYTES:
+                    return
+                if body.size <= LARGE_BYTES:
+                    screen.feed(chunk)
+                    continue
+                later.append(chunk)
+                if len(later) >= 16:  # 1 MiB or so: hashed meanwhile, kept in the file
+                    await run_in_threadpool(_feed_all, screen, later)
+                    later = []
+            await run_in_threadpool(_feed_all, screen, later) if later else None
 
     async def find(self, key: str) -> Known | None:
         if len(key) > 64:
@@ -263,6 +287,11 @@ class Inbound:
         except Exception as error:  # the source was deleted meanwhile, or the database failed
             log.warning("could not log a refused request to source %s: %s", source.id, error)
         return answer
+
+
+def _feed_all(screen: Screen, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        screen.feed(chunk)
 
 
 def _arrival(source: Known, request: RawRequest) -> Arrival | tuple[Answer, Refusal]:
