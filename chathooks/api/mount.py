@@ -67,9 +67,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
-    # The senders' /in/ first: routes are matched in order, and theirs is the busiest.
-    app.include_router(inbound.router)
     for router in (workspaces.router, messages.router, webhooks.router, sources.router, ops.router):
         app.include_router(router)
+    app.include_router(inbound.router)
     reference.describe(app)
     install_docs(app)
