@@ -11,8 +11,8 @@ Nothing a sender puts in a request raises here.
 
 A refusal is cheap, so a flood of forged requests costs little: the source is known from
 a read (without the writer's turn) made at most once a second per key, the signature is
-checked on the raw bytes before anything is parsed, only two large bodies (past 256 KiB)
-are read at a time while the others wait unread, and nothing is written but at most one
+checked on the raw bytes before anything is parsed, only one large body (past 256 KiB)
+is read at a time while the others wait unread, and nothing is written but at most one
 log entry a second per source, which says how many refusals it stands for.
 """
 
