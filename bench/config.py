@@ -31,6 +31,9 @@ class Config:
     steady_seconds: float
     soak_cycles: int
     soak_messages: int
+    flood_requests: int
+    flood_bytes: int
+    flood_probes: int
 
     @property
     def run_timeout(self) -> float:
@@ -57,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--source-concurrency", type=int, default=16, help="requests in flight, one message each"
     )
+    parser.add_argument(
+        "--flood-requests", type=int, default=16, help="forged requests in flight in the flood"
+    )
+    parser.add_argument(
+        "--flood-bytes", type=int, help="size of each forged request (8 MiB; 64 KiB quick)"
+    )
+    parser.add_argument("--flood-probes", type=int, help="API requests timed per flood run")
     parser.add_argument("--busy-messages", type=int, help="messages in the one busy chat")
     parser.add_argument("--backlog-messages", type=int, help="messages in the backlog phase")
     parser.add_argument(
@@ -108,4 +118,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         steady_seconds=args.steady_seconds or (10.0 if quick else 30.0),
         soak_cycles=4 if quick else 6,
         soak_messages=2_000 if quick else 10_000,
+        flood_requests=args.flood_requests,
+        flood_bytes=args.flood_bytes or (64 * 1024 if quick else 8 * 1024 * 1024),
+        flood_probes=args.flood_probes or (50 if quick else 300),
     )

@@ -43,6 +43,8 @@ def table(results: dict[str, Any]) -> list[Row]:
         ("bundles_sqlite", _bundle_rows),
         ("bundles_postgres", _bundle_rows),
         ("sources_sqlite", _single_rows),
+        ("ingest_alone", _alone_rows),
+        ("flood", _flood_rows),
     ]
     for key, make in sections:
         if key in results:
@@ -170,6 +172,53 @@ def _single_rows(single: dict[str, Any], _ratio: Callable[[Any], str]) -> list[R
         ),
     ]
     return rows
+
+
+ALONE = {
+    "api": "POST /api/v1/messages",
+    "whatsapp_cloud": "Cloud API source",
+    "waha": "WAHA source",
+    "evolution": "Evolution source",
+}
+
+
+def _alone_rows(alone: dict[str, Any], _ratio: Callable[[Any], str]) -> list[Row]:
+    """Issue 16's targets 1 and 2: the ingest path alone (``chathooks api``) ÷ minimal."""
+    minimal = alone["minimal"]
+    rows: list[Row] = [
+        ("ingest alone: minimal FastAPI + SQLite (msg/s)", _fmt(minimal["msg_per_s"]), "", "")
+    ]
+    for key, name in ALONE.items():
+        run = alone[key]
+        rows.append(
+            (
+                f"ingest alone: {name} (msg/s, ÷ minimal {run['ratio_to_minimal']:.2f})",
+                _fmt(run["msg_per_s"]),
+                "",
+                _cpu(run),
+            )
+        )
+    return rows
+
+
+def _flood_rows(flood: dict[str, Any], _ratio: Callable[[Any], str]) -> list[Row]:
+    """Issue 15: the API's median answer and serve's memory, flood ÷ idle (≤ 1.2)."""
+    idle, flooded = flood["idle"], flood["flood"]
+    what = f"{flood['flood_requests']} × {flood['flood_bytes'] / 2**20:.2f} MiB forged"
+    return [
+        (
+            f"API median answer, idle → {what} (ms, ÷ {flood['median_ratio']:.2f})",
+            f"{_fmt(idle['median_ms'])} → {_fmt(flooded['median_ms'])}",
+            "",
+            "",
+        ),
+        (
+            f"serve RSS, idle → {what} (MiB, ÷ {flood['rss_ratio']:.2f})",
+            f"{_fmt(idle['rss_mib'])} → {_fmt(flooded['rss_mib'])}",
+            "",
+            "",
+        ),
+    ]
 
 
 def _ratio_of(a: dict[str, Any], b: dict[str, Any]) -> str:

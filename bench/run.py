@@ -57,7 +57,14 @@ from bench.operations import operations_phases
 from bench.payload import batches
 from bench.procs import Watch
 from bench.report import print_report, table, targets
-from bench.sources import api_requests, create_source, post_each, source_requests
+from bench.sources import (
+    api_requests,
+    create_source,
+    phase_flood,
+    phase_ingest_alone,
+    post_each,
+    source_requests,
+)
 
 # ---------------------------------------------------------------- phases
 
@@ -305,6 +312,16 @@ async def hot_path_phases(
     results["sources_sqlite"] = await guarded(
         "one message per request: minimal FastAPI, API, source / SQLite",
         phase_single(cleanup, receiver, cfg),
+        limit,
+    )
+    results["ingest_alone"] = await guarded(
+        "one message per request on the ingest path alone: minimal, API, 3 sources / SQLite",
+        phase_ingest_alone(cleanup, receiver, cfg, lambda: run_minimal(cleanup, cfg)),
+        limit,
+    )
+    results["flood"] = await guarded(
+        f"{cfg.flood_requests} forged requests of {cfg.flood_bytes:,} bytes in flight / SQLite",
+        phase_flood(cleanup, receiver, cfg),
         limit,
     )
 

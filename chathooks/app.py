@@ -17,8 +17,10 @@ from chathooks.api.methods import install_allow_header
 from chathooks.api.mount import install_api
 from chathooks.deliver.wakeups import wake_on_notices
 from chathooks.deliver.worker import DeliveryWorker
+from chathooks.group_commit import GroupCommit
 from chathooks.retention import run_retention
 from chathooks.runtime import Runtime
+from chathooks.sources.receive import Inbound
 from chathooks.store import deliveries
 from chathooks.web.mount import install_pages
 
@@ -26,11 +28,14 @@ Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 
 
 def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
-    """Runs the worker, retention and (on PostgreSQL) the wake-up listener while the app
-    runs; on shutdown stops claiming and waits for what is in flight."""
+    """Makes the group commit that stores single messages and source requests; runs the
+    worker, retention and (on PostgreSQL) the wake-up listener while the app runs; on
+    shutdown stops claiming and waits for what is in flight."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.group_commit = GroupCommit(rt)
+        app.state.inbound = Inbound(rt, app.state.group_commit)
         stop = asyncio.Event()
         tasks: list[asyncio.Task[Any]] = []
         listener = None

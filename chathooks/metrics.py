@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
 from chathooks.sources.kinds import KINDS
+from chathooks.sources.screening import REASONS
 from chathooks.states import TIMED_OUT, FailureClass, WebhookState
 from chathooks.store import stats
 
@@ -64,6 +65,13 @@ FAILED_ATTEMPTS = Counter(
     "webhook's failure count), by the class of the attempt's last failure.",
     ["class"],
 )
+SOURCE_REFUSALS = Counter(
+    "chathooks_source_refusals_total",
+    "Requests to a source's URL refused (4xx, nothing stored), by the source's kind and why: "
+    "its key is unknown, the body is too large or not JSON, the signature is missing, of an "
+    "unexpected algorithm or wrong, the body's apikey is missing or wrong.",
+    ["kind", "reason"],
+)
 RETENTION_REMOVED = Counter(
     "chathooks_retention_removed_rows_total",
     "Rows removed by retention, by table.",
@@ -78,12 +86,22 @@ for _outcome in ("sent", "failed"):
     ALERT_EMAILS.labels(_outcome)
 for _class in FailureClass:
     FAILED_ATTEMPTS.labels(_class)
+for _kind in KINDS:
+    for _reason in REASONS:
+        SOURCE_REFUSALS.labels(_kind, _reason)
+SOURCE_REFUSALS.labels("unknown", "unknown_key")
 
 
 def count_ingested(source: str, count: int) -> None:
     """Called once a request's messages are committed; ``source`` is how they came in."""
     if count:
         MESSAGES_INGESTED.labels(source).inc(count)
+
+
+def count_refused(kind: str, reason: str) -> None:
+    """A request to a source's URL refused: ``kind`` is the source's (``unknown`` for a key
+    no source has), ``reason`` one of ``screening.REASONS`` (or ``unknown_key``)."""
+    SOURCE_REFUSALS.labels(kind, reason).inc()
 
 
 def outcome_label(outcome: Outcome) -> str:

@@ -563,13 +563,15 @@ class ReplayResult(BaseModel):
     deliveries: int = Field(description="Deliveries queued for them.")
 
 
+SECRET_MIN_LENGTH = 8
+"""A shorter secret is guessed too easily; the source's page warns below 16."""
 SecretValue = Annotated[
     str,
     Field(
-        min_length=1,
+        min_length=SECRET_MIN_LENGTH,
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
-        description="Printable ASCII without spaces.",
+        description="8 to 200 printable ASCII characters without spaces.",
     ),
 ]
 

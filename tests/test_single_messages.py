@@ -9,11 +9,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import HTTPException
 from sqlalchemy import func, select
 
 from chathooks import ingest
-from chathooks.api.messages import Answer, SingleMessages
+from chathooks.group_commit import (
+    EventAnswer,
+    GroupCommit,
+    TokenEvent,
+    UnknownToken,
+    store_token_events,
+)
 from chathooks.schemas import MessageEvent
 from chathooks.security import hash_token
 from chathooks.store.models import Delivery, Message
@@ -30,15 +35,18 @@ def _set_up(service: Service) -> tuple[Workspace, Workspace]:
 
 def _store_together(
     service: Service, requests: Sequence[tuple[str, dict[str, Any]]]
-) -> list[Answer | BaseException]:
+) -> list[EventAnswer | BaseException]:
     """(token, event) requests arriving at once: all are waiting before the first group is
     taken (asyncio runs the storing task after the tasks that queued the requests)."""
-    single = SingleMessages(service.rt)
+    group_commit = GroupCommit(service.rt)
 
-    async def arrive() -> list[Answer | BaseException]:
+    async def arrive() -> list[EventAnswer | BaseException]:
         return await asyncio.gather(
             *(
-                single.store(hash_token(token), MessageEvent.model_validate(body))
+                group_commit.store(
+                    store_token_events,
+                    TokenEvent(hash_token(token), MessageEvent.model_validate(body)),
+                )
                 for token, body in requests
             ),
             return_exceptions=True,
@@ -84,7 +92,7 @@ def test_each_request_in_a_group_gets_its_own_answer(service: Service) -> None:
     assert m1_again == {**m1, "status": "duplicate"}
     assert earlier_again == {**earlier.json(), "status": "duplicate"}
     assert isinstance(unknown, ingest.UnknownAccount)
-    assert isinstance(stranger, HTTPException) and stranger.status_code == 401
+    assert isinstance(stranger, UnknownToken)
     assert isinstance(other_m1, dict) and other_m1["status"] == "accepted"
     assert other_m1["chat_id"] != m1["chat_id"]
     assert _count(service, Message) == _count(service, Delivery) == 5

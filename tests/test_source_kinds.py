@@ -10,7 +10,8 @@ import pytest
 from chathooks.sources import bodies, evolution, waha, whatsapp_cloud
 from chathooks.sources.fields import chat_id, phone, unix_time
 from chathooks.sources.kinds import KINDS
-from chathooks.sources.protocol import RawRequest
+from chathooks.sources.protocol import Kind, RawRequest
+from chathooks.sources.screening import Refusal
 from chathooks.store.models import Source
 from chathooks.web.sources import setup_steps
 
@@ -25,6 +26,21 @@ SECRETS = {
 URL = "https://hooks.example/in/KEY"
 
 
+def screened(
+    kind: Kind, request: RawRequest, secrets: dict[str, str], piece: int = 7
+) -> Refusal | None:
+    """The kind's screen fed the raw body in small pieces (as it streams in), then the
+    parsed body if the bytes pass."""
+    screen = kind.screen(request.headers, secrets, url=request.url)
+    for start in range(0, len(request.body), piece):
+        screen.feed(request.body[start : start + piece])
+    return screen.verdict() or screen.confirm(bodies.parsed(kind.WIRE, request.body))
+
+
+def authentic(kind: Kind, request: RawRequest, secrets: dict[str, str]) -> bool:
+    return screened(kind, request, secrets) is None
+
+
 def test_waha_signature_matches_the_example_in_waha_docs() -> None:
     """The example of WAHA's "HMAC authentication" docs: body, key and X-Webhook-Hmac."""
     body = b'{"event":"message","session":"default","engine":"WEBJS"}'
@@ -34,18 +50,18 @@ def test_waha_signature_matches_the_example_in_waha_docs() -> None:
     )
     assert waha.signature("my-secret-key", body) == expected
     request = RawRequest({"x-webhook-hmac": expected.upper()}, body)
-    assert waha.authentic(request, json.loads(body), {"hmac_key": "my-secret-key"})
-    assert not waha.authentic(request, json.loads(body), {"hmac_key": "other-key"})
+    assert authentic(waha, request, {"hmac_key": "my-secret-key"})
+    assert not authentic(waha, request, {"hmac_key": "other-key"})
 
 
 def test_meta_signature_is_over_the_raw_bytes_not_the_parsed_json() -> None:
     signed = whatsapp_cloud.sample(SECRETS, "m1", NOW, URL)
-    assert whatsapp_cloud.authentic(signed, None, SECRETS)
+    assert authentic(whatsapp_cloud, signed, SECRETS)
     same_json = json.dumps(json.loads(signed.body)).encode()  # other spacing, same data
-    assert not whatsapp_cloud.authentic(RawRequest(signed.headers, same_json), None, SECRETS)
-    assert not whatsapp_cloud.authentic(signed, None, {**SECRETS, "app_secret": ""})
+    assert not authentic(whatsapp_cloud, RawRequest(signed.headers, same_json), SECRETS)
+    assert not authentic(whatsapp_cloud, signed, {**SECRETS, "app_secret": ""})
     weird = RawRequest({"x-hub-signature-256": "sha256=é\udcff"}, signed.body)
-    assert not whatsapp_cloud.authentic(weird, None, SECRETS)
+    assert not authentic(whatsapp_cloud, weird, SECRETS)
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -53,7 +69,7 @@ def test_each_sample_is_authentic_and_reads_as_one_message(name: str) -> None:
     kind = KINDS[name]
     request = kind.sample(SECRETS, "test_1", NOW, URL)
     body = bodies.parsed(kind.WIRE, request.body)
-    assert kind.authentic(RawRequest(request.headers, request.body, url=URL), body, SECRETS)
+    assert authentic(kind, RawRequest(request.headers, request.body, url=URL), SECRETS)
     reading = kind.read(body)
     assert (len(reading.messages), reading.ignored, reading.rejected) == (1, 0, [])
     message = reading.messages[0]
@@ -196,3 +212,43 @@ def test_waha_engine_data_of_wrong_types_never_raises() -> None:
     key = {"remoteJid": "1@lid", "remoteJidAlt": 5, "participantAlt": None}
     lost = {"event": "message.any", "payload": {"fromMe": True, "_data": {"key": key}}}
     assert waha.read(lost).ignored == 1  # no body, no media
+
+
+def _reason(kind: Kind, headers: dict[str, str], body: bytes) -> str | None:
+    refusal = screened(kind, RawRequest(headers, body), SECRETS)
+    return None if refusal is None else refusal.reason
+
+
+def test_a_refusal_names_what_is_wrong() -> None:
+    cloud = whatsapp_cloud.sample(SECRETS, "m1", NOW, URL)
+    signature = cloud.headers["x-hub-signature-256"]
+    assert _reason(whatsapp_cloud, {}, cloud.body) == "signature_missing"
+    sha1 = {"x-hub-signature-256": "sha1=" + signature.removeprefix("sha256=")}
+    assert _reason(whatsapp_cloud, sha1, cloud.body) == "algorithm_unexpected"
+    assert _reason(whatsapp_cloud, dict(cloud.headers), cloud.body + b" ") == "signature_wrong"
+
+    hook = waha.sample(SECRETS, "m1", NOW, URL)
+    assert _reason(waha, {}, hook.body) == "signature_missing"
+    sha256 = {**hook.headers, "x-webhook-hmac-algorithm": "sha256"}
+    assert _reason(waha, sha256, hook.body) == "algorithm_unexpected"
+    assert _reason(waha, dict(hook.headers), hook.body + b" ") == "signature_wrong"
+    assert _reason(waha, {"x-webhook-hmac": hook.headers["x-webhook-hmac"]}, hook.body) is None
+
+    upsert = evolution.sample(SECRETS, "m1", NOW, URL)
+    assert _reason(evolution, {}, upsert.body) is None
+    assert _reason(evolution, {}, upsert.body.replace(b'"apikey"', b'"apiKey"')) == (
+        "apikey_missing"
+    )
+    assert _reason(evolution, {}, upsert.body.replace(b'"ak"', b'"xx"')) == "apikey_wrong"
+    # The key found in the bytes, but not as the top-level apikey: checked once parsed.
+    elsewhere = json.loads(upsert.body)
+    elsewhere["data"]["apikey"], elsewhere["apikey"] = elsewhere["apikey"], "xx"
+    assert _reason(evolution, {}, json.dumps(elsewhere).encode()) == "apikey_wrong"
+    del elsewhere["apikey"]
+    assert _reason(evolution, {}, json.dumps(elsewhere).encode()) == "apikey_missing"
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 8, 64, 100_000])
+def test_an_apikey_split_across_chunks_is_found(piece: int) -> None:
+    upsert = evolution.sample(SECRETS, "m1", NOW, URL)
+    assert screened(evolution, upsert, SECRETS, piece) is None

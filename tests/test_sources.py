@@ -427,18 +427,22 @@ def test_refused_requests_store_nothing(service: Service, receiver: Receiver, ki
     body = fixture(kind, "text_received")
     forged = body.replace(b"text_received", b"x") + b" "
     wrong_key = body.replace(EVOLUTION_KEY.encode(), b"0" * 32)
-    tries: dict[str, tuple[httpx.Response, int]] = {
-        "bad signature": (sender.post(wrong_key, sender.signature(forged)), 401),
-        "no signature": (sender.post(wrong_key, {}), 401),
-        "unknown key": (sender.post(body, path="/in/" + "x" * 32), 404),
-        "not JSON": (sender.post(b"<xml/>"), 400),
+    tries: dict[str, tuple[Callable[[], httpx.Response], int]] = {
+        "bad signature": (lambda: sender.post(wrong_key, sender.signature(forged)), 401),
+        "no signature": (lambda: sender.post(wrong_key, {}), 401),
+        "unknown key": (lambda: sender.post(body, path="/in/" + "x" * 32), 404),
+        # Evolution's key is in the body: one without it is refused before it is parsed.
+        "not JSON": (lambda: sender.post(b"<xml/>"), 401 if kind == "evolution" else 400),
     }
-    for name, (answer, expected) in tries.items():
+    for name, (send, expected) in tries.items():
+        answer = send()
         assert answer.status_code == expected, (name, answer.text)
+        service.clock.advance(1)  # a source logs one refusal a second
     assert stored_messages(service) == 0
     assert sender.counts() == {"stored": 0, "duplicates": 0, "ignored": 0, "rejected": 0}
     outcomes = [(r["status_code"], r["outcome"]) for r in sender.log()]
-    assert outcomes == [(400, "not_json"), (401, "unauthorized"), (401, "unauthorized")]
+    not_json = (401, "unauthorized") if kind == "evolution" else (400, "not_json")
+    assert outcomes == [not_json, (401, "unauthorized"), (401, "unauthorized")]
     # The same message, signed, is stored once; the sender's retry is a duplicate.
     sender.deliver("text_received", stored=1)
     sender.deliver("text_received", duplicates=1)
@@ -588,10 +592,12 @@ def test_source_settings_are_checked_and_scoped(service: Service, receiver: Rece
 
     assert refused({"kind": "telegram", "name": "x"}) == ["body", "kind"]
     assert refused({"kind": "whatsapp_cloud", "name": "x"}) == ["body", "secrets"]
-    assert refused({"kind": "waha", "name": "x", "secrets": {"api_key": "k"}}) == [
+    assert refused({"kind": "waha", "name": "x", "secrets": {"api_key": "k" * 8}}) == [
         "body",
         "secrets",
     ]
+    short = {"kind": "whatsapp_cloud", "name": "x", "secrets": {"app_secret": "1234567"}}
+    assert refused(short) == ["body", "secrets", "app_secret"]
     assert refused({"kind": "waha", "name": "x", "secrets": {"hmac_key": "a b"}})[:3] == [
         "body",
         "secrets",
@@ -609,6 +615,11 @@ def test_source_settings_are_checked_and_scoped(service: Service, receiver: Rece
     assert waha.source["url"] == f"{PUBLIC_BASE}/in/{waha.source['url'].rsplit('/', 1)[1]}"
     path = f"/{waha.source['id']}"
     assert refused({"secrets": {"hmac_key": "x y"}}, "PATCH", path)[:2] == ["body", "secrets"]
+    assert refused({"secrets": {"hmac_key": "short"}}, "PATCH", path) == [
+        "body",
+        "secrets",
+        "hmac_key",
+    ]
     renewed = team.patch(f"/sources{path}", {"name": "Sales line", "secrets": {"hmac_key": None}})
     assert renewed.json()["name"] == "Sales line"
     assert renewed.json()["secrets"]["hmac_key"] != waha.source["secrets"]["hmac_key"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Connection
 
 from chathooks.admin import admin_token_matches
@@ -74,3 +77,30 @@ def require_admin(
 
 
 WorkspaceDep = Annotated[int, Depends(workspace_id)]
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    return {dependant.call, *(call for d in dependant.dependencies for call in _calls(d))}
+
+
+def refused_caller(rt: Runtime, request: Request) -> HTTPException | None:
+    """Authentication first: for a request whose parameters or body FastAPI found invalid
+    before the route's own token check ran, the 401 (or 403) that check would give, if
+    any. (Run only then, so valid requests pay nothing for it.)"""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return None
+    needs = _calls(route.dependant)
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if not (needs & {hashed_token, require_admin}):
+        return None
+    if scheme.lower() != "bearer" or not token:
+        return unauthorized()
+    if require_admin in needs:
+        with rt.transaction() as session:
+            if not admin_token_matches(session, rt.settings, token):
+                return HTTPException(status.HTTP_403_FORBIDDEN, "the admin token is required")
+        return None
+    with rt.reading() as connection:
+        known = tenants.workspace_id_by_token_hash(connection, hash_token(token)) is not None
+    return None if known else unauthorized()

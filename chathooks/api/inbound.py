@@ -35,35 +35,29 @@ def _answer(answer: receive.Answer) -> Response:
     return JSONResponse(answer.json, answer.status)
 
 
-async def _raw(request: Request, base_url: str) -> RawRequest:
-    """The body's bytes, read no further than just past the limit; the URL as the sender
-    called it (the public base URL, not the host or scheme a proxy hands on)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > receive.MAX_BODY_BYTES:
-            break
-    return RawRequest(
-        {name.lower(): value for name, value in request.headers.items()},
-        b"".join(chunks),
-        dict(request.query_params),
-        base_url + request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-    )
+def _called(request: Request, base_url: str) -> str:
+    """The URL as the sender called it: the public base URL, not the host or scheme a proxy
+    hands on, with the request's path and query."""
+    return base_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
 @router.get("/{key}", summary="Answer Meta's subscription check", responses=RESPONSES)
 async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
     """Meta's subscription check: ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``
     is answered with the challenge when the token matches, else 403."""
-    raw = await _raw(request, rt.settings.base_url)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    raw = RawRequest(
+        headers, b"", dict(request.query_params), _called(request, rt.settings.base_url)
+    )
     return _answer(await asyncio.to_thread(receive.handshake, rt, key, raw))
 
 
 @router.post("/{key}", summary="Receive a sender's webhook", responses=RESPONSES)
 @router.post("/{key}/{event}", responses=RESPONSES, include_in_schema=False)
-async def deliver(key: str, request: Request, rt: RuntimeDep) -> Response:
+async def deliver(key: str, request: Request) -> Response:
     """A sender's webhook: answered 200 once its messages are stored. (Evolution's
     "Webhook by events" appends the event's name to the URL; that is accepted too.)"""
-    raw = await _raw(request, rt.settings.base_url)
-    return _answer(await asyncio.to_thread(receive.receive, rt, key, raw))
+    inbound: receive.Inbound = request.app.state.inbound
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    url = _called(request, inbound.rt.settings.base_url)
+    return _answer(await inbound.receive(key, headers, request.stream(), url=url))

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from chathooks.api import chats, inbound, messages, ops, reference, sources, webhooks, workspaces
+from chathooks.api.deps import refused_caller
 from chathooks.api.docs import install_docs
 from chathooks.errors import BadField, Conflict, NotFound
 from chathooks.ingest import UnknownAccount
@@ -32,7 +34,12 @@ class _AsciiJSONResponse(JSONResponse):
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        refused = await run_in_threadpool(refused_caller, request.app.state.runtime, request)
+        if refused is not None:  # a missing or wrong token is a 401 whatever the body
+            return JSONResponse(
+                {"detail": refused.detail}, refused.status_code, headers=refused.headers
+            )
         return _AsciiJSONResponse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             content={"detail": jsonable_encoder(error.errors())},

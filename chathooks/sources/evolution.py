@@ -27,11 +27,11 @@ from chathooks.sources.fields import (
     obj,
     objs,
     phone,
-    same_secret,
     text,
     unix_time,
 )
 from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
+from chathooks.sources.screening import ApiKeyScreen, Screen
 
 NAME = "evolution"
 LABEL = "Evolution API"
@@ -70,8 +70,9 @@ SENT_BY_ME_NAME = "Você"
 handshake = posts_only
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
-    return same_secret(obj(body).get("apikey"), secrets.get("api_key", ""))
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str) -> Screen:
+    """``url`` is not signed by this sender."""
+    return ApiKeyScreen(secrets.get("api_key", ""))
 
 
 def read(body: Any) -> Reading:

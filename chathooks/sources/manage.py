@@ -10,6 +10,7 @@ import secrets as random
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -132,7 +133,16 @@ def request_log(session: Session, workspace_id: int, source_id: int) -> list[Inb
     return sources.latest_requests(session, get(session, workspace_id, source_id).id)
 
 
-def account_owner(session: Session, source: Source, now: datetime) -> Teammate:
+class Owning(Protocol):
+    """A source as far as the owner of the accounts it creates goes."""
+
+    @property
+    def workspace_id(self) -> int: ...
+    @property
+    def teammate_id(self) -> int | None: ...
+
+
+def account_owner(session: Session, source: Owning, now: datetime) -> Teammate:
     """Who owns a WhatsApp account that this source's first event creates: its teammate, or
     the workspace owner."""
     if source.teammate_id is not None:

@@ -1,10 +1,11 @@
 """What a kind of sender provides (SPEC §8), and the values it passes around.
 
-A kind is a module of pure functions: is a raw request authentic, what message events and
-how many ignored events does its body hold, how to answer a GET, and a correctly signed
-sample; and its ``WIRE``: the format of its sender's bodies (JSON or a form) and what a
-stored request is answered with. ``sources.receive`` runs one request through them. A kind
-module imports only this module and ``sources.fields``; ``sources.kinds`` lists the kinds.
+A kind is a module of pure functions: how to screen a raw request (``screening``), what
+message events and how many ignored events does its body hold, how to answer a GET, and a
+correctly signed sample; and its ``WIRE``: the format of its sender's bodies (JSON or a
+form) and what a stored request is answered with. ``sources.receive`` runs one request
+through them. A kind module imports only this module and the shared helpers (``fields``,
+``bodies``, ``screening``); ``sources.kinds`` lists the kinds.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from chathooks.sources.screening import Screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +89,10 @@ class Kind(Protocol):
     @property
     def WIRE(self) -> Wire: ...
 
-    def authentic(self, request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool: ...
+    def screen(self, headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str) -> Screen:
+        """How to tell the request authentic, from its headers (and ``url``, the URL the
+        sender called) on; the screen then takes the body's bytes, and the parsed body."""
+        ...
 
     def read(self, body: Any) -> Reading: ...
 

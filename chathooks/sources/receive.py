@@ -1,37 +1,69 @@
-"""One request to a source's URL (``/in/{key}``): find the source, verify, read, store
-through ``ingest.ingest``, count, and log it — in one transaction.
+"""Requests to a source's URL (``/in/{key}``): find the source, screen the raw bytes as
+they arrive, read the body, and store its messages, counts and log entry in a transaction
+shared with the other requests of the moment (``group_commit``).
 
-The answers are SPEC §8's: an unknown key 404, a body over 8 MiB 413, not JSON (not a form,
-for a kind whose ``WIRE`` says form) 400, a bad or missing signature/key 401 (nothing
-stored), else 200 once the messages are stored: the counts, or what the kind's ``WIRE``
+The answers are SPEC §8's: an unknown key 404, a body over 8 MiB 413, a bad or missing
+signature/key 401, not JSON (not a form, for a kind whose ``WIRE`` says form) 400, nothing
+stored; else 200 once the messages are stored: the counts, or what the kind's ``WIRE``
 answers (Twilio: an empty TwiML ``<Response/>``).
 A message that chathooks' own validation refuses (an id over 200 characters, a text over
 65,536, a NUL character …) is counted as rejected and logged, and the request still gets
 its 200: a sender would resend that same message for days, and it would never pass.
 Nothing a sender puts in a request raises here.
+
+A refusal is cheap, so a flood of forged requests costs little: the source is known from
+a read (without the writer's turn) made at most once a second per key, the signature is
+checked on the raw bytes before anything is parsed, only one large body (past 256 KiB)
+is read at a time while the others wait unread, and nothing is written but at most one
+log entry a second per source, which says how many refusals it stands for.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
+import tempfile
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import IO, Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from chathooks import ingest, metrics
+from chathooks.group_commit import GroupCommit
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
 from chathooks.sources import bodies
+from chathooks.sources.kinds import KINDS
 from chathooks.sources.manage import account_owner, kind_of
-from chathooks.sources.protocol import RawRequest, Reading, Wire
+from chathooks.sources.protocol import RawRequest, Reading
+from chathooks.sources.screening import Refusal, Screen
+from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
-from chathooks.store.models import Source
+
+log = logging.getLogger("chathooks.sources")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 LOGGED_BODY_CHARS = 16 * 1024
+HEAD_BYTES = LOGGED_BODY_CHARS * 4
+"""What is kept of a body for the log (16 KiB of characters, at most 4 bytes each)."""
+LARGE_BYTES = 256 * 1024
+"""A body past this is large: real senders' events are a few KiB."""
+LARGE_AT_ONCE = 1
+"""Large bodies read at once (per process); the others wait their turn, unread."""
+READ_IN_THREAD_BYTES = 64 * 1024
+"""A body past this is parsed in a thread: the event loop keeps answering meanwhile."""
+KNOWN_FOR = timedelta(seconds=1)
+"""How long a source found by its key is used without a new read; a secret changed in that
+time is still checked before anything is stored (the old one stops at once), and a new
+one is accepted at the latest a second later."""
+KEYS_KEPT = 10_000
+LOG_REFUSALS_EVERY = timedelta(seconds=1)
 REASON_CHARS = 300
 MASK = "••••••"
 MASKED_HEADERS = frozenset(
@@ -80,6 +112,222 @@ class Tally:
 
 
 UNKNOWN = Answer(404, {"detail": "no source has this URL"})
+UNAUTHORIZED = Answer(401, {"detail": "missing or wrong signature or key"})
+TOO_LARGE = Answer(413, {"detail": f"the body is larger than {MAX_BODY_BYTES} bytes"})
+OUTCOMES = {401: "unauthorized", 413: "too_large"}
+"""The log's outcome of each refusal (a 400's is its reason: ``not_json``, ``not_form``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A source as a request is screened with: read without a write transaction."""
+
+    id: int
+    workspace_id: int
+    kind: str
+    secrets: Mapping[str, Any]
+
+
+class Body:
+    """A body as it streams in: its head (for the log) always, and all of it only while it
+    may still be accepted; a large one in a temporary file, so that a flood of large
+    forgeries holds next to no memory."""
+
+    def __init__(self, *, keep: bool) -> None:
+        self.keep = keep
+        self.head = b""
+        self.size = 0
+        self.chunks: list[bytes] = []
+        self.file: IO[bytes] | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
+        self.size += len(chunk)
+        if not self.keep:
+            return
+        if self.file is None and self.size > LARGE_BYTES:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by ``read``)
+            self.file.writelines(self.chunks)
+            self.chunks = []
+        if self.file is None:
+            self.chunks.append(chunk)
+        else:
+            self.file.write(chunk)
+
+    def read(self) -> bytes:
+        if self.file is None:
+            return b"".join(self.chunks)
+        with self.file:
+            self.file.seek(0)
+            return self.file.read()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A screened, parsed request on its way into the group's transaction."""
+
+    source: Known
+    request: RawRequest
+    parsed: Any
+    events: list[MessageEvent]
+    read: Tally
+    """Its ignored and rejected events (the group's tally adds what was stored)."""
+    logged: dict[str, Any]
+    """Its log entry's headers and body, masked."""
+
+
+class Inbound:
+    """The app's door for source requests, made in its lifespan: the sources found by
+    key, and when each last logged a refusal."""
+
+    def __init__(self, rt: Runtime, group_commit: GroupCommit) -> None:
+        self.rt = rt
+        self.group_commit = group_commit
+        self.known: dict[str, tuple[datetime, Known | None]] = {}
+        self.refusals_logged: dict[int, tuple[datetime, int]] = {}
+        """Source id → (when a refusal was last logged, refusals not logged since)."""
+        self.large_bodies = asyncio.Semaphore(LARGE_AT_ONCE)
+
+    async def receive(
+        self, key: str, headers: Mapping[str, str], chunks: AsyncIterable[bytes], *, url: str
+    ) -> Answer:
+        """A sender's POST: ``headers`` with lower-case names, ``chunks`` the body, ``url``
+        the URL the sender called (``CHATHOOKS_PUBLIC_BASE_URL`` + the path and query)."""
+        source = await self.find(key)
+        if source is None:
+            metrics.count_refused("unknown", "unknown_key")
+            return UNKNOWN
+        kind = KINDS[SourceKind(source.kind)]
+        screen = kind.screen(headers, source.secrets, url=url)
+        body = Body(keep=not screen.refused)
+        try:
+            await self._take(body, screen, chunks)
+            if body.size > MAX_BODY_BYTES:
+                too_large = Refusal("too_large", str(TOO_LARGE.json["detail"]))
+                head = RawRequest(headers, body.head)
+                return await self.refuse(source, head, TOO_LARGE, too_large)
+            refusal = screen.verdict()
+            if refusal is not None:
+                head = RawRequest(headers, body.head)
+                return await self.refuse(source, head, UNAUTHORIZED, refusal)
+            raw = body.read()
+        finally:
+            body.close()
+        request = RawRequest(headers, raw, url=url)
+        now = self.rt.clock.now()
+        if len(raw) > READ_IN_THREAD_BYTES:
+            read = await run_in_threadpool(_arrival, source, request, now)
+        else:
+            read = _arrival(source, request, now)
+        if isinstance(read, tuple):
+            return await self.refuse(source, RawRequest(headers, body.head), *read)
+        answer: Answer = await self.group_commit.store(store_arrivals, read)
+        if answer.status != 200:
+            return answer
+        metrics.count_ingested(source.kind, answer.json["stored"])
+        if kind.WIRE.answer is None:
+            return answer
+        media_type, text = kind.WIRE.answer
+        return Answer(200, answer.json, text=text, media_type=media_type)
+
+    async def _take(self, body: Body, screen: Screen, chunks: AsyncIterable[bytes]) -> None:
+        """The body into ``body`` and ``screen``, up to just past ``MAX_BODY_BYTES``.
+
+        A large body waits for one of ``LARGE_AT_ONCE`` turns, unread (TCP holds its sender
+        back), and its bytes past ``LARGE_BYTES`` are screened in a thread at the end (the
+        hash runs without the GIL): a flood of large forgeries takes a bounded share of the
+        event loop and of the memory."""
+        async with contextlib.AsyncExitStack() as turn:
+            later: list[bytes] = []
+            async for chunk in chunks:
+                if body.size <= LARGE_BYTES < body.size + len(chunk):
+                    await turn.enter_async_context(self.large_bodies)
+                body.feed(chunk)
+                if body.size > MAX_BODY_BYTES:
+                    return
+                if body.size <= LARGE_BYTES:
+                    screen.feed(chunk)
+                    continue
+                later.append(chunk)
+                if len(later) >= 16:  # 1 MiB or so: hashed meanwhile, kept in the file
+                    await run_in_threadpool(_feed_all, screen, later)
+                    later = []
+            await run_in_threadpool(_feed_all, screen, later) if later else None
+
+    async def find(self, key: str) -> Known | None:
+        if len(key) > 64:
+            return None
+        now = self.rt.clock.now()
+        cached = self.known.get(key)
+        if cached is not None and timedelta(0) <= now - cached[0] < KNOWN_FOR:
+            return cached[1]
+        found = await run_in_threadpool(self._look_up, key)
+        if len(self.known) >= KEYS_KEPT:
+            self.known.clear()
+        self.known[key] = (now, found)
+        return found
+
+    def _look_up(self, key: str) -> Known | None:
+        with self.rt.reading() as connection:
+            found = sources.screening(connection, key)
+        return None if found is None else Known(*found)
+
+    async def refuse(
+        self, source: Known, request: RawRequest, answer: Answer, refusal: Refusal
+    ) -> Answer:
+        """Counted always; logged unless the source logged a refusal less than a second
+        ago (the next entry then says how many were not)."""
+        metrics.count_refused(source.kind, refusal.reason)
+        now = self.rt.clock.now()
+        last, dropped = self.refusals_logged.get(source.id, (None, 0))
+        if last is not None and timedelta(0) <= now - last < LOG_REFUSALS_EVERY:
+            self.refusals_logged[source.id] = (last, dropped + 1)
+            return answer
+        self.refusals_logged[source.id] = (now, 0)
+        detail = refusal.detail
+        if dropped:
+            detail += f"\n{dropped} more refused since the previous entry (not logged one by one)"
+        outcome = OUTCOMES.get(answer.status, refusal.reason)
+        row = _log_row(source, "POST", request, answer.status, outcome, detail, now)
+        try:
+            await self.group_commit.store(store_log_rows, row)
+        except Exception as error:  # the source was deleted meanwhile, or the database failed
+            log.warning("could not log a refused request to source %s: %s", source.id, error)
+        return answer
+
+
+def _feed_all(screen: Screen, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        screen.feed(chunk)
+
+
+def _arrival(source: Known, request: RawRequest, now: datetime) -> Arrival | tuple[Answer, Refusal]:
+    """The body parsed, confirmed and read, or why it is refused. A sender that does not
+    date its messages (Twilio) has them dated ``now``, when they arrived."""
+    kind = KINDS[SourceKind(source.kind)]
+    body = bodies.parsed(kind.WIRE, request.body)
+    if body is bodies.NOT_PARSED:
+        detail = f"the body is not {bodies.WHAT[kind.WIRE.body]}"
+        return Answer(400, {"detail": detail}), Refusal(f"not_{kind.WIRE.body}", detail)
+    refusal = kind.screen(request.headers, source.secrets, url=request.url).confirm(body)
+    if refusal is not None:
+        return UNAUTHORIZED, refusal
+    reading = _read(source.kind, body)
+    tally = Tally(ignored=reading.ignored, rejected=[r[:REASON_CHARS] for r in reading.rejected])
+    events = []
+    for candidate in reading.messages:
+        event, reason = _validated({"timestamp": now, **candidate})
+        if event is None:
+            tally.rejected.append(reason[:REASON_CHARS])
+        else:
+            events.append(event)
+    logged = _masked(source, "POST", request)
+    return Arrival(source, request, body, events, tally, logged)
 
 
 def handshake(rt: Runtime, key: str, request: RawRequest) -> Answer:
@@ -90,92 +338,123 @@ def handshake(rt: Runtime, key: str, request: RawRequest) -> Answer:
             return UNKNOWN
         result = kind_of(source).handshake(request.query, source.secrets)
         outcome = "verified" if result.status == 200 else "refused"
-        _log(session, source, "GET", request, result.status, outcome, result.text, rt.clock.now())
+        known = Known(source.id, source.workspace_id, source.kind, source.secrets)
+        row = _log_row(known, "GET", request, result.status, outcome, result.text, rt.clock.now())
+        sources.log_requests(session, [row])
     return Answer(result.status, text=result.text)
 
 
-def receive(rt: Runtime, key: str, request: RawRequest) -> Answer:
-    """A sender's POST; ``request.body`` may be cut just past ``MAX_BODY_BYTES``."""
-    now = rt.clock.now()
-    with rt.transaction() as session:
-        source = sources.by_key(session, key)
+def store_log_rows(
+    session: Session, rows: Sequence[dict[str, Any]], *, now: datetime, base_url: str
+) -> list[None]:
+    sources.log_requests(session, rows)
+    return [None] * len(rows)
+
+
+def store_arrivals(
+    session: Session, arrivals: Sequence[Arrival], *, now: datetime, base_url: str
+) -> list[Answer]:
+    """The group's source requests: each source read again (a changed secret is checked,
+    a deleted source is a 404), then every workspace's events in one ``ingest``, each
+    source's counts in one statement, and every request's log entry in one insert."""
+    current = sources.feeding(session, {a.source.id for a in arrivals})
+    answers: dict[int, Answer] = {}
+    rows: list[dict[str, Any]] = []
+    by_workspace: dict[int, list[int]] = {}
+    for index, arrival in enumerate(arrivals):
+        source = current.get(arrival.source.id)
         if source is None:
-            return UNKNOWN
-        refusal, body = _checked(source, request)
+            answers[index] = UNKNOWN
+            continue
+        refusal = _rescreened(source, arrival)
         if refusal is not None:
-            outcome = _refused(refusal, kind_of(source).WIRE)
-            _log(session, source, "POST", request, refusal.status, *outcome, now)
-            return refusal
-        tally = _store(session, source, _read(source, body), now, rt.settings.base_url)
-        counts = tally.counts()
+            metrics.count_refused(source.kind, refusal.reason)
+            answers[index] = UNAUTHORIZED
+            rows.append(_entry(arrival, 401, "unauthorized", refusal.detail, now))
+            continue
+        by_workspace.setdefault(source.workspace_id, []).append(index)
+    totals: dict[int, Tally] = {}
+    for workspace, indexes in by_workspace.items():
+        accepted = [arrivals[i] for i in indexes]
+        tallies = _store_workspace(session, workspace, accepted, current, now, base_url)
+        for index, arrival, tally in zip(indexes, accepted, tallies, strict=True):
+            answers[index] = Answer(200, tally.counts())
+            rows.append(_entry(arrival, 200, tally.outcome(), tally.detail(), now))
+            total = totals.setdefault(arrival.source.id, Tally())
+            total.stored += tally.stored
+            total.duplicates += tally.duplicates
+            total.ignored += tally.ignored
+            total.rejected += tally.rejected
+    for source_id, total in totals.items():
         sources.count(
             session,
-            source.id,
-            stored=tally.stored,
-            duplicates=tally.duplicates,
-            ignored=tally.ignored,
-            rejected=len(tally.rejected),
+            source_id,
+            stored=total.stored,
+            duplicates=total.duplicates,
+            ignored=total.ignored,
+            rejected=len(total.rejected),
             now=now,
         )
-        _log(session, source, "POST", request, 200, tally.outcome(), tally.detail(), now)
-    if tally.stored:
-        rt.wake_local()  # other processes' workers were notified by the commit (ingest)
-        metrics.count_ingested(source.kind, tally.stored)
-    reply = kind_of(source).WIRE.answer
-    return Answer(200, counts) if reply is None else Answer(200, text=reply[1], media_type=reply[0])
+    sources.log_requests(session, rows)
+    return [answers[index] for index in range(len(arrivals))]
 
 
-def _checked(source: Source, request: RawRequest) -> tuple[Answer | None, Any]:
-    """(a refusal, or None and the parsed body)."""
-    if len(request.body) > MAX_BODY_BYTES:
-        return Answer(413, {"detail": f"the body is larger than {MAX_BODY_BYTES} bytes"}), None
-    wire = kind_of(source).WIRE
-    body = bodies.parsed(wire, request.body)
-    if body is bodies.NOT_PARSED:
-        return Answer(400, {"detail": f"the body is not {bodies.WHAT[wire.body]}"}), None
-    if not kind_of(source).authentic(request, body, source.secrets):
-        return Answer(401, {"detail": "missing or wrong signature or key"}), None
-    return None, body
+def _rescreened(source: sources.Feeding, arrival: Arrival) -> Refusal | None:
+    """A request screened with secrets that have changed since is screened again."""
+    if source.secrets == arrival.source.secrets:
+        return None
+    screen = KINDS[SourceKind(source.kind)].screen(
+        arrival.request.headers, source.secrets, url=arrival.request.url
+    )
+    screen.feed(arrival.request.body)
+    return screen.verdict() or screen.confirm(arrival.parsed)
 
 
-def _refused(answer: Answer, wire: Wire) -> tuple[str, str]:
-    unparsed = f"not_{wire.body}"
-    outcome = {413: "too_large", 400: unparsed, 401: "unauthorized"}[answer.status]
-    return outcome, str(answer.json["detail"])
+def _store_workspace(
+    session: Session,
+    workspace: int,
+    arrivals: list[Arrival],
+    current: Mapping[int, sources.Feeding],
+    now: datetime,
+    base_url: str,
+) -> list[Tally]:
+    """One workspace's events: business accounts made where missing, then one ``ingest``.
+    Each arrival's tally: what it was read with, and what of it was stored. (New tallies:
+    a group that fails is stored again, one request at a time.)"""
+    tallies = [Tally(ignored=a.read.ignored, rejected=list(a.read.rejected)) for a in arrivals]
+    phones: dict[int, set[str]] = {}
+    for arrival in arrivals:
+        phones.setdefault(arrival.source.id, set()).update(
+            e.whatsapp_account_phone for e in arrival.events
+        )
+    owners = {
+        source_id: _accounts(session, current[source_id], wanted, now)
+        for source_id, wanted in phones.items()
+        if wanted
+    }
+    named = [
+        _with_business_name(e, owners[a.source.id][e.whatsapp_account_phone])
+        for a in arrivals
+        for e in a.events
+    ]
+    outcomes = iter(ingest.ingest(session, workspace, named, now, base_url) if named else [])
+    for arrival, tally in zip(arrivals, tallies, strict=True):
+        for _ in arrival.events:
+            if next(outcomes).status == "duplicate":
+                tally.duplicates += 1
+            else:
+                tally.stored += 1
+    return tallies
 
 
-def _read(source: Source, body: Any) -> Reading:
+def _read(kind: str, body: Any) -> Reading:
     """The kind's reading of a verified body. The kinds read defensively; should one still
     fail on a shape nobody foresaw, the request is logged as rejected rather than a 500
     that the sender would repeat for days."""
     try:
-        return kind_of(source).read(body)
+        return KINDS[SourceKind(kind)].read(body)
     except Exception as error:
         return Reading(rejected=[f"event: could not read it ({type(error).__name__})"])
-
-
-def _store(
-    session: Session, source: Source, reading: Reading, now: datetime, base_url: str
-) -> Tally:
-    tally = Tally(ignored=reading.ignored, rejected=[r[:REASON_CHARS] for r in reading.rejected])
-    events = []
-    for candidate in reading.messages:
-        # A sender that does not date its messages (Twilio): the time they arrived.
-        event, reason = _validated({"timestamp": now, **candidate})
-        if event is None:
-            tally.rejected.append(reason[:REASON_CHARS])
-        else:
-            events.append(event)
-    if not events:
-        return tally
-    owners = _accounts(session, source, {e.whatsapp_account_phone for e in events}, now)
-    named = [_with_business_name(e, owners[e.whatsapp_account_phone]) for e in events]
-    for outcome in ingest.ingest(session, source.workspace_id, named, now, base_url):
-        if outcome.status == "duplicate":
-            tally.duplicates += 1
-        else:
-            tally.stored += 1
-    return tally
 
 
 def _validated(candidate: dict[str, Any]) -> tuple[MessageEvent | None, str]:
@@ -190,7 +469,9 @@ def _validated(candidate: dict[str, Any]) -> tuple[MessageEvent | None, str]:
     return event, ""
 
 
-def _accounts(session: Session, source: Source, phones: set[str], now: datetime) -> dict[str, str]:
+def _accounts(
+    session: Session, source: sources.Feeding, phones: set[str], now: datetime
+) -> dict[str, str]:
     """The business numbers' accounts (created on their first event) and owners' names."""
     owners = tenants.account_owner_names(session, source.workspace_id, phones)
     missing = sorted(phones - owners.keys())
@@ -225,26 +506,12 @@ def _with_business_name(event: MessageEvent, owner_name: str) -> MessageEvent:
     return event
 
 
-def _log(
-    session: Session,
-    source: Source,
-    method: str,
-    request: RawRequest,
-    status_code: int,
-    outcome: str,
-    detail: str,
-    now: datetime,
-) -> None:
-    secret_values = [v for v in source.secrets.values() if isinstance(v, str) and len(v) >= 4]
-
-    def masked(value: str) -> str:
-        """Secrets hidden; NUL written out (no database column takes it)."""
-        for secret in secret_values:
-            value = value.replace(secret, MASK)
-        return value.replace("\x00", "\\u0000")
-
+def _masked(source: Known, method: str, request: RawRequest) -> dict[str, Any]:
+    """A log entry's headers and body: secrets hidden, NUL written out (no database column
+    takes it)."""
+    secret_values = _secret_values(source)
     headers = {
-        name: MASK if name in MASKED_HEADERS else masked(value)
+        name: MASK if name in MASKED_HEADERS else _hidden(value, secret_values)
         for name, value in request.headers.items()
     }
     if method == "GET":
@@ -253,18 +520,53 @@ def _log(
             for name, value in request.query.items()
         )
     else:
-        body = request.body[: LOGGED_BODY_CHARS * 4].decode("utf-8", "replace")
+        body = request.body[:HEAD_BYTES].decode("utf-8", "replace")
         body = _BODY_APIKEY.sub(rf'\1"{MASK}"', body)[:LOGGED_BODY_CHARS]
-    sources.log_request(
-        session,
-        {
-            "source_id": source.id,
-            "at": now,
-            "method": method,
-            "status_code": status_code,
-            "outcome": outcome,
-            "detail": masked(detail),
-            "headers": headers,
-            "body": masked(body),
-        },
-    )
+    return {
+        "source_id": source.id,
+        "method": method,
+        "headers": headers,
+        "body": _hidden(body, secret_values),
+    }
+
+
+def _secret_values(source: Known) -> list[str]:
+    return [v for v in source.secrets.values() if isinstance(v, str) and len(v) >= 4]
+
+
+def _hidden(value: str, secret_values: list[str]) -> str:
+    for secret in secret_values:
+        value = value.replace(secret, MASK)
+    return value.replace("\x00", "\\u0000")
+
+
+def _entry(
+    arrival: Arrival, status_code: int, outcome: str, detail: str, now: datetime
+) -> dict[str, Any]:
+    hidden = _hidden(detail, _secret_values(arrival.source))
+    return {
+        **arrival.logged,
+        "at": now,
+        "status_code": status_code,
+        "outcome": outcome,
+        "detail": hidden,
+    }
+
+
+def _log_row(
+    source: Known,
+    method: str,
+    request: RawRequest,
+    status_code: int,
+    outcome: str,
+    detail: str,
+    now: datetime,
+) -> dict[str, Any]:
+    hidden = _hidden(detail, _secret_values(source))
+    return {
+        **_masked(source, method, request),
+        "at": now,
+        "status_code": status_code,
+        "outcome": outcome,
+        "detail": hidden,
+    }

@@ -27,9 +27,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from chathooks.sources.bodies import form
 from chathooks.sources.fields import clipped, message_event, name, phone, same_secret
 from chathooks.sources.protocol import RawRequest, Reading, Secret, Wire, posts_only
+from chathooks.sources.screening import Refusal, Screen
 
 NAME = "twilio"
 LABEL = "Twilio (WhatsApp)"
@@ -95,16 +95,53 @@ def signature(
     return base64.b64encode(digest).decode()
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
-    """Checked on the raw bytes (parsed here again), whatever ``body`` holds."""
-    fields = form(request.body)
-    key, algorithm = _signing(request.headers.get(SIGNATURE_SETTINGS), secrets)
-    if fields is None or not key or algorithm not in ALGORITHMS:
-        return False
-    given = request.headers.get(SIGNATURE, "")
-    return any(
-        same_secret(given, signature(key, url, fields, algorithm)) for url in _urls(request.url)
-    )
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str) -> Screen:
+    """Twilio signs the URL it called and the form's fields, so the signature is checked once
+    the form is parsed (its bodies are a few hundred bytes)."""
+    return FormScreen(headers, secrets, url=url)
+
+
+class FormScreen:
+    """``X-Twilio-Signature`` over ``url`` + the sorted fields, with the Auth Token (or, as
+    the signature settings header says, a Webhooks Rule's SharedKey)."""
+
+    def __init__(self, headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str):
+        self.url = url
+        self.given = headers.get(SIGNATURE)
+        self.key, self.algorithm = _signing(headers.get(SIGNATURE_SETTINGS), secrets)
+        self.early: Refusal | None = None
+        if self.given is None:
+            self.early = Refusal("signature_missing", f"the {SIGNATURE} header is missing")
+        elif self.algorithm not in ALGORITHMS:
+            self.early = Refusal(
+                "algorithm_unexpected",
+                f"{SIGNATURE_SETTINGS} names {self.algorithm[:40]!r}, not one of "
+                f"{', '.join(ALGORITHMS)}",
+            )
+
+    @property
+    def refused(self) -> bool:
+        return self.early is not None
+
+    def feed(self, chunk: bytes) -> None:
+        """The signature covers the parsed fields, not the bytes: nothing to do yet."""
+
+    def verdict(self) -> Refusal | None:
+        return self.early
+
+    def confirm(self, body: Any) -> Refusal | None:
+        fields = body if isinstance(body, dict) else {}
+        given = self.given or ""
+        if self.key and any(
+            same_secret(given, signature(self.key, url, fields, self.algorithm))
+            for url in _urls(self.url)
+        ):
+            return None
+        return Refusal(
+            "signature_wrong",
+            f"the {SIGNATURE} signature does not match this URL and form signed with this "
+            "source's secret (is CHATHOOKS_PUBLIC_BASE_URL exactly the URL Twilio calls?)",
+        )
 
 
 def _signing(settings: str | None, secrets: Mapping[str, str]) -> tuple[str, str]:

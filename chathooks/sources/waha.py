@@ -32,11 +32,11 @@ from chathooks.sources.fields import (
     name,
     obj,
     phone,
-    same_secret,
     text,
     unix_time,
 )
 from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
+from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "waha"
 LABEL = "WAHA"
@@ -88,10 +88,15 @@ def signature(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha512).hexdigest()
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
-    key = secrets.get("hmac_key", "")
-    given = request.headers.get("x-webhook-hmac", "").strip().lower()
-    return bool(key) and same_secret(given, signature(key, request.body))
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str) -> Screen:
+    """``url`` is not signed by this sender."""
+    return HmacScreen(
+        headers,
+        header="x-webhook-hmac",
+        algorithm_header="x-webhook-hmac-algorithm",
+        algorithm="sha512",
+        key=secrets.get("hmac_key", ""),
+    )
 
 
 def read(body: Any) -> Reading:

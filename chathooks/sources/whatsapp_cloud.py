@@ -34,6 +34,7 @@ from chathooks.sources.fields import (
     unix_time,
 )
 from chathooks.sources.protocol import JSON, Handshake, RawRequest, Reading, Secret
+from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "whatsapp_cloud"
 LABEL = "WhatsApp Cloud API (Meta)"
@@ -68,13 +69,13 @@ SHARED = ("location", "contacts", "order")
 """Other content without text: stored as an attachment describing it."""
 
 
-def authentic(request: RawRequest, body: Any, secrets: Mapping[str, str]) -> bool:
+def screen(headers: Mapping[str, str], secrets: Mapping[str, str], *, url: str) -> Screen:
+    """``url`` is not signed by this sender."""
     """The signature is over the raw bytes exactly as sent (Meta escapes non-ASCII)."""
     key = secrets.get("app_secret", "")
-    if not key:
-        return False
-    expected = hmac.new(key.encode(), request.body, hashlib.sha256).hexdigest()
-    return same_secret(request.headers.get("x-hub-signature-256", ""), f"sha256={expected}")
+    return HmacScreen(
+        headers, header="x-hub-signature-256", prefix="sha256=", algorithm="sha256", key=key
+    )
 
 
 def handshake(query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshake:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from chathooks.store.dialect import table
@@ -13,9 +15,6 @@ from chathooks.store.ids import get_by_id
 from chathooks.store.models import InboundRequest, Source
 
 REQUESTS_KEPT = 50
-PRUNE_EVERY = 10
-"""The log is pruned on every 10th request: a busy source costs two fewer statements on the
-other nine, and never holds more than 59 rows."""
 
 
 def add(session: Session, **values: Any) -> Source:
@@ -27,6 +26,34 @@ def add(session: Session, **values: Any) -> Source:
 
 def by_key(session: Session, key: str) -> Source | None:
     return session.scalars(select(Source).where(Source.key == key)).one_or_none()
+
+
+_SCREENING = select(Source.id, Source.workspace_id, Source.kind, Source.secrets).where(
+    Source.key == bindparam("key")
+)
+
+
+def screening(connection: Connection, key: str) -> tuple[int, int, str, Mapping[str, Any]] | None:
+    """(id, workspace id, kind, secrets) of the source with this key: what a request to its
+    URL is screened with, before any write."""
+    row = connection.execute(_SCREENING, {"key": key}).one_or_none()
+    return None if row is None else (row.id, row.workspace_id, row.kind, row.secrets)
+
+
+@dataclass(frozen=True, slots=True)
+class Feeding:
+    """A source as the requests it received are stored: read once for a group of them."""
+
+    id: int
+    workspace_id: int
+    kind: str
+    secrets: dict[str, Any]
+    teammate_id: int | None
+
+
+def feeding(session: Session, ids: Iterable[int]) -> dict[int, Feeding]:
+    rows = session.connection().execute(_FEEDING, {"ids": sorted(set(ids))})
+    return {row.id: Feeding(*row) for row in rows}
 
 
 def get(session: Session, workspace_id: int, source_id: int) -> Source | None:
@@ -47,6 +74,28 @@ def delete_source(session: Session, source: Source) -> None:
     session.delete(source)
 
 
+_SOURCES = table(Source)
+_REQUESTS = table(InboundRequest)
+_FEEDING = select(
+    _SOURCES.c.id,
+    _SOURCES.c.workspace_id,
+    _SOURCES.c.kind,
+    _SOURCES.c.secrets,
+    _SOURCES.c.teammate_id,
+).where(_SOURCES.c.id.in_(bindparam("ids", expanding=True)))
+_COUNT = (
+    update(_SOURCES)
+    .where(_SOURCES.c.id == bindparam("source"))
+    .values(
+        stored=_SOURCES.c.stored + bindparam("add_stored"),
+        duplicates=_SOURCES.c.duplicates + bindparam("add_duplicates"),
+        ignored=_SOURCES.c.ignored + bindparam("add_ignored"),
+        rejected=_SOURCES.c.rejected + bindparam("add_rejected"),
+        last_event_at=bindparam("now"),
+    )
+)
+
+
 def count(
     session: Session,
     source_id: int,
@@ -57,41 +106,45 @@ def count(
     rejected: int,
     now: datetime,
 ) -> None:
-    """Add one request's counts: a single UPDATE, so concurrent requests never lose one."""
-    session.execute(
-        update(Source)
-        .where(Source.id == source_id)
-        .values(
-            stored=Source.stored + stored,
-            duplicates=Source.duplicates + duplicates,
-            ignored=Source.ignored + ignored,
-            rejected=Source.rejected + rejected,
-            last_event_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    """Add requests' counts: a single UPDATE, so concurrent requests never lose one. (Core,
+    compiled once: it runs for every group of requests.)"""
+    session.connection().execute(
+        _COUNT,
+        {
+            "source": source_id,
+            "add_stored": stored,
+            "add_duplicates": duplicates,
+            "add_ignored": ignored,
+            "add_rejected": rejected,
+            "now": now,
+        },
     )
 
 
-def log_request(session: Session, row: dict[str, Any]) -> None:
-    """Insert one request's entry; every ``PRUNE_EVERY``-th drops all but the newest 50."""
-    new_id = session.execute(
-        insert(table(InboundRequest)).returning(table(InboundRequest).c.id), row
-    ).scalar_one()
-    if new_id % PRUNE_EVERY:
+def log_requests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert requests' entries, then cut each of their sources back to its newest 50 (one
+    statement per source: a group of requests pays it once)."""
+    if not rows:
         return
-    cutoff = session.scalar(
-        select(InboundRequest.id)
-        .where(InboundRequest.source_id == row["source_id"])
-        .order_by(InboundRequest.id.desc())
-        .offset(REQUESTS_KEPT)
-        .limit(1)
+    connection = session.connection()
+    connection.execute(insert(_REQUESTS), list(rows))
+    connection.execute(
+        _KEEP_NEWEST, [{"source": s} for s in sorted({r["source_id"] for r in rows})]
     )
-    if cutoff is not None:
-        session.execute(
-            delete(InboundRequest).where(
-                InboundRequest.source_id == row["source_id"], InboundRequest.id <= cutoff
-            )
-        )
+
+
+_LOG = insert(_REQUESTS)
+_NEWEST_DROPPED = (
+    select(_REQUESTS.c.id)
+    .where(_REQUESTS.c.source_id == bindparam("source"))
+    .order_by(_REQUESTS.c.id.desc())
+    .offset(REQUESTS_KEPT)
+    .limit(1)
+    .scalar_subquery()
+)
+_KEEP_NEWEST = delete(_REQUESTS).where(
+    _REQUESTS.c.source_id == bindparam("source"), _REQUESTS.c.id <= _NEWEST_DROPPED
+)
 
 
 def latest_requests(session: Session, source_id: int) -> list[InboundRequest]:

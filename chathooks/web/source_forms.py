@@ -11,7 +11,7 @@ from chathooks.sources.protocol import Secret
 from chathooks.states import SourceKind
 from chathooks.store.models import Source
 
-SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{1,200}$")
+SECRET_SHAPE = re.compile(r"^[\x21-\x7e]{8,200}$")
 MAX_NAME_LENGTH = 200
 
 
@@ -50,7 +50,7 @@ class SourceForm:
                 continue
             if not SECRET_SHAPE.match(value):
                 form.errors[secret.name] = (
-                    f"Paste the {secret.label}: 1 to 200 visible characters, no spaces."
+                    f"Paste the {secret.label}: 8 to 200 visible characters, no spaces."
                 )
             form.secrets[secret.name] = value
         return form
