@@ -1,7 +1,7 @@
 """chat activity: each chat's latest message time, indexed for the Chats list
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 The Chats list (page and ``GET /api/v1/chats``) shows a workspace's chats by their latest
 message, newest first, a page at a time. Kept on the chat and indexed there, a page reads
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
