@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -219,3 +221,33 @@ def test_large_bodies_take_turns_and_are_screened_whole(
 
     assert run_coroutine(post_all()) == [200, 200, 200, 401]
     assert stored_messages(service) == 3
+
+
+def test_a_source_that_starts_refusing_is_logged_once_and_again_when_it_recovers(
+    service: Service, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="chathooks.sources")
+    sender = setup(service, receiver, "whatsapp_cloud")
+    source_id = sender.source["id"]
+    body = fixture("whatsapp_cloud", "text_received")
+
+    def changes() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "source_id", None) == source_id]
+
+    for _ in range(3):  # a sender with the wrong secret keeps trying
+        assert sender.post(body, sender.signature(body + b" ")).status_code == 401
+    [started] = changes()
+    assert started.levelno == logging.WARNING
+    named = f'source {source_id} "whatsapp_cloud line" (whatsapp_cloud) of workspace '
+    assert started.getMessage().startswith(named)
+    assert "started refusing requests: the x-hub-signature-256 signature does not match" in (
+        started.getMessage()
+    )
+    assert started.__dict__["source_kind"] == "whatsapp_cloud"
+
+    for _ in range(2):
+        assert sender.post(body).status_code == 200
+    [recovered] = changes()[1:]
+    assert recovered.levelno == logging.INFO
+    assert recovered.getMessage().startswith(named)
+    assert recovered.getMessage().endswith("accepts requests again")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import tempfile
@@ -126,6 +127,7 @@ class Known:
     workspace_id: int
     kind: str
     secrets: Mapping[str, Any]
+    name: str
 
 
 class Body:
@@ -192,6 +194,9 @@ class Inbound:
         self.refusals_logged: dict[int, tuple[datetime, int]] = {}
         """Source id → (when a refusal was last logged, refusals not logged since)."""
         self.large_bodies = asyncio.Semaphore(LARGE_AT_ONCE)
+        self.refusing: set[int] = set()
+        """Sources whose latest request to this process was refused: the log says once
+        when a source starts refusing, and once when it stores again."""
 
     async def receive(
         self, key: str, headers: Mapping[str, str], chunks: AsyncIterable[bytes], *, url: str
@@ -229,6 +234,9 @@ class Inbound:
         answer: Answer = await self.group_commit.store(store_arrivals, read)
         if answer.status != 200:
             return answer
+        if source.id in self.refusing:
+            self.refusing.discard(source.id)
+            _announce(source, "accepts requests again", logging.INFO)
         metrics.count_ingested(source.kind, answer.json["stored"])
         if kind.WIRE.answer is None:
             return answer
@@ -283,6 +291,9 @@ class Inbound:
         """Counted always; logged unless the source logged a refusal less than a second
         ago (the next entry then says how many were not)."""
         metrics.count_refused(source.kind, refusal.reason)
+        if source.id not in self.refusing:
+            self.refusing.add(source.id)
+            _announce(source, f"started refusing requests: {refusal.detail}", logging.WARNING)
         now = self.rt.clock.now()
         last, dropped = self.refusals_logged.get(source.id, (None, 0))
         if last is not None and timedelta(0) <= now - last < LOG_REFUSALS_EVERY:
@@ -299,6 +310,20 @@ class Inbound:
         except Exception as error:  # the source was deleted meanwhile, or the database failed
             log.warning("could not log a refused request to source %s: %s", source.id, error)
         return answer
+
+
+def _announce(source: Known, what: str, level: int) -> None:
+    """A change in whether a source's sender gets through: its id, name, kind, workspace and
+    the latest refusal's reason (never a secret or a body)."""
+    name = json.dumps(source.name, ensure_ascii=False)
+    fields = {
+        "workspace_id": source.workspace_id,
+        "source_id": source.id,
+        "source_name": source.name,
+        "source_kind": source.kind,
+    }
+    line = f"source {source.id} {name} ({source.kind}) of workspace {source.workspace_id} {what}"
+    log.log(level, "%s", line, extra=fields)
 
 
 def _feed_all(screen: Screen, chunks: list[bytes]) -> None:
@@ -338,7 +363,7 @@ def handshake(rt: Runtime, key: str, request: RawRequest) -> Answer:
             return UNKNOWN
         result = kind_of(source).handshake(request.query, source.secrets)
         outcome = "verified" if result.status == 200 else "refused"
-        known = Known(source.id, source.workspace_id, source.kind, source.secrets)
+        known = Known(source.id, source.workspace_id, source.kind, source.secrets, source.name)
         row = _log_row(known, "GET", request, result.status, outcome, result.text, rt.clock.now())
         sources.log_requests(session, [row])
     return Answer(result.status, text=result.text)

@@ -28,16 +28,18 @@ def by_key(session: Session, key: str) -> Source | None:
     return session.scalars(select(Source).where(Source.key == key)).one_or_none()
 
 
-_SCREENING = select(Source.id, Source.workspace_id, Source.kind, Source.secrets).where(
+_SCREENING = select(Source.id, Source.workspace_id, Source.kind, Source.secrets, Source.name).where(
     Source.key == bindparam("key")
 )
 
 
-def screening(connection: Connection, key: str) -> tuple[int, int, str, Mapping[str, Any]] | None:
-    """(id, workspace id, kind, secrets) of the source with this key: what a request to its
-    URL is screened with, before any write."""
+def screening(
+    connection: Connection, key: str
+) -> tuple[int, int, str, Mapping[str, Any], str] | None:
+    """(id, workspace id, kind, secrets, name) of the source with this key: what a request
+    to its URL is screened with, before any write."""
     row = connection.execute(_SCREENING, {"key": key}).one_or_none()
-    return None if row is None else (row.id, row.workspace_id, row.kind, row.secrets)
+    return None if row is None else (row.id, row.workspace_id, row.kind, row.secrets, row.name)
 
 
 @dataclass(frozen=True, slots=True)
