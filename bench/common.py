@@ -70,6 +70,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank]
 
 
+def _tail(log: Path | None) -> str:
+    return log.read_text()[-2000:] if log and log.exists() else ""
+
+
 async def wait_ready(
     url: str, proc: subprocess.Popen[bytes], timeout: float, log: Path | None = None
 ) -> None:
@@ -78,7 +82,7 @@ async def wait_ready(
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                tail = log.read_text()[-2000:] if log and log.exists() else ""
+                tail = _tail(log)
                 raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}\n{tail}")
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 async with http.get(url, timeout=aiohttp.ClientTimeout(total=2)) as resp:

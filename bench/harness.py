@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 
 from bench.common import PYTHON, ROOT, free_port, start, stop, wait_ready
 from bench.payload import ACCOUNT_EMAIL, ACCOUNT_NAME, ACCOUNT_PHONE
@@ -46,8 +47,6 @@ class Cleanup:
 
 
 def create_database(name: str) -> str:
-    import psycopg
-
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -55,8 +54,6 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
-    import psycopg
-
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -48,6 +48,7 @@ async def post_steadily(
     http: aiohttp.ClientSession,
     bases: list[str],
     token: str,
+    *,
     run: str,
     rate: float,
     seconds: float,
@@ -83,7 +84,13 @@ async def post_steadily(
 
 
 async def phase_steady(
-    cleanup: Cleanup, receiver: Receiver, cfg: Config, setup: str, rate: float, database_url: str
+    cleanup: Cleanup,
+    receiver: Receiver,
+    cfg: Config,
+    *,
+    setup: str,
+    rate: float,
+    database_url: str,
 ) -> dict[str, Any]:
     """``setup``: "serve" (one process), "api+worker", or "2 api+worker" (two API
     processes taking the POSTs in turn, as behind a load balancer)."""
@@ -109,7 +116,12 @@ async def phase_steady(
         await receiver.reset(http)
         async with Watch([p.pid for p in [*apis, *workers]]) as watch:
             started, answered, accepted = await post_steadily(
-                http, [a.base for a in apis], token, label, rate, cfg.steady_seconds
+                http,
+                [a.base for a in apis],
+                token,
+                run=label,
+                rate=rate,
+                seconds=cfg.steady_seconds,
             )
             try:
                 stats = await receiver.wait_for(
@@ -280,7 +292,7 @@ async def operations_phases(
                 url = create_database(name)
             results[f"steady_{setup}_{rate:.0f}"] = await guarded(
                 f"steady {setup} @ {rate:.0f} msg/s",
-                phase_steady(cleanup, receiver, cfg, setup, rate, url),
+                phase_steady(cleanup, receiver, cfg, setup=setup, rate=rate, database_url=url),
                 limit,
             )
     if cfg.postgres:

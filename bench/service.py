@@ -80,7 +80,7 @@ def main() -> None:
     with rt.transaction() as session:
         ensure_admin_token(session, settings)
     _on_period_end(rt, clock, aggregation)
-    _on_advance(clock, float(os.environ.get("BENCH_ADVANCE_SECONDS", 26 * 3600)))
+    _on_advance(clock, float(os.environ.get("BENCH_ADVANCE_SECONDS", str(26 * 3600))))
     print(f"bench: clock starts at {clock.now().isoformat()}", file=sys.stderr, flush=True)
     uvicorn.run(
         create_app(rt, run_worker=True),

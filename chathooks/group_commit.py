@@ -29,17 +29,17 @@ from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent
 from chathooks.store import tenants
 
-Item = TypeVar("Item", contravariant=True)
-Result = TypeVar("Result", covariant=True)
+Item_contra = TypeVar("Item_contra", contravariant=True)
+Result_co = TypeVar("Result_co", covariant=True)
 
 
-class Storer(Protocol[Item, Result]):
+class Storer(Protocol[Item_contra, Result_co]):
     """Stores one kind of request for a group, in the group's transaction: a module-level
     function, so that requests of one kind find each other by it."""
 
     def __call__(
-        self, session: Session, items: Sequence[Item], /, *, now: datetime, base_url: str
-    ) -> Sequence[Result | Exception]:
+        self, session: Session, items: Sequence[Item_contra], /, *, now: datetime, base_url: str
+    ) -> Sequence[Result_co | Exception]:
         """One result per item, in order: its answer, or the error to raise for it alone
         (the transaction still commits for the others). Raising fails the whole group,
         which is then stored again one item per transaction."""
@@ -67,10 +67,10 @@ class GroupCommit:
         """Tasks storing groups; each stops once it finds nothing waiting."""
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def store(self, storer: Storer[Item, Result], item: Item) -> Result:
+    async def store(self, storer: Storer[Item_contra, Result_co], item: Item_contra) -> Result_co:
         """``item`` stored in the next group; its result once that group is committed."""
         loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Result] = loop.create_future()
+        answer: asyncio.Future[Result_co] = loop.create_future()
         self.waiting.append(_Waiting(storer, item, answer))
         if self.storing < self.parallel:
             self.storing += 1

@@ -76,7 +76,9 @@ def ingest(
             fresh.append(event)
 
     chat_ids, firsts, groups = _chats_for(session, workspace_id, fresh, accounts, now)
-    rows = _message_rows(workspace_id, fresh, accounts, chat_ids, firsts, now)
+    rows = _message_rows(
+        workspace_id, fresh, accounts=accounts, chat_ids=chat_ids, firsts=firsts, now=now
+    )
     new_ids = messages.insert_messages(session, rows)
     inserted = [
         _as_message(new_ids[row["external_id"]], row)
@@ -88,7 +90,7 @@ def ingest(
         chat_id: ChatFacts(chat_id in groups, phones[account_id])
         for (account_id, _), chat_id in chat_ids.items()
     }
-    _queue(session, workspace_id, inserted, chats, now, base_url)
+    _queue(session, workspace_id, inserted, chats=chats, now=now, base_url=base_url)
 
     chat_of = stored | {row["external_id"]: row["chat_id"] for row in rows}
     by_external = {m.external_id: m for m in inserted}
@@ -204,6 +206,7 @@ def _update_chats(
 def _message_rows(
     workspace_id: int,
     events: Sequence[MessageEvent],
+    *,
     accounts: dict[str, int],
     chat_ids: dict[messages.ChatKey, int],
     firsts: set[int],
@@ -284,6 +287,7 @@ def _queue(
     session: Session,
     workspace_id: int,
     inserted: Sequence[Queueable],
+    *,
     chats: Mapping[int, ChatFacts],
     now: datetime,
     base_url: str,

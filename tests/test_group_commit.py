@@ -195,8 +195,8 @@ def test_source_requests_share_a_transaction_and_fail_alone(
                 return answer.status_code, _stored(service)
 
             first = asyncio.ensure_future(one(bodies[0]))
-            while not transactions:
-                await asyncio.sleep(0.01)
+            while not transactions:  # noqa: ASYNC110 filled by a database event hook
+                await asyncio.sleep(0.01)  # until the first request's group has begun
             rest = await asyncio.gather(*(one(body) for body in bodies[1:]))
             return [await first, *rest]
 

@@ -32,7 +32,9 @@ from tests.test_payloads import BASE, UUID, context, message
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0000")
 ENTITY_OR_TAG = re.compile(r"&(?:amp|lt|gt|quot|#x27);|<br/>|<a href='[^'<>]*'>|</a>")
 moments = st.datetimes(
-    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001 hypothesis takes naive bounds
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=st.just(UTC),
 )
 texts = st.text(max_size=300)
 

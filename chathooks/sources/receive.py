@@ -232,16 +232,18 @@ class Inbound:
         if isinstance(read, tuple):
             return await self.refuse(source, RawRequest(headers, body.head), *read)
         answer: Answer = await self.group_commit.store(store_arrivals, read)
-        if answer.status != 200:
-            return answer
+        if answer.status == 200:
+            self.stored(source, answer)
+            if kind.WIRE.answer is not None:
+                media_type, text = kind.WIRE.answer
+                return Answer(200, answer.json, text=text, media_type=media_type)
+        return answer
+
+    def stored(self, source: Known, answer: Answer) -> None:
+        metrics.count_ingested(source.kind, answer.json["stored"])
         if source.id in self.refusing:
             self.refusing.discard(source.id)
             _announce(source, "accepts requests again", logging.INFO)
-        metrics.count_ingested(source.kind, answer.json["stored"])
-        if kind.WIRE.answer is None:
-            return answer
-        media_type, text = kind.WIRE.answer
-        return Answer(200, answer.json, text=text, media_type=media_type)
 
     async def _take(self, body: Body, screen: Screen, chunks: AsyncIterable[bytes]) -> None:
         """The body into ``body`` and ``screen``, up to just past ``MAX_BODY_BYTES``.
@@ -304,7 +306,15 @@ class Inbound:
         if dropped:
             detail += f"\n{dropped} more refused since the previous entry (not logged one by one)"
         outcome = OUTCOMES.get(answer.status, refusal.reason)
-        row = _log_row(source, "POST", request, answer.status, outcome, detail, now)
+        row = _log_row(
+            source,
+            "POST",
+            request,
+            status_code=answer.status,
+            outcome=outcome,
+            detail=detail,
+            now=now,
+        )
         try:
             await self.group_commit.store(store_log_rows, row)
         except Exception as error:  # the source was deleted meanwhile, or the database failed
@@ -364,7 +374,15 @@ def handshake(rt: Runtime, key: str, request: RawRequest) -> Answer:
         result = kind_of(source).handshake(request.query, source.secrets)
         outcome = "verified" if result.status == 200 else "refused"
         known = Known(source.id, source.workspace_id, source.kind, source.secrets, source.name)
-        row = _log_row(known, "GET", request, result.status, outcome, result.text, rt.clock.now())
+        row = _log_row(
+            known,
+            "GET",
+            request,
+            status_code=result.status,
+            outcome=outcome,
+            detail=result.text,
+            now=rt.clock.now(),
+        )
         sources.log_requests(session, [row])
     return Answer(result.status, text=result.text)
 
@@ -395,16 +413,34 @@ def store_arrivals(
         if refusal is not None:
             metrics.count_refused(source.kind, refusal.reason)
             answers[index] = UNAUTHORIZED
-            rows.append(_entry(arrival, 401, "unauthorized", refusal.detail, now))
+            rows.append(
+                _entry(
+                    arrival,
+                    status_code=401,
+                    outcome="unauthorized",
+                    detail=refusal.detail,
+                    now=now,
+                )
+            )
             continue
         by_workspace.setdefault(source.workspace_id, []).append(index)
     totals: dict[int, Tally] = {}
     for workspace, indexes in by_workspace.items():
         accepted = [arrivals[i] for i in indexes]
-        tallies = _store_workspace(session, workspace, accepted, current, now, base_url)
+        tallies = _store_workspace(
+            session, workspace, accepted, current=current, now=now, base_url=base_url
+        )
         for index, arrival, tally in zip(indexes, accepted, tallies, strict=True):
             answers[index] = Answer(200, tally.counts())
-            rows.append(_entry(arrival, 200, tally.outcome(), tally.detail(), now))
+            rows.append(
+                _entry(
+                    arrival,
+                    status_code=200,
+                    outcome=tally.outcome(),
+                    detail=tally.detail(),
+                    now=now,
+                )
+            )
             total = totals.setdefault(arrival.source.id, Tally())
             total.stored += tally.stored
             total.duplicates += tally.duplicates
@@ -439,6 +475,7 @@ def _store_workspace(
     session: Session,
     workspace: int,
     arrivals: list[Arrival],
+    *,
     current: Mapping[int, sources.Feeding],
     now: datetime,
     base_url: str,
@@ -566,7 +603,7 @@ def _hidden(value: str, secret_values: list[str]) -> str:
 
 
 def _entry(
-    arrival: Arrival, status_code: int, outcome: str, detail: str, now: datetime
+    arrival: Arrival, *, status_code: int, outcome: str, detail: str, now: datetime
 ) -> dict[str, Any]:
     hidden = _hidden(detail, _secret_values(arrival.source))
     return {
@@ -582,6 +619,7 @@ def _log_row(
     source: Known,
     method: str,
     request: RawRequest,
+    *,
     status_code: int,
     outcome: str,
     detail: str,

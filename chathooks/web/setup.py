@@ -53,6 +53,7 @@ def setup_page(request: Request) -> Response:
 @router.post(PATH, dependencies=[Depends(require_csrf)])
 def set_up(
     request: Request,
+    *,
     admin_token: Annotated[str, Form()] = "",
     name: Annotated[str, Form()] = "",
     owner_name: Annotated[str, Form()] = "",
