@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets as random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -134,8 +134,10 @@ def request_log(session: Session, workspace_id: int, source_id: int) -> list[Inb
 
 
 class Owning(Protocol):
-    """A source as far as the owner of the accounts it creates goes."""
+    """A source as far as the accounts it creates go: their owner, and the source itself."""
 
+    @property
+    def id(self) -> int: ...
     @property
     def workspace_id(self) -> int: ...
     @property
@@ -174,6 +176,17 @@ def _sample_account(session: Session, source: Source, request: RawRequest, now: 
     reading = kind.read(bodies.parsed(kind.WIRE, request.body))
     phones = {str(m.get("whatsapp_account_phone", "")) for m in reading.messages}
     known = tenants.accounts_by_phone(session, source.workspace_id, phones)
+    add_accounts(session, source, phones - known.keys() - {""}, now, name=SAMPLE_ACCOUNT_NAME)
+
+
+def add_accounts(
+    session: Session, source: Owning, phones: Iterable[str], now: datetime, *, name: str = ""
+) -> None:
+    """Accounts for business numbers a source's events name first, owned by the source's
+    teammate (``account_owner``) and marked as fed by it."""
+    missing = sorted(phones)
+    if not missing:
+        return
     owner = account_owner(session, source, now)
     tenants.insert_accounts(
         session,
@@ -183,11 +196,10 @@ def _sample_account(session: Session, source: Source, request: RawRequest, now: 
                 "phone": phone,
                 "teammate_id": owner.id,
                 "source_id": source.id,
-                "name": SAMPLE_ACCOUNT_NAME,
+                "name": name,
                 "created_at": now,
             }
-            for phone in sorted(phones - known.keys())
-            if phone
+            for phone in missing
         ],
     )
 

@@ -41,7 +41,7 @@ from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
 from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
-from chathooks.sources.manage import account_owner, kind_of
+from chathooks.sources.manage import add_accounts, kind_of
 from chathooks.sources.protocol import RawRequest, Reading
 from chathooks.sources.screening import Refusal, Screen
 from chathooks.states import SourceKind
@@ -536,22 +536,9 @@ def _accounts(
 ) -> dict[str, str]:
     """The business numbers' accounts (created on their first event) and owners' names."""
     owners = tenants.account_owner_names(session, source.workspace_id, phones)
-    missing = sorted(phones - owners.keys())
+    missing = phones - owners.keys()
     if missing:
-        owner = account_owner(session, source, now)
-        tenants.insert_accounts(
-            session,
-            [
-                {
-                    "workspace_id": source.workspace_id,
-                    "phone": phone,
-                    "teammate_id": owner.id,
-                    "source_id": source.id,
-                    "created_at": now,
-                }
-                for phone in missing
-            ],
-        )
+        add_accounts(session, source, missing, now)
         owners = tenants.account_owner_names(session, source.workspace_id, phones)
     return owners
 
