@@ -40,6 +40,11 @@ RECORD_GATHER_SECONDS = 0.02
 writes only the newest 100 of a batch instead of writing and pruning each row."""
 
 
+MIN_SLEEP_SECONDS = 0.005
+"""The shortest wait for something due: a moment already past (a clock that moved) costs
+a short pause, not a busy loop."""
+
+
 class DeliveryWorker:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -93,8 +98,9 @@ class DeliveryWorker:
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
                 self._wake.clear()
                 self._generation += 1
+                due: datetime | None = None
                 try:
-                    jobs = await asyncio.to_thread(self._claim, room, self._generation)
+                    jobs, due = await asyncio.to_thread(self._claim, room, self._generation)
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
@@ -111,16 +117,28 @@ class DeliveryWorker:
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
+                timeout = self._sleep_seconds(due)
             else:
                 self._recorded.clear()
                 waiters = [self._recorded.wait(), stop.wait()]
-            timeout = self.rt.poll_seconds
+                timeout = self.rt.poll_seconds
             waiting = [asyncio.ensure_future(w) for w in waiters]
             await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiting:
                 waiter.cancel()
 
-    def _claim(self, limit: int, generation: int) -> list[Job]:
+    def _sleep_seconds(self, due: datetime | None) -> float:
+        """Until the next thing comes due, or the poll interval if that is sooner: nobody
+        wakes a worker when a back-off or a period ends."""
+        poll = self.rt.poll_seconds
+        if due is None:
+            return poll
+        until_due = (due - self.rt.clock.now()).total_seconds()
+        return min(poll, max(until_due, MIN_SLEEP_SECONDS))
+
+    def _claim(self, limit: int, generation: int) -> tuple[list[Job], datetime | None]:
+        """Due deliveries as jobs and, if fewer than ``limit`` were due, when the next
+        one will be (None: nothing is scheduled)."""
         rt = self.rt
         with rt.transaction() as session:
             now = rt.clock.now()
@@ -129,7 +147,8 @@ class DeliveryWorker:
             claimed = deliveries.claim(
                 session, now, timedelta(seconds=rt.settings.lease_seconds), limit, RUN_LENGTH
             )
-            return load_jobs(session, claimed, rt.settings.base_url, generation)
+            due = deliveries.next_due(session, now) if len(claimed) < limit else None
+            return load_jobs(session, claimed, rt.settings.base_url, generation), due
 
     def _is_halted(self, job: Job) -> bool:
         return self._stopping or job.generation <= self._halted.get(job.claimed.webhook_id, -1)

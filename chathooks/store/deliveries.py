@@ -297,6 +297,33 @@ def claim(
     return claimed
 
 
+_NEXT_DUE = select(
+    select(func.min(_webhooks.c.retry_at))
+    .where(_webhooks.c.status.in_(SENDABLE_STATUSES), _webhooks.c.retry_at > _now)
+    .scalar_subquery(),
+    select(_deliveries.c.due_at)
+    .where(_deliveries.c.status == "pending", _deliveries.c.due_at > _now)
+    .order_by(_deliveries.c.due_at)
+    .limit(1)
+    .scalar_subquery(),
+    select(_deliveries.c.due_at)
+    .where(_deliveries.c.status == "open")
+    .order_by(_deliveries.c.due_at)
+    .limit(1)
+    .scalar_subquery(),
+)
+"""Three index lookups in one round trip: the webhooks table is small, the deliveries'
+are the first entries of the due and closing indexes."""
+
+
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When something not due at ``now`` becomes due: a webhook's back-off ends, a
+    delivery's ``due_at`` or a bundle period's end. Nobody announces these moments, so a
+    worker that sleeps until the next notification must wake at the earliest of them."""
+    moments = session.execute(_NEXT_DUE, {"now": now}).one()
+    return min((m for m in moments if m is not None), default=None)
+
+
 def _followers(
     session: Session, heads: Sequence[Claimed], now: datetime, run: int, room: int
 ) -> list[Claimed]:
