@@ -55,6 +55,9 @@ class DeliveryWorker:
         """Deliveries claimed and not yet recorded, with the end of the lease held on each: a
         lease that ran out meanwhile (a clock jump, a slow record) must not make this worker
         send one of them twice, and a request never starts on a lease about to end."""
+        self._holders: dict[int, int] = {}
+        """The liveness lock each owned delivery's lease was taken under (PostgreSQL): if
+        that lock was lost since, another worker may hold the delivery now."""
         self._generation = 0
         self._halted: dict[int, float] = {}
         self._limiter = rate_limiter_for(runtime)
@@ -99,8 +102,9 @@ class DeliveryWorker:
                 self._wake.clear()
                 self._generation += 1
                 due: datetime | None = None
+                holder = self.rt.holder
                 try:
-                    jobs, due = await asyncio.to_thread(self._claim, room, self._generation)
+                    jobs, due = await asyncio.to_thread(self._claim, room, self._generation, holder)
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
@@ -110,6 +114,8 @@ class DeliveryWorker:
                         lane = (job.claimed.webhook_id, job.claimed.chat_id)
                         runs.setdefault(lane, []).append(job)
                     self._owned[job.claimed.id] = job.claimed.lease_until
+                    if holder is not None:
+                        self._holders[job.claimed.id] = holder
                 for run in runs.values():
                     task = asyncio.create_task(self._deliver_run(run))
                     self._tasks.add(task)
@@ -136,7 +142,9 @@ class DeliveryWorker:
         until_due = (due - self.rt.clock.now()).total_seconds()
         return min(poll, max(until_due, MIN_SLEEP_SECONDS))
 
-    def _claim(self, limit: int, generation: int) -> tuple[list[Job], datetime | None]:
+    def _claim(
+        self, limit: int, generation: int, holder: int | None
+    ) -> tuple[list[Job], datetime | None]:
         """Due deliveries as jobs and, if fewer than ``limit`` were due, when the next
         one will be (None: nothing is scheduled)."""
         rt = self.rt
@@ -144,9 +152,8 @@ class DeliveryWorker:
             now = rt.clock.now()
             if deliveries.close_due_bundles(session, now):
                 notices.notify(session)  # other workers share the bundles just closed
-            claimed = deliveries.claim(
-                session, now, timedelta(seconds=rt.settings.lease_seconds), limit, RUN_LENGTH
-            )
+            lease = timedelta(seconds=rt.settings.lease_seconds)
+            claimed = deliveries.claim(session, now, lease, limit, RUN_LENGTH, holder)
             due = deliveries.next_due(session, now) if len(claimed) < limit else None
             return load_jobs(session, claimed, rt.settings.base_url, generation), due
 
@@ -182,6 +189,9 @@ class DeliveryWorker:
         might overlap the same delivery sent by another worker, after newer messages of
         its chat (a worker paused past its lease): such a delivery is handed back instead."""
         timeout = timedelta(seconds=self.rt.settings.total_timeout_seconds)
+        holder = self._holders.get(delivery_id)
+        if holder is not None and holder != self.rt.holder:
+            return False  # the liveness lock was lost: the lease may be another's now
         return self.rt.clock.now() + timeout <= self._owned[delivery_id]
 
     async def _turn(self, job: Job) -> bool:
@@ -246,6 +256,7 @@ class DeliveryWorker:
         done = [r.delivery_id for r in results if r.delivery_id is not None]
         for delivery_id in done + [id_ for id_, _ in released]:
             self._owned.pop(delivery_id, None)
+            self._holders.pop(delivery_id, None)
         self._wake.set()
 
     async def _lease_loop(self) -> None:
