@@ -34,6 +34,11 @@ class Config:
     flood_requests: int
     flood_bytes: int
     flood_probes: int
+    claims: bool
+    claim_waiting: int
+    drain_large: int
+    drain_small: int
+    drain_chats: int
 
     @property
     def run_timeout(self) -> float:
@@ -80,9 +85,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog phase")
     parser.add_argument(
         "--only",
-        choices=("hot-path", "operations", "backlog"),
-        help="run only the throughput phases, the operations phases, or the backlog phase "
-        "(each with the raw limit)",
+        choices=("hot-path", "operations", "backlog", "claims"),
+        help="run only the throughput phases, the operations phases, the backlog phase "
+        "(each with the raw limit), or the claim measurements (bench.claims)",
+    )
+    parser.add_argument("--no-claims", action="store_true", help="skip the claim measurements")
+    parser.add_argument(
+        "--claim-waiting", type=int, help="deliveries behind the backing-off webhook (claims)"
+    )
+    parser.add_argument("--drain-large", type=int, help="the large backlog drained (claims)")
+    parser.add_argument("--drain-small", type=int, help="the small backlog drained (claims)")
+    parser.add_argument(
+        "--drain-chats", type=int, default=10_000, help="chats the drained backlogs span"
     )
     parser.add_argument("--steady-seconds", type=float, help="length of each steady phase")
     parser.add_argument(
@@ -121,4 +135,9 @@ def parse_args(argv: list[str] | None = None) -> Config:
         flood_requests=args.flood_requests,
         flood_bytes=args.flood_bytes or (64 * 1024 if quick else 8 * 1024 * 1024),
         flood_probes=args.flood_probes or (50 if quick else 300),
+        claims=args.only == "claims" or (args.only is None and not args.no_claims),
+        claim_waiting=args.claim_waiting or (20_000 if quick else 200_000),
+        drain_large=args.drain_large or (100_000 if quick else 1_000_000),
+        drain_small=args.drain_small or 20_000,
+        drain_chats=args.drain_chats,
     )

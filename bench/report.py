@@ -433,6 +433,54 @@ def targets(results: dict[str, Any]) -> list[Goal]:
             goals.append(_absent(target, f"≤ {BUNDLE_LIMIT_S:.0f} s", bundle))
     goals += _memory_goals(results)
     goals.append(_cpu_goal(results))
+    goals += _claim_goals(results.get("claims"))
+    return goals
+
+
+CLAIM_LIMIT_MS = 1.0
+DRAIN_RATIO = 0.9
+
+
+def _claim_goals(claims: dict[str, Any] | None) -> list[Goal]:
+    """Issue 16's sixth: a claim costs the same whatever waits (``bench.claims``)."""
+    behind = "claim of a healthy webhook next to a backing-off one, p50"
+    drain = "drain rate, large backlog ÷ small"
+    done = _usable(claims)
+    if done is None:
+        return [
+            _absent(behind, f"< {CLAIM_LIMIT_MS:.0f} ms", claims),
+            _absent(drain, f"≥ {DRAIN_RATIO:.2f}", claims),
+        ]
+    goals = []
+    for kind, figures in done.items():
+        if not isinstance(figures, dict) or "drain_ratio" not in figures:
+            continue
+        b, large, small = (
+            figures["behind_backing_off"],
+            figures["drain_large"],
+            figures["drain_small"],
+        )
+        goals.append(
+            Goal(
+                f"{behind}, {kind}",
+                f"{b['claim_ms_p50']:.2f} ms (p99 {b['claim_ms_p99']:.2f}) with "
+                f"{b['waiting_behind_backing_off']:,} waiting",
+                "-",
+                f"< {CLAIM_LIMIT_MS:.0f} ms",
+                _verdict(b["claim_ms_p50"] < CLAIM_LIMIT_MS),
+            )
+        )
+        goals.append(
+            Goal(
+                f"{drain}, {kind}",
+                f"{large['per_second']:,.0f} ({large['deliveries']:,}) vs "
+                f"{small['per_second']:,.0f} ({small['deliveries']:,}) deliveries/s; claim "
+                f"p50/p99 {large['claim_ms_p50']:.1f}/{large['claim_ms_p99']:.1f} ms",
+                f"{figures['drain_ratio']:.2f}",
+                f"≥ {DRAIN_RATIO:.2f}",
+                _verdict(figures["drain_ratio"] >= DRAIN_RATIO),
+            )
+        )
     return goals
 
 

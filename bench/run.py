@@ -38,6 +38,7 @@ if __package__ in (None, ""):  # ``python bench/run.py``
 
 from bench.backlog import phase_backlog
 from bench.busy import phase_busy
+from bench.claims import phase_claims
 from bench.common import PYTHON, ROOT, free_port, percentile, start, stop, wait_ready
 from bench.config import Config, parse_args
 from bench.harness import (
@@ -273,6 +274,12 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
         results["backlog"] = await guarded(
             f"backlog of {cfg.backlog_messages:,} during an outage / SQLite",
             phase_backlog(cleanup, receiver, cfg),
+            cfg.backlog_timeout + 60,
+        )
+    if cfg.claims:
+        results["claims"] = await guarded(
+            "claims: behind a backing-off webhook, and drains of two backlog sizes",
+            phase_claims(cleanup.tmp, cfg),
             cfg.backlog_timeout + 60,
         )
     raw_after = await guarded("raw limit again", phase_raw(cleanup, receiver, cfg), limit)

@@ -36,6 +36,9 @@ class Runtime:
     session_secret: str = ""
     listening: bool = False
     """A LISTEN connection is open (PostgreSQL): workers poll only as a fallback."""
+    holder: int | None = None
+    """The liveness lock this process' LISTEN connection holds (PostgreSQL): the leases its
+    worker takes last only while that connection does."""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
 
     def __post_init__(self) -> None:

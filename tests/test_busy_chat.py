@@ -30,7 +30,7 @@ def test_a_chat_is_claimed_as_one_run_that_no_other_worker_can_touch(
     now = service.clock.now()
 
     with service.rt.transaction() as session:
-        first = deliveries.claim(session, now, LEASE, limit=500, run=100)
+        first = deliveries.claim(session, now, lease=LEASE, limit=500, run=100)
     lanes: dict[int, list[int]] = {}
     for claimed in first:
         lanes.setdefault(claimed.chat_id, []).append(claimed.id)
@@ -38,12 +38,12 @@ def test_a_chat_is_claimed_as_one_run_that_no_other_worker_can_touch(
     assert all(ids == sorted(ids) for ids in lanes.values())
 
     with service.rt.transaction() as session:
-        assert deliveries.claim(session, now, LEASE, limit=500, run=100) == [], (
+        assert deliveries.claim(session, now, lease=LEASE, limit=500, run=100) == [], (
             "the rest of a claimed chat waits behind its run, and the run is leased"
         )
     later = now + LEASE + timedelta(seconds=1)
     with service.rt.transaction() as session:
-        taken_over = deliveries.claim(session, later, LEASE, limit=500, run=100)
+        taken_over = deliveries.claim(session, later, lease=LEASE, limit=500, run=100)
     assert [c.id for c in taken_over] == sorted(c.id for c in first), (
         "a worker that died mid-run leaves the same run to the next one, from its start"
     )

@@ -279,6 +279,12 @@ def test_upgrading_a_filled_database_loses_nothing(empty_database: str) -> None:
                 for before, after in zip(expected, stored, strict=True):
                     for column, value in before.items():
                         assert _same(after[column], value), (name, column, after[column], value)
+            lanes = head.tables["lanes"]
+            pending = [d for d in filled["deliveries"] if d["status"] == "pending"]
+            assert {
+                (lane.webhook_id, lane.chat_id, lane.head_id)
+                for lane in conn.execute(select(lanes))
+            } == {(d["webhook_id"], d["chat_id"], d["id"]) for d in pending}  # each queue's head
     finally:
         engine.dispose()
 

@@ -241,3 +241,58 @@ def _leased(service: Service) -> list[int]:
 def _delivered(service: Service) -> list[int]:
     with service.rt.transaction() as session:
         return list(session.scalars(select(Delivery.id).where(Delivery.status == "delivered")))
+
+
+# ---------------------------------------------------------------- a worker dies
+
+
+@postgres_only
+def test_a_killed_workers_chats_go_to_another_at_once(
+    database_url: str, start_service: Any, receiver: Receiver, tmp_path: Path
+) -> None:
+    """``kill -9`` of the worker holding every chat mid-run: the other one takes them over
+    although their leases last ten minutes and nothing polls for ten minutes, since the
+    dead worker's connection, and with it its liveness lock, is gone. Each chat stays in
+    order and nothing is lost (a request in flight at the kill may come twice)."""
+    api = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    receiver.default = Reply(200, delay=2)
+    slow = {
+        "CHATHOOKS_LEASE_SECONDS": "600",
+        "CHATHOOKS_POLL_INTERVAL_SECONDS": "600",
+        "CHATHOOKS_FALLBACK_POLL_SECONDS": "600",
+    }
+    survivor_port = _free_port()
+    survivor = _worker_process(database_url, survivor_port, tmp_path, **slow)
+    doomed = None
+    posted = [event(f"c{c}-{i}", chat=f"c{c}") for i in range(4) for c in range(6)]
+    try:
+        survivor.send_signal(signal.SIGSTOP)  # so that the other one claims every chat
+        doomed = _worker_process(database_url, _free_port(), tmp_path, **slow)
+        team.post("/messages/batch", {"messages": posted})
+        wait_for(lambda: len(_leased(api)) == len(posted), what="the doomed worker's claim")
+        survivor.send_signal(signal.SIGCONT)
+        doomed.kill()
+        doomed.wait(10)
+        wait_for(
+            lambda: (
+                {b["message"]["message_id"] for b in receiver.bodies()}
+                >= {e["message_id"] for e in posted}
+            ),
+            timeout=120,
+            what="every message, from the surviving worker",
+        )
+        in_flight_at_the_kill = 6  # one per chat, at most
+        assert _successes(survivor_port) >= len(posted) - in_flight_at_the_kill
+    finally:
+        survivor.send_signal(signal.SIGCONT)
+        for process in (doomed, survivor):
+            if process is not None:
+                process.kill()
+                process.wait(10)
+    arrived = list(dict.fromkeys(message_ids(receiver)))
+    for chat in range(6):
+        in_chat = [m for m in arrived if m.startswith(f"c{chat}-")]
+        assert in_chat == [f"c{chat}-{i}" for i in range(4)], in_chat

@@ -41,6 +41,11 @@ RECORD_GATHER_SECONDS = 0.02
 writes only the newest 100 of a batch instead of writing and pruning each row."""
 
 
+MIN_SLEEP_SECONDS = 0.005
+"""The shortest wait for something due: a moment already past (a clock that moved) costs
+a short pause, not a busy loop."""
+
+
 class DeliveryWorker:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -51,6 +56,9 @@ class DeliveryWorker:
         """Deliveries claimed and not yet recorded, with the end of the lease held on each: a
         lease that ran out meanwhile (a clock jump, a slow record) must not make this worker
         send one of them twice, and a request never starts on a lease about to end."""
+        self._holders: dict[int, int] = {}
+        """The liveness lock each owned delivery's lease was taken under (PostgreSQL): if
+        that lock was lost since, another worker may hold the delivery now."""
         self._generation = 0
         self._halted: dict[int, float] = {}
         self._limiter = rate_limiter_for(runtime)
@@ -94,8 +102,10 @@ class DeliveryWorker:
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
                 self._wake.clear()
                 self._generation += 1
+                due: datetime | None = None
+                holder = self.rt.holder
                 try:
-                    jobs = await asyncio.to_thread(self._claim, room, self._generation)
+                    jobs, due = await asyncio.to_thread(self._claim, room, self._generation, holder)
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
@@ -105,6 +115,8 @@ class DeliveryWorker:
                         lane = (job.claimed.webhook_id, job.claimed.chat_id)
                         runs.setdefault(lane, []).append(job)
                     self._owned[job.claimed.id] = job.claimed.lease_until
+                    if holder is not None:
+                        self._holders[job.claimed.id] = holder
                 for run in runs.values():
                     task = asyncio.create_task(self._deliver_run(run))
                     self._tasks.add(task)
@@ -112,25 +124,41 @@ class DeliveryWorker:
                 if len(jobs) == room:
                     continue
                 waiters = [self._wake.wait(), stop.wait()]
+                timeout = self._sleep_seconds(due)
             else:
                 self._recorded.clear()
                 waiters = [self._recorded.wait(), stop.wait()]
-            timeout = self.rt.poll_seconds
+                timeout = self.rt.poll_seconds
             waiting = [asyncio.ensure_future(w) for w in waiters]
             await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiting:
                 waiter.cancel()
 
-    def _claim(self, limit: int, generation: int) -> list[Job]:
+    def _sleep_seconds(self, due: datetime | None) -> float:
+        """Until the next thing comes due, or the poll interval if that is sooner: nobody
+        wakes a worker when a back-off or a period ends."""
+        poll = self.rt.poll_seconds
+        if due is None:
+            return poll
+        until_due = (due - self.rt.clock.now()).total_seconds()
+        return min(poll, max(until_due, MIN_SLEEP_SECONDS))
+
+    def _claim(
+        self, limit: int, generation: int, holder: int | None
+    ) -> tuple[list[Job], datetime | None]:
+        """Due deliveries as jobs and, if fewer than ``limit`` were due, when the next
+        one will be (None: nothing is scheduled)."""
         rt = self.rt
         with rt.transaction() as session:
             now = rt.clock.now()
             if deliveries.close_due_bundles(session, now):
                 notices.notify(session)  # other workers share the bundles just closed
+            lease = timedelta(seconds=rt.settings.lease_seconds)
             claimed = deliveries.claim(
-                session, now, timedelta(seconds=rt.settings.lease_seconds), limit, RUN_LENGTH
+                session, now, lease=lease, limit=limit, run=RUN_LENGTH, holder=holder
             )
-            return load_jobs(session, claimed, rt.settings.base_url, generation)
+            due = deliveries.next_due(session, now) if len(claimed) < limit else None
+            return load_jobs(session, claimed, rt.settings.base_url, generation), due
 
     def _is_halted(self, job: Job) -> bool:
         return self._stopping or job.generation <= self._halted.get(job.claimed.webhook_id, -1)
@@ -164,6 +192,9 @@ class DeliveryWorker:
         might overlap the same delivery sent by another worker, after newer messages of
         its chat (a worker paused past its lease): such a delivery is handed back instead."""
         timeout = timedelta(seconds=self.rt.settings.total_timeout_seconds)
+        holder = self._holders.get(delivery_id)
+        if holder is not None and holder != self.rt.holder:
+            return False  # the liveness lock was lost: the lease may be another's now
         return self.rt.clock.now() + timeout <= self._owned[delivery_id]
 
     async def _turn(self, job: Job) -> bool:
@@ -230,6 +261,7 @@ class DeliveryWorker:
         done = [r.delivery_id for r in results if r.delivery_id is not None]
         for delivery_id in done + [id_ for id_, _ in released]:
             self._owned.pop(delivery_id, None)
+            self._holders.pop(delivery_id, None)
         self._wake.set()
 
     async def _lease_loop(self) -> None:

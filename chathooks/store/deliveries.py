@@ -6,12 +6,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+import psycopg
 from sqlalchemy import (
     Integer,
     and_,
     bindparam,
     delete,
-    exists,
     func,
     insert,
     or_,
@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import BindParameter
 
 from chathooks.states import WebhookStatus
 from chathooks.storable import text_problem
-from chathooks.store.dialect import count_by, table
-from chathooks.store.models import BundleMessage, Delivery, Message, Webhook
+from chathooks.store.dialect import count_by, insert_for, insert_ignoring_conflicts, table
+from chathooks.store.models import BundleMessage, Delivery, Lane, Message, Webhook
 
 SENDABLE_STATUSES = (WebhookStatus.ENABLED, WebhookStatus.DISABLED)
 """A webhook disabled by hand still sends what was queued before; an auto-disabled one holds."""
@@ -54,9 +54,43 @@ Lease = tuple[int, datetime]
 """A claimed delivery's id and the end of the lease its worker holds on it."""
 
 
+LaneKey = tuple[int, int]
+"""(webhook id, chat id): one queue, delivered in order."""
+
+LAST_ID = 2**31 - 1
+"""Above every id (the column is a 32-bit integer on PostgreSQL)."""
+
+LANES_PER_STATEMENT = 2000
+"""Lanes refreshed per statement: two parameters each, well under SQLite's limit."""
+
+
 def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(table(Delivery)), list(rows))
+    """New pending deliveries; a lane that had nothing pending gets its first as head."""
+    if not rows:
+        return
+    inserted = session.execute(
+        insert(_deliveries).returning(
+            _deliveries.c.id, _deliveries.c.webhook_id, _deliveries.c.chat_id, _deliveries.c.due_at
+        ),
+        list(rows),
+    )
+    heads: dict[LaneKey, tuple[int, datetime]] = {}
+    for id_, webhook_id, chat_id, due_at in inserted:
+        first = heads.get((webhook_id, chat_id))
+        if first is None or id_ < first[0]:
+            heads[(webhook_id, chat_id)] = (id_, due_at)
+    upsert = insert_for(session, Lane)
+    session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["webhook_id", "chat_id"],
+            set_={"head_id": upsert.excluded.head_id, "due_at": upsert.excluded.due_at},
+            where=_lanes.c.head_id.is_(None),
+        ),
+        [
+            {"webhook_id": lane[0], "chat_id": lane[1], "head_id": id_, "due_at": due_at}
+            for lane, (id_, due_at) in sorted(heads.items())
+        ],
+    )
 
 
 def open_bundle(
@@ -108,6 +142,8 @@ def add_bundle(session: Session, row: dict[str, Any]) -> Delivery:
     bundle = Delivery(**row)
     session.add(bundle)
     session.flush()
+    if bundle.status == "pending":
+        refresh_lanes(session, [(bundle.webhook_id, bundle.chat_id)])
     return bundle
 
 
@@ -118,13 +154,14 @@ def add_bundle_messages(session: Session, rows: Sequence[dict[str, int]]) -> Non
 
 def close_due_bundles(session: Session, now: datetime) -> int:
     """Bundles whose period has ended become pending: one statement, on the closing index."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.status == "open", Delivery.due_at <= now)
+    closed = session.execute(
+        update(_deliveries)
+        .where(_deliveries.c.status == "open", _deliveries.c.due_at <= now)
         .values(status="pending")
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        .returning(_deliveries.c.webhook_id, _deliveries.c.chat_id)
+    ).all()
+    refresh_lanes(session, [(w, c) for w, c in closed])
+    return len(closed)
 
 
 def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
@@ -133,28 +170,69 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
     Bundles a split closed early wait for their period's end as ``pending``; they are due
     now too, or a flush would send a period's last part before its first ones.
     """
-    result = session.execute(
-        update(Delivery)
+    closed = session.execute(
+        update(_deliveries)
         .where(
-            Delivery.webhook_id == webhook_id,
+            _deliveries.c.webhook_id == webhook_id,
             or_(
-                Delivery.status == "open",
+                _deliveries.c.status == "open",
                 and_(
-                    Delivery.status == "pending",
-                    Delivery.aggregation != "none",
-                    Delivery.due_at > now,
+                    _deliveries.c.status == "pending",
+                    _deliveries.c.aggregation != "none",
+                    _deliveries.c.due_at > now,
                 ),
             ),
         )
         .values(status="pending", due_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        .returning(_deliveries.c.webhook_id, _deliveries.c.chat_id)
+    ).all()
+    refresh_lanes(session, [(w, c) for w, c in closed])
+    return len(closed)
+
+
+def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
+    """Point each lane at its oldest pending delivery (none: no head), after deliveries
+    became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
+    an ingest that adds to a lane holds its row until it commits, so the head read after
+    the lock sees that ingest's deliveries, and one that comes later finds no head and
+    sets its own (``insert_singles``). Nothing pending is ever left without a head."""
+    ordered = sorted(set(lanes))
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(ordered), LANES_PER_STATEMENT):
+        chunk = ordered[start : start + LANES_PER_STATEMENT]
+        session.execute(
+            insert_ignoring_conflicts(session, Lane),
+            [{"webhook_id": w, "chat_id": c} for w, c in chunk],
+        )
+        these = tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(chunk)
+        if postgres:
+            session.execute(
+                select(_lanes.c.webhook_id)
+                .where(these)
+                .order_by(_lanes.c.webhook_id, _lanes.c.chat_id)
+                .with_for_update()
+            )
+        session.execute(_REFRESH.where(these))
 
 
 _deliveries = table(Delivery)
 _webhooks = table(Webhook)
-_earlier = _deliveries.alias("earlier")
+_lanes = table(Lane)
+_head = (
+    select(_deliveries.c.id, _deliveries.c.due_at)
+    .where(
+        _deliveries.c.webhook_id == _lanes.c.webhook_id,
+        _deliveries.c.chat_id == _lanes.c.chat_id,
+        _deliveries.c.status == "pending",
+    )
+    .order_by(_deliveries.c.id)
+    .limit(1)
+)
+_REFRESH = update(_lanes).values(
+    head_id=_head.with_only_columns(_deliveries.c.id).scalar_subquery(),
+    due_at=_head.with_only_columns(_deliveries.c.due_at).scalar_subquery(),
+)
+"""Each lane's head, read from the lane index of the deliveries."""
 _now: BindParameter[datetime] = bindparam("now")
 
 _DELIVERY_COLUMNS = (
@@ -177,21 +255,24 @@ _CLAIM = (
         _webhooks.c.previous_secret_until,
         _webhooks.c.max_requests_per_second,
     )
-    .join_from(_deliveries, _webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
+    .select_from(_lanes)
+    .join(_deliveries, _deliveries.c.id == _lanes.c.head_id)
+    .join(_webhooks, _webhooks.c.id == _lanes.c.webhook_id)
     .where(
+        _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
+        _lanes.c.head_id.is_not(None),
+        _lanes.c.due_at <= _now,
         _deliveries.c.status == "pending",
-        _deliveries.c.due_at <= _now,
-        or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < _now),
-        # "+ 0" keeps the planners on the due index: on the lane index they sorted every due row
-        (_deliveries.c.webhook_id + 0).in_(bindparam("sendable", expanding=True)),
-        ~exists().where(
-            _earlier.c.webhook_id == _deliveries.c.webhook_id,
-            _earlier.c.chat_id == _deliveries.c.chat_id,
-            _earlier.c.status == "pending",
-            _earlier.c.id < _deliveries.c.id,
+        or_(
+            _deliveries.c.lease_until.is_(None),
+            _deliveries.c.lease_until < _now,
+            and_(
+                _deliveries.c.leased_by.is_not(None),
+                _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
+            ),
         ),
     )
-    .order_by(_deliveries.c.id)
+    .order_by(_lanes.c.due_at, _lanes.c.head_id)
     .limit(bindparam("limit", type_=Integer))
     .with_for_update(of=_deliveries, skip_locked=True)
 )
@@ -205,13 +286,19 @@ deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to wa
 
 """Built once: the claim runs many times a second, and building it costs more than running it.
 
-Only the oldest pending delivery of each (webhook, chat) is claimable: the next one waits
-until it is delivered. Per-chat order then holds across workers, even under READ
-COMMITTED, where one worker cannot see another's uncommitted lease — it sees the earlier
-row still pending (or skips it, locked) and leaves the later one alone."""
+Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
+the head is delivered. The claim walks the heads of the webhooks that may send, oldest
+first, on ``ix_lanes_due``: what waits behind a head, or behind a webhook backing off, is
+never read. Per-chat order holds across workers, even under READ COMMITTED: a head
+another worker holds is locked (skipped) or leased, and the lane moves to its next
+delivery only in the transaction that records the head delivered."""
 
 _by_ids = _deliveries.c.id.in_(bindparam("ids", expanding=True))
-_LEASE = update(_deliveries).where(_by_ids).values(lease_until=bindparam("until"))
+_LEASE = (
+    update(_deliveries)
+    .where(_by_ids)
+    .values(lease_until=bindparam("until"), leased_by=bindparam("holder"))
+)
 _DELIVERED = (
     update(_deliveries)
     .where(_by_ids)
@@ -221,6 +308,7 @@ _DELIVERED = (
         lease_until=None,
         attempts=_deliveries.c.attempts + 1,
     )
+    .returning(_deliveries.c.webhook_id, _deliveries.c.chat_id)
 )
 _FAILED = (
     update(_deliveries).where(_by_ids).values(lease_until=None, attempts=_deliveries.c.attempts + 1)
@@ -243,78 +331,179 @@ _EXTEND = (
 another worker after its lease ran out stays as it is."""
 
 
-_lane_rank = (
-    func.row_number()
-    .over(
-        partition_by=(_deliveries.c.webhook_id, _deliveries.c.chat_id),
-        order_by=_deliveries.c.id,
+_ahead = _deliveries.alias("ahead")
+_run_end = (
+    select(_ahead.c.id)
+    .where(
+        _ahead.c.webhook_id == _lanes.c.webhook_id,
+        _ahead.c.chat_id == _lanes.c.chat_id,
+        _ahead.c.status == "pending",
     )
-    .label("lane_rank")
+    .order_by(_ahead.c.id)
+    .offset(bindparam("last", type_=Integer))
+    .limit(1)
+    .correlate(_lanes)
+    .scalar_subquery()
 )
-_lanes = (
+"""The id of a lane's last pending delivery a run may take (none: the lane is shorter)."""
+_FOLLOWERS = (
     select(
         *_DELIVERY_COLUMNS,
         _deliveries.c.due_at,
         _deliveries.c.lease_until,
-        _lane_rank,
+        _deliveries.c.leased_by,
     )
-    .where(
-        _deliveries.c.status == "pending",
-        tuple_(_deliveries.c.webhook_id, _deliveries.c.chat_id).in_(
-            bindparam("lanes", expanding=True)
+    .select_from(_lanes)
+    .outerjoin(
+        _deliveries,
+        and_(
+            _deliveries.c.webhook_id == _lanes.c.webhook_id,
+            _deliveries.c.chat_id == _lanes.c.chat_id,
+            _deliveries.c.status == "pending",
+            _deliveries.c.id <= func.coalesce(_run_end, LAST_ID),
         ),
     )
-    .subquery()
+    .where(
+        _lanes.c.webhook_id.in_(bindparam("webhooks", expanding=True)),
+        _lanes.c.chat_id.in_(bindparam("chats", expanding=True)),
+        tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(bindparam("lanes", expanding=True)),
+    )
+    .order_by(_lanes.c.webhook_id, _lanes.c.chat_id, _deliveries.c.id)
 )
-_FOLLOWERS = (
-    select(_lanes)
-    .where(_lanes.c.lane_rank <= bindparam("run", type_=Integer))
-    .order_by(_lanes.c.webhook_id, _lanes.c.chat_id, _lanes.c.id)
+"""The first pending deliveries of the claimed lanes: a range of the lane index each, as
+long as the run and no longer, however many wait behind it (the outer join keeps both
+planners walking the lanes first). No row lock is needed: while a lane's head stays
+pending, the claim gives nobody else the rows behind it, and by the time it is delivered
+they carry this worker's lease."""
+
+
+HOLDERS = 0x6368
+"""The class of PostgreSQL advisory locks that say a worker is alive: each running worker
+holds ``(HOLDERS, its holder number)`` on a connection of its own while it runs."""
+
+_LIVE_HOLDERS = (
+    "SELECT objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND objsubid = 2 AND classid::bigint = %s"
 )
-"""The first pending deliveries of the claimed lanes, on the lane index. No row lock is
-needed: while a lane's head stays pending, the claim gives nobody else the rows behind it,
-and by the time it is delivered they carry this worker's lease."""
+
+
+async def hold(conn: psycopg.AsyncConnection[Any], holder: int) -> None:
+    """Take a worker's liveness lock, on a connection it keeps open while it runs."""
+    await conn.execute("SELECT pg_advisory_lock(%s, %s)", (HOLDERS, holder))
+
+
+async def holders_alive(conn: psycopg.AsyncConnection[Any]) -> set[int]:
+    """``live_holders`` on a worker's own connection."""
+    cursor = await conn.execute(_LIVE_HOLDERS, (HOLDERS,))
+    return {row[0] for row in await cursor.fetchall()}
+
+
+def live_holders(session: Session) -> list[int]:
+    """The workers alive now (PostgreSQL): those whose liveness lock is held."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    return list(session.connection().exec_driver_sql(_LIVE_HOLDERS, (HOLDERS,)).scalars())
 
 
 def claim(
-    session: Session, now: datetime, lease: timedelta, limit: int, run: int = 1
+    session: Session,
+    now: datetime,
+    *,
+    lease: timedelta,
+    limit: int,
+    run: int = 1,
+    holder: int | None = None,
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold.
 
     Each lane (webhook, chat) comes with up to ``run`` of its due deliveries in order, to
-    be sent one after another without a database round trip between them."""
+    be sent one after another without a database round trip between them. A lease taken
+    by a ``holder`` (a worker's liveness lock, PostgreSQL) ends when that worker's
+    connection does, or at its end, whichever comes first."""
     until = now + lease
     sendable = list(session.scalars(_SENDABLE, {"now": now}))
     if not sendable:
         return []
+    live = live_holders(session)
     heads = [
         Claimed._make((*row, until))
-        for row in session.execute(_CLAIM, {"now": now, "limit": limit, "sendable": sendable})
+        for row in session.execute(
+            _CLAIM, {"now": now, "limit": limit, "sendable": sendable, "live": live}
+        )
     ]
-    claimed = heads + _followers(session, heads, now, run, limit - len(heads))
+    claimed = heads + _followers(
+        session, heads, now, run=run, room=limit - len(heads), live=set(live)
+    )
     if claimed:
-        session.execute(_LEASE, {"ids": [c.id for c in claimed], "until": until})
+        ids = [c.id for c in claimed]
+        session.execute(_LEASE, {"ids": ids, "until": until, "holder": holder})
     claimed.sort(key=lambda c: c.id)
     return claimed
 
 
+_NEXT_DUE = select(
+    select(func.min(_webhooks.c.retry_at))
+    .where(_webhooks.c.status.in_(SENDABLE_STATUSES), _webhooks.c.retry_at > _now)
+    .scalar_subquery(),
+    select(_deliveries.c.due_at)
+    .where(_deliveries.c.status == "pending", _deliveries.c.due_at > _now)
+    .order_by(_deliveries.c.due_at)
+    .limit(1)
+    .scalar_subquery(),
+    select(_deliveries.c.due_at)
+    .where(_deliveries.c.status == "open")
+    .order_by(_deliveries.c.due_at)
+    .limit(1)
+    .scalar_subquery(),
+)
+"""Three index lookups in one round trip: the webhooks table is small, the deliveries'
+are the first entries of the due and closing indexes."""
+
+
+def next_due(session: Session, now: datetime) -> datetime | None:
+    """When something not due at ``now`` becomes due: a webhook's back-off ends, a
+    delivery's ``due_at`` or a bundle period's end. Nobody announces these moments, so a
+    worker that sleeps until the next notification must wake at the earliest of them."""
+    moments = session.execute(_NEXT_DUE, {"now": now}).one()
+    return min((m for m in moments if m is not None), default=None)
+
+
 def _followers(
-    session: Session, heads: Sequence[Claimed], now: datetime, run: int, room: int
+    session: Session,
+    heads: Sequence[Claimed],
+    now: datetime,
+    *,
+    run: int,
+    room: int,
+    live: set[int],
 ) -> list[Claimed]:
     """Behind each claimed head, the lane's next deliveries while they are due and free."""
     if run <= 1 or room < len(heads) or not heads:
         return []
     by_lane = {(h.webhook_id, h.chat_id): h for h in heads}
     per_lane = min(run, room // len(by_lane) + 1)  # the head is the lane's first row
-    rows = session.execute(_FOLLOWERS, {"lanes": list(by_lane), "run": per_lane})
+    rows = session.execute(
+        _FOLLOWERS,
+        {
+            "webhooks": sorted({w for w, _ in by_lane}),
+            "chats": sorted({c for _, c in by_lane}),
+            "lanes": list(by_lane),
+            "last": per_lane - 1,
+        },
+    )
     followers: list[Claimed] = []
     cut: set[tuple[int, int]] = set()
     for row in rows:
+        if row.id is None:  # the outer join's row for a lane with nothing pending
+            continue
         lane = (row.webhook_id, row.chat_id)
         head = by_lane[lane]
         if row.id == head.id or lane in cut:
             continue
-        if row.id < head.id or row.due_at > now or (row.lease_until and row.lease_until >= now):
+        held = row.lease_until and row.lease_until >= now
+        if held and row.leased_by is not None and row.leased_by not in live:
+            held = False  # its worker died
+        if row.id < head.id or row.due_at > now or held:
             cut.add(lane)  # the run ends where the lane's order would be broken
             continue
         followers.append(
@@ -345,8 +534,10 @@ def extend_leases(session: Session, leases: Sequence[Lease], until: datetime) ->
 
 
 def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """Delivered, and their lanes move on to the next pending delivery."""
     if ids:
-        session.execute(_DELIVERED, {"ids": list(ids), "at": now})
+        lanes = session.execute(_DELIVERED, {"ids": list(ids), "at": now}).all()
+        refresh_lanes(session, [(w, c) for w, c in lanes])
 
 
 def mark_failed(session: Session, ids: Sequence[int]) -> None:
@@ -415,6 +606,7 @@ def first_bundle_message(session: Session, delivery_id: int) -> Message | None:
 
 
 def delete_for_webhook(session: Session, webhook_id: int) -> None:
+    session.execute(delete(_lanes).where(_lanes.c.webhook_id == webhook_id))
     ids = select(Delivery.id).where(Delivery.webhook_id == webhook_id)
     session.execute(delete(BundleMessage).where(BundleMessage.delivery_id.in_(ids)))
     session.execute(delete(Delivery).where(Delivery.webhook_id == webhook_id))

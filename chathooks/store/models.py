@@ -197,7 +197,8 @@ class Delivery(Base):
     """One payload for one webhook: a single message, or a bundle of one chat's messages.
 
     ``status`` is ``open`` while a bundle gathers, ``pending`` until a 2xx answer, then
-    ``delivered``. A worker owns a pending row while ``lease_until`` is in the future.
+    ``delivered``. A worker owns a pending row while ``lease_until`` is in the future and,
+    on PostgreSQL, while the connection that holds the lock ``leased_by`` names is open.
     """
 
     __tablename__ = "deliveries"
@@ -251,6 +252,9 @@ class Delivery(Base):
     """A ``DeliveryStatus`` (typed ``str`` while ingest assigns plain strings)."""
     due_at: Mapped[datetime]
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    leased_by: Mapped[int | None] = mapped_column(default=None)
+    """The claiming worker's liveness lock (PostgreSQL): once its connection is gone (the
+    worker died), the lease is void at once instead of at ``lease_until``."""
     period_start: Mapped[datetime | None] = mapped_column(default=None)
     aggregation: Mapped[Aggregation] = mapped_column(_stored_as_text(Aggregation, 8))
     message_count: Mapped[int] = mapped_column(Integer, default=1)
@@ -259,6 +263,32 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Lane(Base):
+    """One (webhook, chat) queue and its head: the oldest pending delivery, the only one a
+    claim may start from (per-chat order). A claim reads heads here, so its cost does not
+    grow with the deliveries waiting behind them, or behind a webhook that backs off.
+
+    Kept by the statements that make a delivery pending or delivered (``store.deliveries``);
+    a lane with nothing pending keeps its row, with no head."""
+
+    __tablename__ = "lanes"
+    __table_args__ = (
+        Index(
+            "ix_lanes_due",
+            "webhook_id",
+            "due_at",
+            "head_id",
+            sqlite_where=text("head_id IS NOT NULL"),
+            postgresql_where=text("head_id IS NOT NULL"),
+        ),
+    )
+    webhook_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head_id: Mapped[int | None] = mapped_column(default=None)
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    """The head's ``due_at``: the claim walks a webhook's heads in this order."""
 
 
 class BundleMessage(Base):

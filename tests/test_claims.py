@@ -1,0 +1,77 @@
+"""The claim reads each chat's queue head from ``lanes``: whatever makes a delivery pending
+or delivered must keep every head on its lane's oldest pending delivery, or a chat would
+stall (no head) or go out of order (a later head)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from chathooks.store import deliveries
+from chathooks.store.models import Delivery, Lane, Webhook
+from tests.conftest import Service, event
+from tests.receiver import Receiver
+
+
+def heads_as_stored(service: Service) -> dict[tuple[int, int], int | None]:
+    with service.rt.transaction() as session:
+        return {
+            (lane.webhook_id, lane.chat_id): lane.head_id for lane in session.scalars(select(Lane))
+        }
+
+
+def heads_as_they_should_be(service: Service) -> dict[tuple[int, int], int]:
+    with service.rt.transaction() as session:
+        rows = session.execute(
+            select(Delivery.webhook_id, Delivery.chat_id, func.min(Delivery.id))
+            .where(Delivery.status == "pending")
+            .group_by(Delivery.webhook_id, Delivery.chat_id)
+        )
+        return {(w, c): head for w, c, head in rows}
+
+
+def assert_heads_right(service: Service) -> None:
+    stored = heads_as_stored(service)
+    expected = heads_as_they_should_be(service)
+    assert {lane: head for lane, head in stored.items() if head is not None} == expected
+
+
+def test_every_lane_points_at_its_oldest_pending_delivery(
+    start_service: Any, receiver: Receiver
+) -> None:
+    api: Service = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    single = team.webhook(receiver.url)
+    bundled = team.webhook(receiver.url, "1h")
+    batch = [event(f"m{i}", chat=f"c{i % 3}") for i in range(9)]
+    assert team.post("/messages/batch", {"messages": batch}).status_code == 202
+    assert team.post("/messages", event("m9", chat="c0")).status_code == 202
+    assert_heads_right(api)
+    assert len(heads_as_they_should_be(api)) == 3  # the bundles are still open
+
+    assert team.post(f"/outbound-webhooks/{bundled['id']}/flush", {}).status_code == 200
+    assert_heads_right(api)
+    assert len(heads_as_they_should_be(api)) == 6
+
+    clock = api.clock
+    lease = timedelta(seconds=60)
+    with api.rt.transaction() as session:  # the other webhook backs off
+        session.execute(
+            update(Webhook)
+            .where(Webhook.id == bundled["id"])
+            .values(retry_at=clock.now() + timedelta(hours=1))
+        )
+    for _ in range(6):
+        with api.rt.transaction() as session:
+            claimed = deliveries.claim(session, clock.now(), lease=lease, limit=2, run=2)
+        assert {c.webhook_id for c in claimed} <= {single["id"]}
+        with api.rt.transaction() as session:
+            deliveries.mark_delivered(session, [c.id for c in claimed], clock.now())
+        assert_heads_right(api)
+    stored = heads_as_stored(api)
+    assert all(stored[lane] is None for lane in stored if lane[0] == single["id"])
+    assert team.post("/messages", event("m10", chat="c1")).status_code == 202
+    assert_heads_right(api)  # an idle lane gets its new head
