@@ -133,7 +133,11 @@ def add_account(body: AccountIn, workspace: WorkspaceDep, rt: RuntimeDep) -> Acc
         return _account_out(workspaces.AccountRow(account, owner, None))
 
 
-@router.patch("/whatsapp-accounts/{account_id}", response_model=AccountOut)
+@router.patch(
+    "/whatsapp-accounts/{account_id}",
+    response_model=AccountOut,
+    summary="Rename a WhatsApp account",
+)
 def rename_account(
     account_id: int, body: AccountChange, workspace: WorkspaceDep, rt: RuntimeDep
 ) -> AccountOut:
@@ -145,7 +149,11 @@ def rename_account(
         return _account_out(row)
 
 
-@router.delete("/whatsapp-accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/whatsapp-accounts/{account_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a WhatsApp account",
+)
 def remove_account(account_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> Response:
     """Remove a WhatsApp account: its chats, messages and everything delivered stay, and
     messages naming it are refused (422) until it is connected again. A source's next
