@@ -156,6 +156,8 @@ class Service:
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.browsers: list[httpx.Client] = []
+        """Clients of ``tests.pages.browser``, closed with the service."""
 
     def start(self) -> Service:
         self.thread.start()
@@ -167,6 +169,8 @@ class Service:
 
     def stop(self) -> None:
         self.http.close()
+        for client in self.browsers:
+            client.close()
         self.server.should_exit = True
         self.thread.join(30)
         self.rt.engine.dispose()

@@ -21,8 +21,10 @@ def csrf_of(client: httpx.Client, path: str = "/login") -> str:
 
 
 def browser(service: Service) -> httpx.Client:
-    """A client with its own cookie jar: one browser."""
-    return httpx.Client(base_url=service.url, timeout=30, follow_redirects=False)
+    """A client with its own cookie jar: one browser, closed when the service stops."""
+    client = httpx.Client(base_url=service.url, timeout=30, follow_redirects=False)
+    service.browsers.append(client)
+    return client
 
 
 def set_password(service: Service, team: Workspace, client: httpx.Client) -> None:

@@ -69,6 +69,7 @@ class Receiver:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._started.set()
         self._loop.run_forever()
+        self._loop.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.arrived += 1

@@ -110,7 +110,8 @@ def test_serve_says_where_it_listens_and_prints_the_admin_token_once(tmp_path: P
         process.terminate()
         process.wait(20)
         assert process.stdout is not None
-        return process.stdout.read()
+        with process.stdout:
+            return process.stdout.read()
 
     process, banner = start()
     url = banner[0].split("is running on ")[1].strip()

@@ -45,8 +45,9 @@ class Running:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
+        with self.process.stdout:
+            for line in self.process.stdout:
+                self.lines.append(line)
 
     @property
     def output(self) -> str:

@@ -154,7 +154,7 @@ def test_json_logs_carry_ids_and_no_secrets(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: _answers(port), timeout=30, what="serve to listen")
+        wait_for(lambda: _answers(port), timeout=60, what="serve to listen")
         base = f"http://127.0.0.1:{port}"
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         created = httpx.post(

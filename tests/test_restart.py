@@ -84,7 +84,7 @@ def _chathooks(command: str, database_url: str, workdir: Path, port: int = 0) ->
 
 def _serve(database_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     process: subprocess.Popen[bytes] = _chathooks("serve", database_url, workdir, port)
-    wait_for(lambda: _answers(port), timeout=30, what="chathooks serve to listen")
+    wait_for(lambda: _answers(port), timeout=60, what="chathooks serve to listen")
     return process
 
 

@@ -22,6 +22,7 @@ from chathooks.store.models import (
     Workspace,
 )
 from tests.conftest import PUBLIC_BASE, Service, event, run_coroutine, wait_for
+from tests.pages import browser
 from tests.receiver import Receiver, Reply
 from tests.test_operations import scrape, value
 
@@ -30,7 +31,7 @@ PASSWORD = "correct horse battery"
 
 def logged_in(service: Service, link: str) -> httpx.Client:
     """A browser-like client, logged in through the owner's one-time link."""
-    client = httpx.Client(base_url=service.url, timeout=30)
+    client = browser(service)
     path = link.removeprefix(PUBLIC_BASE)
     form = client.get(path)
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)

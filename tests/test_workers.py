@@ -161,7 +161,7 @@ def _worker_process(database_url: str, port: int, cwd: Path, **env: str) -> subp
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    wait_for(lambda: _ready(port), timeout=30, what="the worker to be ready")
+    wait_for(lambda: _ready(port), timeout=60, what="the worker to be ready")
     return process
 
 
