@@ -61,6 +61,7 @@ def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
                     await listener
             await asyncio.gather(*tasks)
             await rt.transport.close()
+            await rt.own_transport.close()
 
     return lifespan
 

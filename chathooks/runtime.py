@@ -32,6 +32,9 @@ class Runtime:
     clock: Clock
     mailer: Mailer
     transport: Transport
+    own_transport: Transport
+    """For requests to chathooks' own public URL (a source's Send sample): the operator chose
+    that address, so it may be private, unlike a webhook's."""
     rng: random.Random = field(default_factory=random.Random)
     session_secret: str = ""
     listening: bool = False
@@ -89,6 +92,10 @@ def build_runtime(
     transport: Transport | None = None,
 ) -> Runtime:
     engine = make_engine(settings.database_url)
+    timeouts = {
+        "connect_timeout": settings.connect_timeout_seconds,
+        "total_timeout": settings.total_timeout_seconds,
+    }
     return Runtime(
         settings=settings,
         engine=engine,
@@ -98,8 +105,8 @@ def build_runtime(
         transport=transport
         or AiohttpTransport(
             allow_private=settings.allow_private_targets,
-            connect_timeout=settings.connect_timeout_seconds,
-            total_timeout=settings.total_timeout_seconds,
             connections=settings.delivery_concurrency,
+            **timeouts,
         ),
+        own_transport=AiohttpTransport(allow_private=True, connections=1, **timeouts),
     )

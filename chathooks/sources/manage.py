@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from chathooks import payloads
-from chathooks.deliver.transport import AiohttpTransport, Outcome
+from chathooks.deliver.transport import Outcome
 from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
 from chathooks.sources import bodies
@@ -222,14 +222,4 @@ async def send_sample(rt: Runtime, workspace_id: int, source_id: int) -> Outcome
             return target, dict(request.headers), request.body
 
     target, headers, body = await asyncio.to_thread(prepare)
-    # The operator's own URL, so private addresses are fine here (unlike webhook targets).
-    transport = AiohttpTransport(
-        allow_private=True,
-        connect_timeout=rt.settings.connect_timeout_seconds,
-        total_timeout=rt.settings.total_timeout_seconds,
-        connections=1,
-    )
-    try:
-        return await transport.post(target, headers, body)
-    finally:
-        await transport.close()
+    return await rt.own_transport.post(target, headers, body)

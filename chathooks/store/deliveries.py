@@ -276,14 +276,6 @@ _CLAIM = (
     .limit(bindparam("limit", type_=Integer))
     .with_for_update(of=_deliveries, skip_locked=True)
 )
-_SENDABLE = select(_webhooks.c.id).where(
-    _webhooks.c.status.in_(SENDABLE_STATUSES),
-    or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
-)
-"""Webhooks that may send now, looked up before the deliveries: a webhook backing off with
-a large backlog would otherwise make every claim walk its whole backlog (200,000 waiting
-deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to walk)."""
-
 """Built once: the claim runs many times a second, and building it costs more than running it.
 
 Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
@@ -292,6 +284,14 @@ first, on ``ix_lanes_due``: what waits behind a head, or behind a webhook backin
 never read. Per-chat order holds across workers, even under READ COMMITTED: a head
 another worker holds is locked (skipped) or leased, and the lane moves to its next
 delivery only in the transaction that records the head delivered."""
+
+_SENDABLE = select(_webhooks.c.id).where(
+    _webhooks.c.status.in_(SENDABLE_STATUSES),
+    or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
+)
+"""Webhooks that may send now, looked up before the deliveries: a webhook backing off with
+a large backlog would otherwise make every claim walk its whole backlog (200,000 waiting
+deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to walk)."""
 
 _by_ids = _deliveries.c.id.in_(bindparam("ids", expanding=True))
 _LEASE = (
