@@ -81,10 +81,11 @@ def test_serve_names_the_setup_page_on_the_first_start_only(tmp_path: Path) -> N
             command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
         )
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(4)]
-        process.terminate()
-        process.wait(20)
-        return "".join(lines) + process.stdout.read()
+        with process.stdout:
+            lines = [process.stdout.readline() for _ in range(4)]
+            process.terminate()
+            process.wait(20)
+            return "".join(lines) + process.stdout.read()
 
     first = banner()
     url = first.split("is running on ")[1].split()[0]
