@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -119,7 +120,7 @@ class Strict(BaseModel):
         """Text holds no NUL and no lone surrogate (a database would refuse them: a 500, not
         a 422), and loses its surrounding spaces only now, after its checks: its limits and
         patterns judge what was sent, as the published schema does."""
-        if isinstance(value, str):
+        if isinstance(value, str) and not isinstance(value, Enum):  # a StrEnum is checked
             field = cls.model_fields[info.field_name or ""]
             required = any(getattr(rule, "min_length", 0) for rule in field.metadata)
             return _trimmed(value, required=required)

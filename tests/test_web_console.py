@@ -198,7 +198,7 @@ def test_rotating_asks_first_and_the_old_secret_signs_for_24_hours_more(
     )
 
     # A receiver still verifying with the old secret accepts until the overlap ends.
-    check_overlap(service, team, receiver, old, new, until)
+    check_overlap(service, team, receiver, old=old, new=new, until=until)
     page.reload()
     expect(page.locator("#secret .overlap")).to_have_count(0)
 
