@@ -202,7 +202,8 @@ async def run_minimal(cleanup: Cleanup, cfg: Config) -> dict[str, Any]:
     """``bench.minimal`` under the same client, bodies and concurrency as chathooks'
     single-message API (the Authorization header is sent and ignored)."""
     port, log = free_port(), cleanup.tmp / "minimal.log"
-    args = [PYTHON, "-m", "bench.minimal", str(port), str(cleanup.tmp / "minimal.db")]
+    database = cleanup.tmp / f"minimal-{port}.db"  # a fresh one each run: ids repeat
+    args = [PYTHON, "-m", "bench.minimal", str(port), str(database)]
     proc = start(args, log, cwd=ROOT)
     cleanup.procs.append(proc)
     base = f"http://127.0.0.1:{port}"
