@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema_rs
-import pytest
 from pydantic import BaseModel, ValidationError
 
 from chathooks import schemas
