@@ -88,7 +88,7 @@ def test_a_hostile_retry_after_never_hurts_another_workspace(
     _victim_got_everything_once(victim, victim_hook, victim_receiver, 30)
     failed = _failed(hostile, hostile_hook)
     assert failed["last_error"] == "HTTP 429"
-    assert failed["status"] == "enabled"
+    assert (failed["status"], failed["enabled"]) == ("failing", True)
     logged = _recorded(hostile, hostile_hook)
     assert logged and logged[0]["response_headers"]["Retry-After"] == retry_after
 
