@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.conftest import Service, event, free_port, wait_for
 from tests.receiver import Receiver
-from tests.test_sources import Sender, fixture
+from tests.test_sources import Sender, fixture, team_on_its_own_url
 
 BUSINESS = "+79222222222"
 
@@ -102,10 +102,7 @@ def test_removing_an_account_keeps_what_was_delivered_and_its_next_event_brings_
 def test_send_sample_is_a_test_on_an_account_named_a_sample(
     start_service: Callable[..., Service], receiver: Receiver
 ) -> None:
-    port = free_port()
-    service = start_service(port=port, public_base_url=f"http://127.0.0.1:{port}")
-    team = service.workspace()
-    team.webhook(receiver.url)
+    team = team_on_its_own_url(start_service, receiver)
     sender = Sender(team, "waha")
     result = team.post(f"/sources/{sender.source['id']}/sample", {}).json()
     assert result["success"], result

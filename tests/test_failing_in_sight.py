@@ -11,7 +11,7 @@ from typing import Any
 from chathooks import outbound
 from chathooks.deliver.transport import Outcome
 from chathooks.record import Sent, record_results
-from chathooks.runtime import build_runtime
+from chathooks.runtime import Runtime, build_runtime
 from chathooks.schemas import WebhookIn
 from chathooks.store import webhooks
 from chathooks.web.showing import state_of
@@ -122,20 +122,26 @@ def _sent(webhook_id: int, success: bool, at: Any) -> Sent:
     return Sent(webhook_id, None, None, 1, "http://x.test", {}, "{}", outcome, at)
 
 
+def runtime_with_a_webhook(database_url: str, clock: Any) -> tuple[Runtime, int]:
+    """A runtime on the test database, and the id of one webhook of a fresh workspace."""
+    rt = build_runtime(make_settings(database_url), clock=clock)
+    with rt.transaction() as session:
+        workspace = create_workspace(
+            session, name="Acme", owner_name="O", owner_email="o@acme.test", now=clock.now()
+        ).workspace
+        hook = outbound.create(
+            session, workspace.id, WebhookIn(url="http://x.test"), rt.settings, clock.now()
+        )
+        return rt, hook.id
+
+
 def test_requests_that_fail_together_are_one_attempt_and_the_page_says_both(
     database_url: str, clock: Any
 ) -> None:
     """Recorded batch by batch as a worker records them: attempts count back-off rounds,
     requests count requests, and the words on the page say both."""
-    rt = build_runtime(make_settings(database_url), clock=clock)
+    rt, hook_id = runtime_with_a_webhook(database_url, clock)
     now = clock.now()
-    with rt.transaction() as session:
-        workspace = create_workspace(
-            session, name="Acme", owner_name="O", owner_email="o@acme.test", now=now
-        ).workspace
-        hook_id = outbound.create(
-            session, workspace.id, WebhookIn(url="http://x.test"), rt.settings, now
-        ).id
 
     def record(*outcomes: bool, at: Any) -> Any:
         with rt.transaction() as session:

@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 
-from chathooks import outbound
 from chathooks.deliver.transport import Outcome
 from chathooks.record import Sent, record_results
-from chathooks.runtime import build_runtime
-from chathooks.schemas import WebhookIn
 from chathooks.states import TIMED_OUT, FailureClass
-from chathooks.workspaces import create_workspace
-from tests.conftest import Service, event, free_port, make_settings, wait_for
+from tests.conftest import Service, event, free_port, wait_for
 from tests.pages import browser, set_password
 from tests.receiver import Receiver, Reply
 from tests.test_cli import _chathooks
+from tests.test_failing_in_sight import runtime_with_a_webhook
 from tests.test_operations import scrape, value
 
 FAILED_ATTEMPTS = "chathooks_webhook_failed_attempts_total"
@@ -178,15 +175,8 @@ def test_a_change_rolled_back_is_never_logged(
     """Results are recorded in one transaction per batch: a batch that fails after the
     webhook changed state leaves no line saying it did."""
     caplog.set_level(logging.INFO, logger="chathooks")
-    rt = build_runtime(make_settings(database_url), clock=clock)
+    rt, hook_id = runtime_with_a_webhook(database_url, clock)
     now = clock.now()
-    with rt.transaction() as session:
-        workspace = create_workspace(
-            session, name="Acme", owner_name="O", owner_email="o@acme.test", now=now
-        ).workspace
-        hook_id = outbound.create(
-            session, workspace.id, WebhookIn(url="http://x.test"), rt.settings, now
-        ).id
     failed = Sent(hook_id, None, None, 1, "http://x.test", {}, "{}", Outcome(503, 1.0), now)
 
     with pytest.raises(RuntimeError), rt.transaction() as session:

@@ -560,13 +560,20 @@ def test_absurd_bodies_never_cause_a_500(service: Service, kind: str) -> None:
     assert stored_messages(service) == 0
 
 
-def test_send_sample_posts_a_signed_event_to_the_public_url(
-    start_service: Callable[..., Service], receiver: Receiver
-) -> None:
+def team_on_its_own_url(start_service: Callable[..., Service], receiver: Receiver) -> Workspace:
+    """A team whose service's public URL is its real address, so Send sample reaches it,
+    with a webhook to ``receiver``."""
     port = free_port()
     service = start_service(port=port, public_base_url=f"http://127.0.0.1:{port}")
     team = service.workspace()
     team.webhook(receiver.url)
+    return team
+
+
+def test_send_sample_posts_a_signed_event_to_the_public_url(
+    start_service: Callable[..., Service], receiver: Receiver
+) -> None:
+    team = team_on_its_own_url(start_service, receiver)
     for kind in ("whatsapp_cloud", "waha", "evolution"):
         sender = Sender(team, kind)
         result = team.post(f"/sources/{sender.source['id']}/sample", {}).json()

@@ -21,7 +21,7 @@ from chathooks.sources.protocol import RawRequest
 from tests.browsing import PASSWORD
 from tests.conftest import Service, Workspace, free_port, wait_for
 from tests.receiver import Receiver
-from tests.test_sources import OWNER, chat, stored_messages
+from tests.test_sources import OWNER, chat, stored_messages, team_on_its_own_url
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources" / "twilio"
 PUBLIC = "https://hooks.acme.example"
@@ -305,10 +305,7 @@ def test_odd_forms_never_cause_a_500(service: Service) -> None:
 def test_send_sample_signs_for_the_public_url(
     start_service: Callable[..., Service], receiver: Receiver
 ) -> None:
-    port = free_port()
-    service = start_service(port=port, public_base_url=f"http://127.0.0.1:{port}")
-    team = service.workspace()
-    team.webhook(receiver.url)
+    team = team_on_its_own_url(start_service, receiver)
     sender = TwilioSender(team)
     result = team.post(f"/sources/{sender.source['id']}/sample", {}).json()
     assert (result["success"], result["status"], result["body"]) == (True, 200, TWIML), result
