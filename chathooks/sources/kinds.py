@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from chathooks.sources import evolution, twilio, waha, whatsapp_cloud
-from chathooks.sources.protocol import Kind
+from chathooks.sources.protocol import Kind, Sender
 from chathooks.states import SourceKind
 
 _ALL: tuple[Kind, ...] = (whatsapp_cloud, waha, evolution, twilio)
 KINDS: dict[SourceKind, Kind] = {SourceKind(kind.NAME): kind for kind in _ALL}
 """Every ``SourceKind`` has its module here, in the enum's order."""
+
+SENDERS: dict[SourceKind, Sender] = {}
+"""The kinds whose sender's API chathooks can send through (``chathooks.send``)."""

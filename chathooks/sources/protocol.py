@@ -57,14 +57,26 @@ class Wire:
 JSON = Wire("json")
 
 
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    """What the sender later reports about a message it sent for us (Cloud API
+    ``statuses[]``, a WAHA or Evolution ack): ``failed`` with the sender's reason, or not."""
+
+    message_id: str
+    failed: bool
+    error: str = ""
+
+
 @dataclass(slots=True)
 class Reading:
     """What a body holds: message events (``MessageEvent`` input, validated by the caller),
-    events that are not messages (ignored), and messages it could not read (rejected)."""
+    events that are not messages (ignored), messages it could not read (rejected), and
+    reports on messages sent through the sender's API (``chathooks.send`` applies them)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     ignored: int = 0
     rejected: list[str] = field(default_factory=list)
+    reports: list[SendReport] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +115,84 @@ class Kind(Protocol):
     ) -> RawRequest:
         """A correctly signed sample event, as the sender would post it to ``url``."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A message template approved in Meta's WhatsApp Manager (Cloud API only): what Meta
+    accepts outside the 24-hour customer-service window."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to send through the sender: to the chat it knows as ``chat_external_id``
+    (a stored chat's ``external_id``; empty when a chat is started by ``phone``)."""
+
+    chat_external_id: str
+    phone: str
+    is_group: bool
+    text: str
+    template: Template | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request to the sender's own API, built from a source's sending secrets."""
+
+    method: Literal["GET", "POST"]
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SendAnswer:
+    """What the sender's answer to a send ``Call`` means: ``sent`` (with the sender's
+    message id, in the form its echo or its ``statuses`` carry), ``retry`` later (429, 5xx),
+    or ``failed`` for good, with the sender's reason in plain words."""
+
+    outcome: Literal["sent", "retry", "failed"]
+    message_id: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAnswer:
+    """The sender's answer to a check ``Call``: can this source send, and if not, why."""
+
+    ok: bool
+    words: str
+
+
+class Sender(Protocol):
+    """What a kind provides when chathooks can send through its sender's API (optional:
+    ``sources.kinds.SENDERS`` lists the kinds that do). Pure functions: the ``send`` stage
+    makes the HTTP request, through the one guarded transport, and records the result.
+
+    ``SEND_SECRETS`` are the names, among the kind's ``SECRETS`` (all optional), that a
+    source needs to send; ``PER_SECOND`` the default pace per WhatsApp account."""
+
+    @property
+    def NAME(self) -> str: ...
+    @property
+    def SEND_SECRETS(self) -> tuple[str, ...]: ...
+    @property
+    def PER_SECOND(self) -> float: ...
+
+    def send_call(self, secrets: Mapping[str, str], reply: Reply) -> Call: ...
+
+    def read_send(self, status: int, body: str) -> SendAnswer:
+        """Reads an HTTP answer to ``send_call`` (errors without an answer are the
+        caller's: always retried)."""
+        ...
+
+    def check_call(self, secrets: Mapping[str, str]) -> Call: ...
+
+    def read_check(self, status: int, body: str) -> CheckAnswer: ...
 
 
 def posts_only(query: Mapping[str, str], secrets: Mapping[str, str]) -> Handshake:
