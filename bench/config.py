@@ -39,17 +39,20 @@ class Config:
     drain_large: int
     drain_small: int
     drain_chats: int
+    scale: bool
+    scale_messages: int
+    scale_workers: tuple[int, ...]
 
     @property
     def run_timeout(self) -> float:
         """The whole run's hard limit: every phase's own, with room to spare."""
-        return self.phase_timeout * 14 + self.backlog_timeout + 300
+        return self.phase_timeout * 18 + self.backlog_timeout + 300
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="chathooks against the machine's raw limit and issue 9's targets.",
+        description="chathooks against the machine's raw limit and issue 16's targets.",
     )
     parser.add_argument("--quick", action="store_true", help="small N: a sanity run (~3 min)")
     parser.add_argument("--raw-requests", type=int, help="requests in the raw phase")
@@ -85,9 +88,21 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog phase")
     parser.add_argument(
         "--only",
-        choices=("hot-path", "operations", "backlog", "claims"),
-        help="run only the throughput phases, the operations phases, the backlog phase "
-        "(each with the raw limit), or the claim measurements (bench.claims)",
+        choices=("hot-path", "operations", "backlog", "claims", "scale"),
+        help="run only the throughput phases, the operations phases, the backlog phase, "
+        "the scale-out and recovery phases on PostgreSQL (each with the raw limit), or the "
+        "claim measurements (bench.claims)",
+    )
+    parser.add_argument(
+        "--no-scale", action="store_true", help="skip the scale-out and recovery phases"
+    )
+    parser.add_argument(
+        "--scale-messages", type=int, help="messages per scale-out run (20,000; quick 3,000)"
+    )
+    parser.add_argument(
+        "--scale-workers",
+        default="1,2,4",
+        help="worker counts of the scale-out runs, comma-separated (default 1,2,4)",
     )
     parser.add_argument("--no-claims", action="store_true", help="skip the claim measurements")
     parser.add_argument(
@@ -140,4 +155,23 @@ def parse_args(argv: list[str] | None = None) -> Config:
         drain_large=args.drain_large or (100_000 if quick else 1_000_000),
         drain_small=args.drain_small or 20_000,
         drain_chats=args.drain_chats,
+        scale=_scale_wanted(args),
+        scale_messages=args.scale_messages or (3_000 if quick else 20_000),
+        scale_workers=_counts(parser, args.scale_workers),
     )
+
+
+def _scale_wanted(args: argparse.Namespace) -> bool:
+    """The scale-out phases need PostgreSQL."""
+    wanted = args.only == "scale" or (args.only is None and not args.no_scale)
+    return wanted and not args.no_postgres
+
+
+def _counts(parser: argparse.ArgumentParser, text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1 or max(counts) > 16:
+        parser.error(f"--scale-workers: {text!r} is not a list of counts from 1 to 16 (1,2,4)")
+    return counts

@@ -87,9 +87,11 @@ class Receiver:
         async with http.post(f"{self.base}/_reset") as resp:
             resp.raise_for_status()
 
-    async def answer(self, http: aiohttp.ClientSession, status: int) -> None:
-        """Answer every webhook with ``status`` from now on (503: an outage)."""
-        async with http.post(f"{self.base}/_mode", json={"status": status}) as resp:
+    async def answer(self, http: aiohttp.ClientSession, status: int, delay: float = 0.0) -> None:
+        """Answer every webhook with ``status`` from now on (503: an outage), ``delay``
+        seconds late (a slow receiver)."""
+        mode = {"status": status, "delay": delay}
+        async with http.post(f"{self.base}/_mode", json=mode) as resp:
             resp.raise_for_status()
 
     async def stats(self, http: aiohttp.ClientSession) -> dict[str, Any]:

@@ -1,12 +1,10 @@
-"""The operations phases of the benchmark (issue 8): steady state at a fixed rate,
-workers scaling on PostgreSQL, and a retention soak. Run by ``bench.run``; each records
-the CPU and peak RSS of its chathooks processes.
+"""The operations phases of the benchmark (issue 8): steady state at a fixed rate and a
+retention soak (workers scaling out on PostgreSQL are ``bench.scale``). Run by
+``bench.run``; each records the CPU and peak RSS of its chathooks processes.
 
 (d) steady state: single-message POSTs on a fixed schedule (open loop), for ``serve`` on
     SQLite and for ``api`` + 1 ``worker`` on PostgreSQL; latency from each POST's start to
     the receiver's arrival (both CLOCK_MONOTONIC), with lost and duplicated messages.
-(e) workers: one backlog on PostgreSQL, drained by 1 and then (on a fresh database, same
-    backlog) 2 ``chathooks worker`` processes; messages/s and the workers' CPU per message.
 (f) retention soak: ``bench.service`` (serve on SQLite, movable clock) with
     ``CHATHOOKS_RETENTION_DAYS=1``; each cycle streams messages in, then moves the clock
     26 h so the next sweep removes them; the database size after each cycle must stay flat.
@@ -158,53 +156,6 @@ async def phase_steady(
     }
 
 
-# ---------------------------------------------------------------- (e) workers
-
-
-async def phase_workers(
-    cleanup: Cleanup, receiver: Receiver, cfg: Config, workers: int
-) -> dict[str, Any]:
-    name = f"chathooks_bench_{os.getpid()}_w{workers}"
-    cleanup.databases.append(name)
-    database_url = create_database(name)
-    env = {"CHATHOOKS_LOG_LEVEL": "WARNING"}
-    api = await start_service(cleanup, ["chathooks", "api"], database_url, f"w{workers}-api", env)
-    deadline = time.monotonic() + cfg.phase_timeout
-    events = batches(
-        f"w{workers}", cfg.chats, cfg.messages // cfg.chats, cfg.batch_size, chat_major=False
-    )
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-        token = await set_up_workspace(http, api, receiver.hook, "none")
-        ingested = await ingest(http, api, token, events, cfg.ingest_concurrency)
-        await receiver.reset(http)
-        procs = await asyncio.gather(
-            *(
-                start_service(
-                    cleanup, ["chathooks", "worker"], database_url, f"w{workers}-worker{i}", env
-                )
-                for i in range(workers)
-            )
-        )
-        # The workers start together and drain as they start; the rate runs from the
-        # first receipt, the CPU is counted from readiness (start-up costs left out).
-        async with Watch([p.pid for p in procs]) as watch:
-            stats = await receiver.wait_for(http, "messages", ingested.accepted, deadline)
-    cpu = watch.cpu()
-    for process in [*procs, api]:
-        stop(process.proc)
-    span = stats["last"] - stats["first"]
-    return {
-        "workers": workers,
-        "messages": ingested.accepted,
-        "delivered_msg_per_s": stats["messages"] / span,
-        "seconds": span,
-        "worker_cpu_seconds": cpu,
-        "cpu_ms_per_message": cpu * 1000 / stats["messages"],
-        "peak_rss_mib": watch.peak_rss_mib,
-        "duplicates": stats["duplicates"],
-    }
-
-
 # ---------------------------------------------------------------- (f) retention soak
 
 
@@ -277,8 +228,8 @@ async def phase_soak(cleanup: Cleanup, receiver: Receiver, cfg: Config) -> dict[
 async def operations_phases(
     cleanup: Cleanup, receiver: Receiver, cfg: Config, results: dict[str, Any], limit: float
 ) -> None:
-    """(d) steady state at 100 msg/s and at half the delivered rate of (b); (e) 1 and 2
-    workers on one PostgreSQL backlog; (f) the retention soak."""
+    """(d) steady state at 100 msg/s and at half the delivered rate of (b); (f) the
+    retention soak."""
     sustained = results.get("none_sqlite", {}).get("delivered_msg_per_s")
     rates = [100.0] + ([round(sustained / 2)] if sustained and sustained / 2 > 100 else [])
     setups = ["serve"] + (["api+worker", "2 api+worker"] if cfg.postgres else [])
@@ -293,13 +244,6 @@ async def operations_phases(
             results[f"steady_{setup}_{rate:.0f}"] = await guarded(
                 f"steady {setup} @ {rate:.0f} msg/s",
                 phase_steady(cleanup, receiver, cfg, setup=setup, rate=rate, database_url=url),
-                limit,
-            )
-    if cfg.postgres:
-        for workers in (1, 2):
-            results[f"workers_{workers}"] = await guarded(
-                f"PostgreSQL backlog, {workers} worker(s)",
-                phase_workers(cleanup, receiver, cfg, workers),
                 limit,
             )
     results["retention_soak"] = await guarded(

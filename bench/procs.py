@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +48,14 @@ def memory_mib(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of all cores since boot, from ``/proc/stat``: the share of
+    the machine a phase kept busy, whoever was using it."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
 @dataclass
 class Seen:
     root: int
@@ -68,6 +76,10 @@ class Watch:
 
     roots: Sequence[int]
     interval: float = 1.0
+    others: Callable[[], list[int]] | None = None
+    """Processes the bench did not start whose CPU counts apart (:meth:`others_cpu`), e.g.
+    the PostgreSQL backends serving the phase's database; asked for at each sample."""
+    others_seen: dict[int, tuple[float, float]] = field(default_factory=dict)
     seen: dict[int, Seen] = field(default_factory=dict)
     rss_series: list[tuple[float, float]] = field(default_factory=list)
     """(monotonic time, total VmRSS of the trees in MiB), one per sample."""
@@ -86,11 +98,22 @@ class Watch:
             seen.cpu, seen.peak_rss_mib = cpu, peak
             total += rss
         self.rss_series.append((time.monotonic(), total))
+        for pid in self.others() if self.others else []:
+            with contextlib.suppress(OSError):
+                cpu = cpu_seconds(pid)
+                start = self.others_seen.get(pid, (0.0 if self._task else cpu, 0.0))[0]
+                self.others_seen[pid] = (start, cpu)
         return total
 
-    def cpu(self) -> float:
-        """CPU seconds used by the trees since the watch began (as of the last sample)."""
-        return sum(s.cpu - s.cpu_at_start for s in self.seen.values())
+    def cpu(self, root: int | None = None) -> float:
+        """CPU seconds used by the trees (or the one of ``root``) since the watch began (as
+        of the last sample)."""
+        seen = [s for s in self.seen.values() if root in (None, s.root)]
+        return sum(s.cpu - s.cpu_at_start for s in seen)
+
+    def others_cpu(self) -> float:
+        """CPU seconds used by :attr:`others` since the watch began (as of the last sample)."""
+        return sum(last - start for start, last in self.others_seen.values())
 
     @property
     def peak_rss_mib(self) -> float:

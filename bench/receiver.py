@@ -4,11 +4,15 @@ Run as ``python -m bench.receiver PORT``. Any POST path is a webhook; ``GET /_st
 ``GET /_arrivals``, ``POST /_reset`` and ``POST /_mode`` are for the benchmark. Times are
 ``time.monotonic()`` (CLOCK_MONOTONIC, shared by every process on the machine).
 ``POST /_mode {"status": 503}`` makes every webhook fail (counted, not recorded) until
-``{"status": 200}`` (or a reset): an outage.
+``{"status": 200}`` (or a reset): an outage. ``{"status": 200, "delay": 5}`` answers
+each webhook 5 s late (a slow receiver, so a worker holds its chats while it waits); a
+request whose client is gone by then (a killed worker) is counted as abandoned, not
+recorded. ``in_flight`` in the stats counts the requests being held.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -32,6 +36,10 @@ class Record:
     duplicates: int = 0
     refused: int = 0
     """Webhooks answered with an error status (``/_mode``)."""
+    in_flight: int = 0
+    """Webhooks held by a ``delay`` right now."""
+    abandoned: int = 0
+    """Held webhooks whose client had gone when the delay ended (not recorded)."""
 
     def note(self, at: float, body: bytes) -> None:
         self.requests += 1
@@ -58,6 +66,8 @@ class Record:
             "bundles": len(self.bundle_times),
             "duplicates": self.duplicates,
             "refused": self.refused,
+            "in_flight": self.in_flight,
+            "abandoned": self.abandoned,
             "mean_body_bytes": self.body_bytes / self.requests if self.requests else 0,
             "first": self.first,
             "last": self.last,
@@ -66,14 +76,24 @@ class Record:
 
 def make_app() -> web.Application:
     state = {"record": Record()}
-    answer = {"status": 200}
+    answer: dict[str, float] = {"status": 200, "delay": 0.0}
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
+        record = state["record"]
         if answer["status"] != 200:
-            state["record"].refused += 1
-            return web.Response(status=answer["status"])
-        state["record"].note(time.monotonic(), body)
+            record.refused += 1
+            return web.Response(status=int(answer["status"]))
+        if answer["delay"]:
+            record.in_flight += 1
+            try:
+                await asyncio.sleep(answer["delay"])
+            finally:
+                record.in_flight -= 1
+            if request.transport is None or request.transport.is_closing():
+                record.abandoned += 1
+                return web.Response(status=200)
+        record.note(time.monotonic(), body)
         return web.Response(status=200)
 
     async def stats(_: web.Request) -> web.Response:
@@ -87,11 +107,12 @@ def make_app() -> web.Application:
 
     async def reset(_: web.Request) -> web.Response:
         state["record"] = Record()
-        answer["status"] = 200
+        answer.update(status=200, delay=0.0)
         return web.json_response({"ok": True})
 
     async def mode(request: web.Request) -> web.Response:
-        answer["status"] = int((await request.json())["status"])
+        wanted = await request.json()
+        answer.update(status=int(wanted["status"]), delay=float(wanted.get("delay", 0.0)))
         return web.json_response(answer)
 
     app = web.Application(client_max_size=8 * 1024 * 1024)

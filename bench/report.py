@@ -1,17 +1,13 @@
 """The printed table (every figure, with its ratio to the raw limit and the CPU per message
-next to each rate) and issue 9's targets, met or missed, from one run's results."""
+next to each rate) from one run's results; the targets are ``bench.targets``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 Row = tuple[str, str, str, str]
 """metric, value, ÷ raw, CPU ms per message (every chathooks process)."""
-
-RSS_LIMIT_MIB = 200.0
-BUNDLE_LIMIT_S = 5.0
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -54,6 +50,7 @@ def table(results: dict[str, Any]) -> list[Row]:
                 else make(results[key], ratio)
             )
     rows += _operations_rows(results)
+    rows += _scale_rows(results, ratio)
     if "backlog" in results:
         backlog = results["backlog"]
         rows += _error_row("backlog", backlog) if "error" in backlog else _backlog_rows(backlog)
@@ -265,23 +262,6 @@ def _operations_rows(results: dict[str, Any]) -> list[Row]:
             p99 = scaled["latency_ms_from_post_start"]["p99"]
             ratio = p99 / serve["latency_ms_from_post_start"]["p99"]
             out.append((f"p99 at 100/s: {setup}/PostgreSQL ÷ serve/SQLite", f"{ratio:.2f}", "", ""))
-    for key in ("workers_1", "workers_2"):
-        result = results.get(key)
-        if result is None:
-            continue
-        name = f"PostgreSQL, {key[-1]} worker(s)"
-        if "error" in result:
-            out += _error_row(name, result)
-            continue
-        out += [
-            (
-                f"{name} delivered (msg/s; CPU: the workers)",
-                _fmt(result["delivered_msg_per_s"], 0),
-                "",
-                _cpu(result),
-            ),
-            (f"{name} peak RSS, the workers (MiB)", _fmt(result["peak_rss_mib"]), "", ""),
-        ]
     soak = results.get("retention_soak")
     if soak is not None:
         if "error" in soak:
@@ -294,6 +274,68 @@ def _operations_rows(results: dict[str, Any]) -> list[Row]:
                 ("retention soak: RSS MiB per cycle", rss, "", ""),
                 ("retention soak peak RSS (MiB)", _fmt(soak["peak_rss_mib"]), "", ""),
             ]
+    return out
+
+
+def scale_runs(results: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The scale-out runs (``bench.scale``) by worker count, failed ones included."""
+    runs = [(int(k.split("_")[1]), v) for k, v in results.items() if k.startswith("scale_")]
+    return sorted(runs, key=lambda run: run[0])
+
+
+def _scale_rows(results: dict[str, Any], ratio: Callable[[Any], str]) -> list[Row]:
+    """Issue 16's eighth target, and the seventh (``recovery``)."""
+    out: list[Row] = []
+    runs = scale_runs(results)
+    one = next((r["delivered_msg_per_s"] for n, r in runs if n == 1 and "error" not in r), None)
+    for workers, run in runs:
+        name = f"PostgreSQL, api + {workers} worker(s)"
+        if "error" in run:
+            out += _error_row(name, run)
+            continue
+        rate = run["delivered_msg_per_s"]
+        speedup = f", ÷ 1 worker {rate / one:.2f}" if one else ""
+        cpu = " / ".join(
+            _fmt(run[f"{k}_cpu_ms_per_message"], 2) for k in ("api", "workers", "database", "all")
+        )
+        out += [
+            (f"{name} delivered (msg/s{speedup})", _fmt(rate), ratio(rate), _cpu(run)),
+            (f"{name} CPU ms/msg: api / workers / database / all", cpu, "", ""),
+            (
+                f"{name} ingest (msg/s); left at its end; drain after (msg/s)",
+                f"{_fmt(run['ingest_msg_per_s'], 0)}; {run['left_at_ingest_end']:,}; "
+                f"{_fmt(run['drain_msg_per_s_after_ingest'], 0)}",
+                "",
+                "",
+            ),
+            (
+                f"{name} machine busy (share of all cores); load (1 min)",
+                f"{run['machine_busy_share']:.2f}; {run['loadavg_at_end']:.1f}",
+                "",
+                "",
+            ),
+            (f"{name} peak RSS (MiB)", _fmt(run["peak_rss_mib"]), "", ""),
+        ]
+    recovery = results.get("recovery")
+    if recovery is not None and "error" in recovery:
+        out += _error_row("recovery after kill -9", recovery)
+    elif recovery is not None:
+        out += [
+            (
+                "recovery after kill -9: last / first chat taken over; all delivered (s)",
+                f"{recovery['takeover_s']:.2f} / {recovery['first_chat_s']:.2f}; "
+                f"{recovery['all_delivered_s']:.2f}",
+                "",
+                "",
+            ),
+            (
+                "recovery after kill -9: not received / out of order / duplicates",
+                f"{recovery['not_received']} / {recovery['out_of_order']} / "
+                f"{recovery['duplicates']}",
+                "",
+                "",
+            ),
+        ]
     return out
 
 
@@ -357,239 +399,8 @@ def _backlog_rows(backlog: dict[str, Any]) -> list[Row]:
     ]
 
 
-# ---------------------------------------------------------------- targets
-
-
-@dataclass(frozen=True)
-class Goal:
-    target: str
-    figure: str
-    ratio: str
-    goal: str
-    status: str
-    """met, MISSED, not run, or error."""
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
-def _usable(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The phase's figures, or None if it did not run or failed."""
-    return result if result is not None and "error" not in result else None
-
-
-def _absent(target: str, goal: str, result: dict[str, Any] | None) -> Goal:
-    return Goal(target, "-", "-", goal, "not run" if result is None else "error")
-
-
-def chathooks_phases(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Every phase's figures for chathooks' own processes (not the raw client's or the
-    minimal endpoint's), by phase name; a phase that failed is left out."""
-    found = []
-    for key, result in results.items():
-        if not isinstance(result, dict) or not _usable(result):
-            continue
-        if key == "sources_sqlite":
-            found += [(f"{key}/{half}", result[half]) for half in ("api", "source")]
-        elif "peak_rss_mib" in result:
-            found.append((key, result))
-    return found
-
-
-def targets(results: dict[str, Any]) -> list[Goal]:
-    raw = results["raw"].get("requests_per_second")
-    goals = [_single_goal(results.get("sources_sqlite"))]
-    none = results.get("none_sqlite")
-    if (done := _usable(none)) and raw:
-        rate = done["delivered_msg_per_s"]
-        goals.append(
-            Goal(
-                "2 none delivered, SQLite, serve ÷ raw",
-                f"{rate:,.0f} msg/s",
-                f"{rate / raw:.2f}",
-                "≥ 0.50",
-                _verdict(rate / raw >= 0.5),
-            )
-        )
-    else:
-        goals.append(_absent("2 none delivered ÷ raw", "≥ 0.50", none))
-    goals.append(_busy_goal(results.get("busy_chat"), raw))
-    for key, label in (("bundles_sqlite", "SQLite"), ("bundles_postgres", "PostgreSQL")):
-        bundle = results.get(key)
-        target = f"4 bundles, {label}: last bundle after period end"
-        if done := _usable(bundle):
-            last = done["period_end_to_last_bundle_s"]
-            goals.append(
-                Goal(
-                    target,
-                    f"{last:.2f} s ({done['chats']:,} chats)",
-                    f"{done['bundles_per_s'] / raw:.2f}" if raw else "-",
-                    f"≤ {BUNDLE_LIMIT_S:.0f} s",
-                    _verdict(last <= BUNDLE_LIMIT_S),
-                )
-            )
-        else:
-            goals.append(_absent(target, f"≤ {BUNDLE_LIMIT_S:.0f} s", bundle))
-    goals += _memory_goals(results)
-    goals.append(_cpu_goal(results))
-    goals += _claim_goals(results.get("claims"))
-    return goals
-
-
-CLAIM_LIMIT_MS = 1.0
-DRAIN_RATIO = 0.9
-
-
-def _claim_goals(claims: dict[str, Any] | None) -> list[Goal]:
-    """Issue 16's sixth: a claim costs the same whatever waits (``bench.claims``)."""
-    behind = "claim of a healthy webhook next to a backing-off one, p50"
-    drain = "drain rate, large backlog ÷ small"
-    done = _usable(claims)
-    if done is None:
-        return [
-            _absent(behind, f"< {CLAIM_LIMIT_MS:.0f} ms", claims),
-            _absent(drain, f"≥ {DRAIN_RATIO:.2f}", claims),
-        ]
-    goals = []
-    for kind, figures in done.items():
-        if not isinstance(figures, dict) or "drain_ratio" not in figures:
-            continue
-        b, large, small = (
-            figures["behind_backing_off"],
-            figures["drain_large"],
-            figures["drain_small"],
-        )
-        goals.append(
-            Goal(
-                f"{behind}, {kind}",
-                f"{b['claim_ms_p50']:.2f} ms (p99 {b['claim_ms_p99']:.2f}) with "
-                f"{b['waiting_behind_backing_off']:,} waiting",
-                "-",
-                f"< {CLAIM_LIMIT_MS:.0f} ms",
-                _verdict(b["claim_ms_p50"] < CLAIM_LIMIT_MS),
-            )
-        )
-        goals.append(
-            Goal(
-                f"{drain}, {kind}",
-                f"{large['per_second']:,.0f} ({large['deliveries']:,}) vs "
-                f"{small['per_second']:,.0f} ({small['deliveries']:,}) deliveries/s; claim "
-                f"p50/p99 {large['claim_ms_p50']:.1f}/{large['claim_ms_p99']:.1f} ms",
-                f"{figures['drain_ratio']:.2f}",
-                f"≥ {DRAIN_RATIO:.2f}",
-                _verdict(figures["drain_ratio"] >= DRAIN_RATIO),
-            )
-        )
-    return goals
-
-
-def _single_goal(single: dict[str, Any] | None) -> Goal:
-    target = "1 single-message ingest ÷ minimal FastAPI"
-    done = _usable(single)
-    if done is None:
-        return _absent(target, "≥ 0.50", single)
-    api, minimal = done["api"], done["minimal"]
-    ratio = api["msg_per_s"] / minimal["msg_per_s"]
-    return Goal(
-        target,
-        f"{api['msg_per_s']:,.0f} vs {minimal['msg_per_s']:,.0f} msg/s; CPU "
-        f"{api['cpu_ms_per_message']:.2f} vs {minimal['cpu_ms_per_message']:.2f} ms",
-        f"{ratio:.2f}",
-        "≥ 0.50",
-        _verdict(ratio >= 0.5),
-    )
-
-
-def _busy_goal(busy: dict[str, Any] | None, raw: float | None) -> Goal:
-    target = "3 one busy chat ÷ raw, in order"
-    done = _usable(busy)
-    if done is None or not raw or done["delivered_msg_per_s"] is None:
-        return _absent(target, "≥ 0.25, in order", busy)
-    rate = done["delivered_msg_per_s"]
-    in_order = done["complete"] and done["out_of_order"] == 0 and done["not_received"] == 0
-    order = (
-        "in order"
-        if in_order
-        else f"{done['out_of_order']} out of order, {done['not_received']} not received"
-    )
-    return Goal(
-        target,
-        f"{rate:,.0f} msg/s of {done['messages']:,}, {order}",
-        f"{rate / raw:.2f}",
-        "≥ 0.25, in order",
-        _verdict(rate / raw >= 0.25 and in_order),
-    )
-
-
-def _memory_goals(results: dict[str, Any]) -> list[Goal]:
-    phases = chathooks_phases(results)
-    goals = []
-    if phases:
-        name, worst = max(phases, key=lambda p: p[1]["peak_rss_mib"] or 0.0)
-        peak = worst["peak_rss_mib"]
-        goals.append(
-            Goal(
-                f"5 peak RSS, every phase ({len(phases)})",
-                f"{peak:.0f} MiB ({name})",
-                "-",
-                f"≤ {RSS_LIMIT_MIB:.0f} MiB",
-                _verdict(peak <= RSS_LIMIT_MIB),
-            )
-        )
-    else:
-        goals.append(_absent("5 peak RSS, every phase", f"≤ {RSS_LIMIT_MIB:.0f} MiB", None))
-    backlog = _usable(results.get("backlog"))
-    if backlog is None:
-        target = "5 backlog: nothing lost, RSS flat"
-        return [*goals, _absent(target, "0 lost, flat", results.get("backlog"))]
-    ingest, drain = backlog["rss_mib_ingest"], backlog["rss_mib_drain"]
-    if backlog["complete"]:
-        lost = f"{backlog['not_received']:,} not received"
-    else:
-        lost = f"incomplete: {backlog['not_received']:,} not received by the deadline"
-    return [
-        *goals,
-        Goal(
-            f"5 backlog of {backlog['messages']:,}: nothing lost",
-            f"{lost}, {backlog['duplicates']:,} duplicates",
-            "-",
-            "0 lost",
-            _verdict(backlog["complete"] and backlog["not_received"] == 0),
-        ),
-        Goal(
-            f"5 backlog of {backlog['messages']:,}: RSS flat",
-            f"ingest {_window(ingest)}, drain {_window(drain)} MiB",
-            f"{backlog['rss_growth']:.2f}",
-            "end ≤ 1.1 × ¼ in",
-            _verdict(backlog["rss_flat"]),
-        ),
-    ]
-
-
-def _cpu_goal(results: dict[str, Any]) -> Goal:
-    phases = chathooks_phases(results)
-    measured = [n for n, p in phases if p.get("cpu_ms_per_message")]
-    none = _usable(results.get("none_sqlite"))
-    example = f"; none/SQLite {none['cpu_ms_per_message']:.2f} ms" if none else ""
-    return Goal(
-        "6 CPU per delivered message, every phase",
-        f"{len(measured)} of {len(phases)} phases{example}",
-        "-",
-        "in every phase",
-        _verdict(bool(phases) and len(measured) == len(phases)),
-    )
-
-
-def print_report(rows: list[Row], goals: list[Goal]) -> None:
+def print_report(rows: list[Row]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"{'metric':<{width}}  {'value':>18}  {'÷ raw':>6}  {'CPU ms/msg':>10}")
     for name, value, ratio, cpu in rows:
         print(f"{name:<{width}}  {value:>18}  {ratio:>6}  {cpu:>10}")
-    print("\ntargets (issue 9)")
-    widths = [max(len(str(getattr(g, f))) for g in goals) for f in ("target", "figure")]
-    for g in goals:
-        print(
-            f"{g.target:<{widths[0]}}  {g.figure:<{widths[1]}}  {g.ratio:>5}  "
-            f"{g.goal:<16}  {g.status}"
-        )

@@ -1,4 +1,4 @@
-"""One command, one run: chathooks against the machine's raw limit and issue 9's targets.
+"""One command, one run: chathooks against the machine's raw limit and issue 16's targets.
 
     .venv/bin/python -m bench.run            # full run (see bench/README.md for its length)
     .venv/bin/python -m bench.run --quick    # small N, sanity check
@@ -13,7 +13,9 @@ Phases, all against one receiver process (``bench.receiver``):
 (d) one message per request: ``bench.minimal`` (the least a FastAPI endpoint does), then
     ``POST /api/v1/messages`` and Meta Cloud API webhooks through a source.
 (e) one busy chat (``bench.busy``); the operations phases (``bench.operations``); the
-    backlog of a million messages during an outage (``bench.backlog``).
+    backlog of a million messages during an outage (``bench.backlog``); the claims
+    (``bench.claims``); 1, 2 and 4 workers on PostgreSQL and a killed worker's recovery
+    (``bench.scale``).
 
 Every phase records the CPU and peak RSS of every chathooks process (and its children).
 Writes ``bench/results/latest.json`` and prints a table, then the targets.
@@ -57,7 +59,8 @@ from bench.harness import (
 from bench.operations import operations_phases
 from bench.payload import batches
 from bench.procs import Watch
-from bench.report import print_report, table, targets
+from bench.report import print_report, table
+from bench.scale import scale_phases
 from bench.sources import (
     api_requests,
     create_source,
@@ -66,6 +69,7 @@ from bench.sources import (
     post_each,
     source_requests,
 )
+from bench.targets import print_targets, targets
 
 # ---------------------------------------------------------------- phases
 
@@ -277,6 +281,8 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
             phase_backlog(cleanup, receiver, cfg),
             cfg.backlog_timeout + 60,
         )
+    if cfg.scale:
+        await scale_phases(cleanup, receiver, cfg, results, limit)
     if cfg.claims:
         results["claims"] = await guarded(
             "claims: behind a backing-off webhook, and drains of two backlog sizes",
@@ -357,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = [g.__dict__ for g in goals]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print_report(rows, goals)
+    print_report(rows)
+    print_targets(goals)
     load = results["loadavg_at_start"][0], results["loadavg_at_end"][0]
     print(f"\nload average (1 min) at start / end: {load[0]:.1f} / {load[1]:.1f}")
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
