@@ -315,6 +315,12 @@ def _scale_rows(results: dict[str, Any], ratio: Callable[[Any], str]) -> list[Ro
                 "",
             ),
             (f"{name} peak RSS (MiB)", _fmt(run["peak_rss_mib"]), "", ""),
+            (
+                f"{name} database after the run (MiB; KiB per message)",
+                f"{_fmt(run['database_mib'])}; {_fmt(run['database_kib_per_message'], 2)}",
+                "",
+                "",
+            ),
         ]
     recovery = results.get("recovery")
     if recovery is not None and "error" in recovery:

@@ -63,6 +63,11 @@ class Backends:
         query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
         return [int(row[0]) for row in self.conn.execute(query, (self.database,)).fetchall()]
 
+    def size_mib(self) -> float:
+        """The database on disk (tables, indexes, TOAST; not the server's WAL)."""
+        row = self.conn.execute("SELECT pg_database_size(%s)", (self.database,)).fetchone()
+        return int(row[0]) / 2**20 if row else 0.0
+
     def close(self) -> None:
         self.conn.close()
 
@@ -104,6 +109,7 @@ async def phase_scale(
                 at_ingest_end = (await receiver.stats(http))["messages"]
                 stats = await receiver.wait_for(http, "messages", ingested.accepted, deadline)
             busy_after, total_after = machine_jiffies()
+        database_mib = backends.size_mib()
     finally:
         backends.close()
     for process in [*procs, api]:
@@ -130,6 +136,8 @@ async def phase_scale(
         "workers_cpu_ms_per_message": per_message(workers_cpu),
         "database_cpu_ms_per_message": per_message(database_cpu),
         "all_cpu_ms_per_message": per_message(watch.cpu() + database_cpu),
+        "database_mib": database_mib,
+        "database_kib_per_message": database_mib * 1024 / ingested.accepted,
         "machine_busy_share": (busy_after - busy_before) / max(1, total_after - total_before),
         "loadavg_at_end": os.getloadavg()[0],
         **watch.figures(received),
