@@ -287,30 +287,75 @@ def _scale_rows(results: dict[str, Any], ratio: Callable[[Any], str]) -> list[Ro
     """Issue 16's eighth target, and the seventh (``recovery``)."""
     out: list[Row] = []
     runs = scale_runs(results)
-    one = next((r["delivered_msg_per_s"] for n, r in runs if n == 1 and "error" not in r), None)
+    first = next((r for n, r in runs if n == 1 and "error" not in r), None)
+
+    def speedup(key: str, value: float) -> str:
+        return f", ÷ 1 worker {value / first[key]:.2f}" if first else ""
+
     for workers, run in runs:
         name = f"PostgreSQL, api + {workers} worker(s)"
         if "error" in run:
             out += _error_row(name, run)
             continue
-        rate = run["delivered_msg_per_s"]
-        speedup = f", ÷ 1 worker {rate / one:.2f}" if one else ""
+        rate, drain = run["delivered_msg_per_s"], run["drain_msg_per_s"]
+
         cpu = " / ".join(
             _fmt(run[f"{k}_cpu_ms_per_message"], 2) for k in ("api", "workers", "database", "all")
         )
         out += [
-            (f"{name} delivered (msg/s{speedup})", _fmt(rate), ratio(rate), _cpu(run)),
-            (f"{name} CPU ms/msg: api / workers / database / all", cpu, "", ""),
             (
-                f"{name} ingest (msg/s); left at its end; drain after (msg/s)",
+                f"{name}, workers alone: backlog drained (msg/s"
+                f"{speedup('drain_msg_per_s', drain)})",
+                _fmt(drain),
+                ratio(drain),
+                _fmt(
+                    run["drain_workers_cpu_ms_per_message"]
+                    + run["drain_database_cpu_ms_per_message"],
+                    2,
+                ),
+            ),
+            (
+                f"{name}, workers alone: CPU ms/msg workers / database; machine busy share",
+                f"{_fmt(run['drain_workers_cpu_ms_per_message'], 2)} / "
+                f"{_fmt(run['drain_database_cpu_ms_per_message'], 2)}; "
+                f"{run['drain_machine_busy_share']:.2f}",
+                "",
+                "",
+            ),
+            (
+                f"{name}, api ingesting: delivered (msg/s{speedup('delivered_msg_per_s', rate)})",
+                _fmt(rate),
+                ratio(rate),
+                _cpu(run),
+            ),
+            (f"{name}, api ingesting: CPU ms/msg api / workers / database / all", cpu, "", ""),
+            (
+                f"{name}, api ingesting: ingest (msg/s); left at its end; drain after (msg/s)",
                 f"{_fmt(run['ingest_msg_per_s'], 0)}; {run['left_at_ingest_end']:,}; "
                 f"{_fmt(run['drain_msg_per_s_after_ingest'], 0)}",
                 "",
                 "",
             ),
             (
-                f"{name} machine busy (share of all cores); load (1 min)",
+                f"{name}, api ingesting: machine busy share; load (1 min) at the end",
                 f"{run['machine_busy_share']:.2f}; {run['loadavg_at_end']:.1f}",
+                "",
+                "",
+            ),
+            (
+                f"{name}, one per request: answered / delivered (msg/s)",
+                f"{_fmt(run['single_msg_per_s'], 0)} / "
+                f"{_fmt(run['single_delivered_msg_per_s'], 0)}",
+                ratio(run["single_delivered_msg_per_s"]),
+                "",
+            ),
+            (
+                f"{name}, one per request: CPU ms/msg api / workers / database; machine busy",
+                " / ".join(
+                    _fmt(run[f"single_{k}_cpu_ms_per_message"], 2)
+                    for k in ("api", "workers", "database")
+                )
+                + f"; {run['single_machine_busy_share']:.2f}",
                 "",
                 "",
             ),

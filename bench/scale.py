@@ -1,10 +1,13 @@
 """Issue 16's targets 7 and 8, on PostgreSQL: scaling out, and a killed worker's recovery.
 
-scale: one ``chathooks api`` ingesting through the batch API while 1, 2 and then 4
-    ``chathooks worker`` processes (each count on a fresh database) deliver to the
-    receiver. Figures: delivered msg/s (first POST start → last receipt), the CPU per
-    message of the API, of the workers and of the PostgreSQL backends serving the phase's
-    database, and the share of the machine's cores kept busy (by anyone).
+scale: ``chathooks api`` and 1, 2 and then 4 ``chathooks worker`` processes, each count
+    on a fresh database. First the workers alone: a backlog stored while they are stopped
+    (SIGSTOP, so their start-up is not counted), then drained. Then the API ingests new
+    messages through the batch API while the workers deliver them; then a quarter as many
+    one per request (``POST /api/v1/messages``, 16 in flight). Figures: delivered
+    msg/s, the CPU per message of the API, of the workers and of the PostgreSQL backends
+    serving the phase's database, and the share of the machine's cores kept busy (by
+    anyone).
 recovery: a slow receiver (answers 10 s late) makes one worker hold every chat mid-run;
     the other worker is stopped (SIGSTOP) meanwhile, so it holds none. Then the receiver
     answers at once, the other worker resumes, and the first gets ``kill -9``. Figures:
@@ -18,6 +21,7 @@ import asyncio
 import os
 import signal
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -39,6 +43,7 @@ from bench.harness import (
 )
 from bench.payload import batches
 from bench.procs import Watch, machine_jiffies
+from bench.sources import api_requests, post_each
 
 ENV = {"CHATHOOKS_LOG_LEVEL": "WARNING"}
 RECOVERY_CHATS = 40
@@ -89,59 +94,148 @@ async def _workers(cleanup: Cleanup, url: str, label: str, count: int) -> list[S
     )
 
 
-async def phase_scale(
-    cleanup: Cleanup, receiver: Receiver, cfg: Config, workers: int
-) -> dict[str, Any]:
-    name, url = _database(cleanup, f"scale{workers}")
-    api = await start_service(cleanup, ["chathooks", "api"], url, f"scale{workers}-api", ENV)
-    procs = await _workers(cleanup, url, f"scale{workers}", workers)
-    deadline = time.monotonic() + cfg.phase_timeout
-    chats = max(1, cfg.scale_messages // 10)
-    events = batches(f"s{workers}", chats, 10, cfg.batch_size, chat_major=False)
-    backends = Backends(name)
+@dataclass(frozen=True)
+class Setup:
+    """One scale-out run's processes and client."""
+
+    http: aiohttp.ClientSession
+    receiver: Receiver
+    api: Service
+    workers: list[Service]
+    backends: Backends
+    token: str
+    deadline: float
+
+
+def _busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+async def _drain(setup: Setup, events: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """The workers alone: a backlog stored while they are stopped, then drained."""
+    http, receiver = setup.http, setup.receiver
+    for worker in setup.workers:
+        os.kill(worker.pid, signal.SIGSTOP)
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
-            token = await set_up_workspace(http, api, receiver.hook, "none")
-            await receiver.reset(http)
-            busy_before, total_before = machine_jiffies()
-            async with Watch([api.pid, *(p.pid for p in procs)], others=backends) as watch:
-                ingested = await ingest(http, api, token, events, cfg.ingest_concurrency)
-                at_ingest_end = (await receiver.stats(http))["messages"]
-                stats = await receiver.wait_for(http, "messages", ingested.accepted, deadline)
-            busy_after, total_after = machine_jiffies()
-        database_mib = backends.size_mib()
+        ingested = await ingest(http, setup.api, setup.token, events, 2)
+        await receiver.reset(http)
+        before = machine_jiffies()
+        async with Watch([w.pid for w in setup.workers], others=setup.backends) as watch:
+            resumed = time.monotonic()
+            for worker in setup.workers:
+                os.kill(worker.pid, signal.SIGCONT)
+            stats = await receiver.wait_for(http, "messages", ingested.accepted, setup.deadline)
+        after = machine_jiffies()
     finally:
-        backends.close()
-    for process in [*procs, api]:
-        stop(process.proc)
+        for worker in setup.workers:
+            os.kill(worker.pid, signal.SIGCONT)
+    received = stats["messages"]
+    return {
+        "drain_messages": received,
+        "drain_msg_per_s": received / (stats["last"] - resumed),
+        "drain_workers_cpu_ms_per_message": watch.cpu() * 1000 / received,
+        "drain_database_cpu_ms_per_message": watch.others_cpu() * 1000 / received,
+        "drain_machine_busy_share": _busy_share(before, after),
+        "drain_duplicates": stats["duplicates"],
+    }
+
+
+async def _live(setup: Setup, events: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """The API ingesting while the workers deliver."""
+    http, receiver, api = setup.http, setup.receiver, setup.api
+    await receiver.reset(http)
+    before = machine_jiffies()
+    roots = [api.pid, *(w.pid for w in setup.workers)]
+    async with Watch(roots, others=setup.backends) as watch:
+        ingested = await ingest(http, api, setup.token, events, 2)
+        at_ingest_end = (await receiver.stats(http))["messages"]
+        stats = await receiver.wait_for(http, "messages", ingested.accepted, setup.deadline)
+    after = machine_jiffies()
     received, span = stats["messages"], stats["last"] - ingested.started
     left = ingested.accepted - at_ingest_end
     drain = stats["last"] - ingested.finished
     api_cpu, database_cpu = watch.cpu(api.pid), watch.others_cpu()
-    workers_cpu = watch.cpu() - api_cpu
 
     def per_message(cpu: float) -> float:
         return cpu * 1000 / received
 
     return {
-        "workers": workers,
         "messages": ingested.accepted,
-        "chats": chats,
         "ingest_msg_per_s": ingested.rate,
         "delivered_msg_per_s": received / span,
         "delivered_seconds": span,
         "left_at_ingest_end": left,
         "drain_msg_per_s_after_ingest": left / drain if left > 0 and drain > 0 else None,
         "api_cpu_ms_per_message": per_message(api_cpu),
-        "workers_cpu_ms_per_message": per_message(workers_cpu),
+        "workers_cpu_ms_per_message": per_message(watch.cpu() - api_cpu),
         "database_cpu_ms_per_message": per_message(database_cpu),
         "all_cpu_ms_per_message": per_message(watch.cpu() + database_cpu),
-        "database_mib": database_mib,
-        "database_kib_per_message": database_mib * 1024 / ingested.accepted,
-        "machine_busy_share": (busy_after - busy_before) / max(1, total_after - total_before),
-        "loadavg_at_end": os.getloadavg()[0],
+        "machine_busy_share": _busy_share(before, after),
         **watch.figures(received),
         "duplicates": stats["duplicates"],
+    }
+
+
+async def _single(setup: Setup, count: int, concurrency: int) -> dict[str, Any]:
+    """As real senders do: one message per request (``POST /api/v1/messages``), while the
+    workers deliver."""
+    http, receiver, api = setup.http, setup.receiver, setup.api
+    requests = api_requests(setup.token, count, max(1, count // 10))
+    await receiver.reset(http)
+    before = machine_jiffies()
+    roots = [api.pid, *(w.pid for w in setup.workers)]
+    async with Watch(roots, others=setup.backends) as watch:
+        posted = await post_each(http, f"{api.base}/api/v1/messages", requests, concurrency, 202)
+        stats = await receiver.wait_for(http, "messages", len(posted.answered), setup.deadline)
+    after = machine_jiffies()
+    received = stats["messages"]
+    api_cpu, database_cpu = watch.cpu(api.pid), watch.others_cpu()
+    return {
+        "single_messages": received,
+        "single_msg_per_s": posted.rate,
+        "single_delivered_msg_per_s": received / (stats["last"] - posted.started),
+        "single_api_cpu_ms_per_message": api_cpu * 1000 / received,
+        "single_workers_cpu_ms_per_message": (watch.cpu() - api_cpu) * 1000 / received,
+        "single_database_cpu_ms_per_message": database_cpu * 1000 / received,
+        "single_machine_busy_share": _busy_share(before, after),
+    }
+
+
+async def phase_scale(
+    cleanup: Cleanup, receiver: Receiver, cfg: Config, workers: int
+) -> dict[str, Any]:
+    """First the workers alone drain a backlog, then (same database, new messages) they
+    deliver while the API ingests batches, then while it takes one message per request."""
+    name, url = _database(cleanup, f"scale{workers}")
+    api = await start_service(cleanup, ["chathooks", "api"], url, f"scale{workers}-api", ENV)
+    procs = await _workers(cleanup, url, f"scale{workers}", workers)
+    chats = max(1, cfg.scale_messages // 10)
+    backends = Backends(name)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            token = await set_up_workspace(http, api, receiver.hook, "none")
+            deadline = time.monotonic() + cfg.phase_timeout
+            setup = Setup(http, receiver, api, procs, backends, token, deadline)
+            backlog = batches(f"d{workers}", chats, 10, cfg.batch_size, chat_major=False)
+            drained = await _drain(setup, backlog)
+            events = batches(f"s{workers}", chats, 10, cfg.batch_size, chat_major=False)
+            live = await _live(setup, events)
+            single = await _single(setup, cfg.scale_messages // 4, cfg.source_concurrency)
+        database_mib = backends.size_mib()
+    finally:
+        backends.close()
+    for process in [*procs, api]:
+        stop(process.proc)
+    stored = drained["drain_messages"] + live["messages"] + single["single_messages"]
+    return {
+        "workers": workers,
+        "chats": chats,
+        **drained,
+        **live,
+        **single,
+        "database_mib": database_mib,
+        "database_kib_per_message": database_mib * 1024 / stored,
+        "loadavg_at_end": os.getloadavg()[0],
     }
 
 

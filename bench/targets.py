@@ -243,7 +243,8 @@ def _scale_goals(results: dict[str, Any], raw: float | None) -> list[Goal]:
             Goal(
                 target,
                 f"{rate:,.0f} msg/s of {done['messages']:,}; CPU {cpu:.2f} ms (database "
-                f"{database:.2f}); machine busy {busy:.0%}",
+                f"{database:.2f}); machine busy {busy:.0%}; workers alone "
+                f"{done['drain_msg_per_s']:,.0f} msg/s",
                 f"{rate / raw:.2f}" if raw else "-",
                 "report",
                 "reported",
