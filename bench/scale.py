@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,9 @@ from bench.harness import (
     guarded,
     ingest,
     set_up_workspace,
+    start_profiler,
     start_service,
+    stop_profiler,
 )
 from bench.payload import batches
 from bench.procs import Watch, machine_jiffies
@@ -105,6 +108,15 @@ class Setup:
     backends: Backends
     token: str
     deadline: float
+    cleanup: Cleanup
+    profile: bool
+
+    def profiler(self, stage: str) -> subprocess.Popen[bytes] | None:
+        """py-spy on the first worker during ``stage`` (``--profile``)."""
+        if not self.profile:
+            return None
+        label = f"scale{len(self.workers)}-{stage}-worker0"
+        return start_profiler(self.cleanup, self.workers[0], label)
 
 
 def _busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
@@ -119,6 +131,7 @@ async def _drain(setup: Setup, events: list[list[dict[str, Any]]]) -> dict[str, 
     try:
         ingested = await ingest(http, setup.api, setup.token, events, 2)
         await receiver.reset(http)
+        profiler = setup.profiler("drain")
         before = machine_jiffies()
         async with Watch([w.pid for w in setup.workers], others=setup.backends) as watch:
             resumed = time.monotonic()
@@ -129,6 +142,7 @@ async def _drain(setup: Setup, events: list[list[dict[str, Any]]]) -> dict[str, 
     finally:
         for worker in setup.workers:
             os.kill(worker.pid, signal.SIGCONT)
+        stop_profiler(profiler)
     received = stats["messages"]
     return {
         "drain_messages": received,
@@ -182,12 +196,14 @@ async def _single(setup: Setup, count: int, concurrency: int) -> dict[str, Any]:
     http, receiver, api = setup.http, setup.receiver, setup.api
     requests = api_requests(setup.token, count, max(1, count // 10))
     await receiver.reset(http)
+    profiler = setup.profiler("single")
     before = machine_jiffies()
     roots = [api.pid, *(w.pid for w in setup.workers)]
     async with Watch(roots, others=setup.backends) as watch:
         posted = await post_each(http, f"{api.base}/api/v1/messages", requests, concurrency, 202)
         stats = await receiver.wait_for(http, "messages", len(posted.answered), setup.deadline)
     after = machine_jiffies()
+    stop_profiler(profiler)
     received = stats["messages"]
     api_cpu, database_cpu = watch.cpu(api.pid), watch.others_cpu()
     return {
@@ -215,7 +231,9 @@ async def phase_scale(
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
             token = await set_up_workspace(http, api, receiver.hook, "none")
             deadline = time.monotonic() + cfg.phase_timeout
-            setup = Setup(http, receiver, api, procs, backends, token, deadline)
+            setup = Setup(
+                http, receiver, api, procs, backends, token, deadline, cleanup, cfg.profile
+            )
             backlog = batches(f"d{workers}", chats, 10, cfg.batch_size, chat_major=False)
             drained = await _drain(setup, backlog)
             events = batches(f"s{workers}", chats, 10, cfg.batch_size, chat_major=False)
