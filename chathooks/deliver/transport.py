@@ -118,9 +118,7 @@ class AiohttpTransport:
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         return await self.request("POST", url, headers, body)
 
-    async def request(
-        self, method: str, url: str, headers: dict[str, str], body: bytes
-    ) -> Outcome:
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Outcome:
         """Any method (a sender's API reads with GET), under the same guard and limits."""
         started = time.perf_counter()
         try:

@@ -41,13 +41,24 @@ class Queued:
     replayed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What to send, by whom, and the request's idempotency key and fingerprint."""
+
+    text: str
+    template: Template | None
+    teammate_id: int | None
+    idempotency_key: str | None
+    fingerprint: str
+
+
 def enqueue_to_chat(
     session: Session,
     workspace_id: int,
     chat_id: int,
+    *,
     text: str,
     now: datetime,
-    *,
     template: Template | None = None,
     teammate_id: int | None = None,
     idempotency_key: str | None = None,
@@ -57,7 +68,8 @@ def enqueue_to_chat(
     ``Conflict`` (its account cannot send, or the key was used for another request) and
     ``BadField`` (a template for a kind that takes none)."""
     fingerprint = _fingerprint("chat", chat_id, text, template)
-    if (replay := _replayed(session, workspace_id, idempotency_key, fingerprint)) is not None:
+    draft = Draft(text, template, teammate_id, idempotency_key, fingerprint)
+    if (replay := _replayed(session, workspace_id, draft)) is not None:
         return replay
     chat = messages.get_chat(session, workspace_id, chat_id)
     if chat is None:
@@ -71,20 +83,17 @@ def enqueue_to_chat(
         "is_group": chat.is_group,
         "phone": "" if chat.is_group else chat.phone,
     }
-    return _enqueue(
-        session, workspace_id, account, lane, text, template, teammate_id, idempotency_key,
-        fingerprint, now,
-    )  # fmt: skip
+    return _enqueue(session, account, lane, draft, now)
 
 
 def enqueue_to_phone(
     session: Session,
     workspace_id: int,
+    *,
     account_phone: str,
     phone: str,
     text: str,
     now: datetime,
-    *,
     template: Template | None = None,
     teammate_id: int | None = None,
     idempotency_key: str | None = None,
@@ -93,7 +102,8 @@ def enqueue_to_phone(
     the phone's (``<digits>@c.us``), made by the sent message if it is new. Refuses as
     ``enqueue_to_chat`` does (``BadField`` for an unknown account)."""
     fingerprint = _fingerprint("phone", f"{account_phone} {phone}", text, template)
-    if (replay := _replayed(session, workspace_id, idempotency_key, fingerprint)) is not None:
+    draft = Draft(text, template, teammate_id, idempotency_key, fingerprint)
+    if (replay := _replayed(session, workspace_id, draft)) is not None:
         return replay
     account = tenants.account_by_phone(session, workspace_id, account_phone)
     if account is None:
@@ -108,10 +118,7 @@ def enqueue_to_phone(
         "is_group": False,
         "phone": phone,
     }
-    return _enqueue(
-        session, workspace_id, account, lane, text, template, teammate_id, idempotency_key,
-        fingerprint, now,
-    )  # fmt: skip
+    return _enqueue(session, account, lane, draft, now)
 
 
 def get(session: Session, workspace_id: int, outgoing_id: int) -> Outgoing:
@@ -121,7 +128,9 @@ def get(session: Session, workspace_id: int, outgoing_id: int) -> Outgoing:
     return found
 
 
-def chat_sends(session: Session, workspace_id: int, chat_id: int, limit: int = 50) -> list[Outgoing]:
+def chat_sends(
+    session: Session, workspace_id: int, chat_id: int, limit: int = 50
+) -> list[Outgoing]:
     """A chat's latest sends, newest first: what the chat page shows with their states."""
     return outgoing.for_chat(session, workspace_id, chat_id, limit)
 
@@ -190,22 +199,18 @@ def answer_of(row: Outgoing) -> dict[str, Any]:
 
 def _enqueue(
     session: Session,
-    workspace_id: int,
     account: WhatsappAccount,
     lane: Mapping[str, Any],
-    text: str,
-    template: Template | None,
-    teammate_id: int | None,
-    idempotency_key: str | None,
-    fingerprint: str,
+    draft: Draft,
     now: datetime,
 ) -> Queued:
+    workspace_id = account.workspace_id
     source = _source_of(session, account)
     problem = _source_problem(account, source)
     if problem:
         raise Conflict(problem)
     assert source is not None
-    if template is not None and source.kind not in TEMPLATE_KINDS:
+    if draft.template is not None and source.kind not in TEMPLATE_KINDS:
         raise BadField(
             "template",
             f"templates are sent through WhatsApp Cloud API sources only; this chat's account "
@@ -216,22 +221,22 @@ def _enqueue(
         "account_id": account.id,
         "source_id": source.id,
         **lane,
-        "text": text,
-        "template": None if template is None else _template_json(template),
-        "teammate_id": teammate_id,
-        "sender_name": _sender_name(session, workspace_id, teammate_id),
+        "text": draft.text,
+        "template": None if draft.template is None else _template_json(draft.template),
+        "teammate_id": draft.teammate_id,
+        "sender_name": _sender_name(session, workspace_id, draft.teammate_id),
         "status": OutgoingStatus.QUEUED,
         "attempts": 0,
         "next_try_at": now,
         "sender_message_id": "",
         "last_error": "",
-        "idempotency_key": idempotency_key,
-        "request_hash": fingerprint,
+        "idempotency_key": draft.idempotency_key,
+        "request_hash": draft.fingerprint,
         "created_at": now,
     }
     added = outgoing.add(session, row)
     if added is None:  # a concurrent request with the same key queued it first
-        replay = _replayed(session, workspace_id, idempotency_key, fingerprint)
+        replay = _replayed(session, workspace_id, draft)
         assert replay is not None
         return replay
     added.answer = answer_of(added)
@@ -239,15 +244,13 @@ def _enqueue(
     return Queued(added, added.answer, replayed=False)
 
 
-def _replayed(
-    session: Session, workspace_id: int, key: str | None, fingerprint: str
-) -> Queued | None:
-    if key is None:
+def _replayed(session: Session, workspace_id: int, draft: Draft) -> Queued | None:
+    if draft.idempotency_key is None:
         return None
-    found = outgoing.by_key(session, workspace_id, key)
+    found = outgoing.by_key(session, workspace_id, draft.idempotency_key)
     if found is None:
         return None
-    if found.request_hash != fingerprint:
+    if found.request_hash != draft.fingerprint:
         raise Conflict(
             "this Idempotency-Key was already used for a different request: use a new key "
             "for a new message"
@@ -314,4 +317,3 @@ def _fingerprint(route: str, target: object, text: str, template: Template | Non
     """What makes two requests with one idempotency key the same request."""
     body = [route, str(target), text, None if template is None else _template_json(template)]
     return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
-

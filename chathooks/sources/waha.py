@@ -66,7 +66,7 @@ SECRETS = (
         required=False,
     ),
     Secret(
-        "api_key",
+        "x_api_key",
         "X-Api-Key",
         generated=False,
         hint="WAHA's WHATSAPP_API_KEY, sent as X-Api-Key (empty if WAHA has none).",
@@ -81,7 +81,7 @@ SECRETS = (
     ),
 )
 SEND_SECRETS = ("api_url", "session")
-"""What a WAHA source needs to send (``api_key`` only if WAHA is set up with one)."""
+"""What a WAHA source needs to send (``x_api_key`` only if WAHA is set up with one)."""
 PER_SECOND = 1.0
 SETUP = (
     "In WAHA's Dashboard open the session's configuration (or send "
@@ -325,8 +325,8 @@ def _url(secrets: Mapping[str, str], path: str) -> str:
 
 def _headers(secrets: Mapping[str, str]) -> dict[str, str]:
     headers = {"content-type": "application/json", "accept": "application/json"}
-    if secrets.get("api_key"):
-        headers["x-api-key"] = secrets["api_key"]
+    if secrets.get("x_api_key"):
+        headers["x-api-key"] = secrets["x_api_key"]
     return headers
 
 

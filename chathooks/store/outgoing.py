@@ -124,7 +124,9 @@ def add(session: Session, row: dict[str, Any]) -> Outgoing | None:
 
 def by_key(session: Session, workspace_id: int, key: str) -> Outgoing | None:
     return session.scalars(
-        select(Outgoing).where(Outgoing.workspace_id == workspace_id, Outgoing.idempotency_key == key)
+        select(Outgoing).where(
+            Outgoing.workspace_id == workspace_id, Outgoing.idempotency_key == key
+        )
     ).one_or_none()
 
 
@@ -170,13 +172,11 @@ def _owned(lease: Lease) -> Any:
     """A row still held under the lease its worker took: one that ran out and was taken
     over by another worker stays as that worker leaves it."""
     outgoing_id, held_until = lease
-    return and_(
-        _out.c.id == outgoing_id, _out.c.status == QUEUED, _out.c.lease_until == held_until
-    )
+    return and_(_out.c.id == outgoing_id, _out.c.status == QUEUED, _out.c.lease_until == held_until)
 
 
 def mark_sent(
-    session: Session, lease: Lease, *, message_id: str, chat_id: int, now: datetime
+    session: Session, lease: Lease, *, message_id: str, chat_id: int | None, now: datetime
 ) -> bool:
     """Sent, with the sender's message id and the chat it is stored in; False if the
     lease was no longer this worker's (nothing changed)."""
