@@ -39,10 +39,10 @@ from chathooks import ingest, metrics
 from chathooks.group_commit import GroupCommit
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
+from chathooks.send.queue import apply_reports
 from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
 from chathooks.sources.manage import add_accounts, kind_of
-from chathooks.send.queue import apply_reports
 from chathooks.sources.protocol import RawRequest, Reading, SendReport
 from chathooks.sources.screening import Refusal, Screen
 from chathooks.states import SourceKind
