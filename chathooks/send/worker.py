@@ -51,8 +51,7 @@ class SendWorker:
         self._holders: dict[int, int] = {}
         self._pacing: set[int] = set()
         """Claimed sends still waiting for their account's pace: only their leases are
-        extended (a send in flight keeps the lease it was checked to outlast, which its
-        record then names)."""
+        extended (a send in flight keeps the lease it was checked to outlast)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_at: dict[int, float] = {}
         """Per account: the monotonic moment its next send may start (its pace)."""
@@ -95,9 +94,10 @@ class SendWorker:
                     log.exception("claiming sends failed; trying again shortly")
                     claimed = []
                 for send in claimed:
-                    if send.id in self._owned:
+                    known = send.id in self._owned
+                    self._owned[send.id] = send.lease_until  # a lease that ran out, retaken
+                    if known:
                         continue
-                    self._owned[send.id] = send.lease_until
                     if holder is not None:
                         self._holders[send.id] = holder
                     task = asyncio.create_task(self._send(send), name="pacing")
@@ -145,11 +145,11 @@ class SendWorker:
         if task is not None:
             task.set_name("sending")
         try:
-            lease = (send.id, self._owned[send.id])
             if self._stopping or not self._lease_outlasts_a_request(send.id):
                 await self._release(send)
                 return
             answer = await self._call(send, sender)
+            lease = (send.id, self._owned[send.id])
             await asyncio.to_thread(self._record, send, lease, answer)
         except Exception:
             log.exception("send %d could not be recorded; it is tried again later", send.id)

@@ -1,0 +1,265 @@
+"""Answering a customer through the account's source (issue 18): the API queues a send, the
+worker makes it through the sender's own API (a fake WAHA on 127.0.0.1 that answers as
+WAHA's code does), in order per chat, retried when the sender is unavailable, failed at
+once when it refuses; the sent message reaches the webhooks once, echo or not."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chathooks.send import queue
+from chathooks.sources.protocol import SendReport
+from tests.conftest import Service, Workspace, wait_for
+from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
+from tests.receiver import Receiver
+from tests.test_sources import Sender
+
+CUSTOMER = "79111111111@c.us"
+"""The chat of the WAHA fixture ``text_received``."""
+FAST = {"send_per_second": 1000.0, "retry_base_seconds": 1.0, "retry_max_seconds": 2.0}
+"""Sends paced for a test, and back-offs the test's clock passes quickly."""
+
+
+@pytest.fixture
+def waha() -> Iterator[FakeWaha]:
+    fake = FakeWaha().start()
+    yield fake
+    fake.stop()
+
+
+class Line:
+    """A team with a WAHA source that can send, a webhook, and the chat a customer opened."""
+
+    def __init__(
+        self, service: Service, waha: FakeWaha, receiver: Receiver, **secrets: str
+    ) -> None:
+        self.team: Workspace = service.workspace()
+        self.team.webhook(receiver.url)
+        given = {"api_url": waha.url, "x_api_key": API_KEY, "session": SESSION, **secrets}
+        sending = {name: value for name, value in given.items() if value is not None}
+        self.source = Sender(self.team, "waha", secrets=sending)
+        self.source.deliver("text_received", stored=1)
+        self.chat_id = self.team.get("/chats").json()["chats"][0]["chat_id"]
+        key = self.source.source["secrets"]["hmac_key"]
+        waha.webhook = (service.url + self.source.path, key)
+
+    def send(self, text: str, **headers: str) -> Any:
+        answer = self.team.request(
+            "POST", f"/chats/{self.chat_id}/messages", json={"text": text}, headers=headers
+        )
+        assert answer.status_code == 202, answer.text
+        return answer.json()
+
+    def outgoing(self, outgoing_id: str) -> dict[str, Any]:
+        answer = self.team.get(f"/outgoing/{outgoing_id}")
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+
+def _sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
+    return [
+        r.json["message"]
+        for r in receiver.requests
+        if r.json.get("message", {}).get("direction") == "sent"
+    ]
+
+
+def _settled(line: Line, service: Service, ids: list[str], status: str = "sent") -> bool:
+    """Whether every send reached ``status``; each look moves the test's clock past a
+    back-off (leases last far longer)."""
+    service.clock.advance(0.5)
+    return all(line.outgoing(i)["status"] == status for i in ids)
+
+
+def test_replies_go_out_in_order_and_reach_the_webhooks_once(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    queued = [line.send(f"reply {n}") for n in range(5)]
+    assert {q["status"] for q in queued} == {"queued"}
+    ids = [q["id"] for q in queued]
+    wait_for(lambda: _settled(line, service, ids), what="the five replies to be sent")
+    assert waha.texts() == [f"reply {n}" for n in range(5)]
+    assert {body["chatId"] for body in waha.sent} == {CUSTOMER}
+    # WAHA echoes each as message.any fromMe: a duplicate of the stored sent message
+    wait_for(lambda: line.source.log()[0]["outcome"] == "duplicate" or None, what="echoes")
+    wait_for(lambda: len(_sent_deliveries(receiver)) == 5, what="five sent deliveries")
+    delivered = _sent_deliveries(receiver)
+    assert [m["text"] for m in delivered] == [f"reply {n}" for n in range(5)]
+    assert [m["message_id"] for m in delivered] == [
+        line.outgoing(i)["sender_message_id"] for i in ids
+    ]
+    assert {m["sender"]["full_name"] for m in delivered} == {"Acme"}
+    assert all(m["message_id"].startswith(f"true_{CUSTOMER}_") for m in delivered)
+    assert len(_sent_deliveries(receiver)) == 5
+
+
+def test_an_echo_that_arrives_before_the_answer_is_one_message(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    waha.echo_first = True
+    sent = line.send("the echo wins")
+    wait_for(lambda: _settled(line, service, [sent["id"]]), what="the reply to be sent")
+    wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
+    assert [m["text"] for m in _sent_deliveries(receiver)] == ["the echo wins"]
+    assert line.outgoing(sent["id"])["chat_id"] == line.chat_id
+
+
+def test_unavailable_and_timed_out_sends_are_retried(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(total_timeout_seconds=1.0, **FAST)
+    line = Line(service, waha, receiver)
+    waha.script.extend([unavailable(), Scripted(delay=3.0)])
+    first, second = line.send("first"), line.send("second")
+    wait_for(lambda: _settled(line, service, [first["id"], second["id"]]), what="both sent")
+    assert waha.calls == 4  # 503, a timeout, then each once
+    assert waha.texts() == ["first", "second"]
+    assert line.outgoing(first["id"])["attempts"] == 3
+    assert line.outgoing(first["id"])["last_error"] == ""
+
+
+def test_a_refusal_fails_at_once_with_the_senders_words(
+    start_service: Any, waha: FakeWaha, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    waha.status = "SCAN_QR_CODE"
+    with caplog.at_level(logging.WARNING, logger="chathooks.send"):
+        refused = line.send("not now")
+        wait_for(lambda: _settled(line, service, [refused["id"]], "failed"), what="the failure")
+    failed = line.outgoing(refused["id"])
+    assert failed["attempts"] == 1 and waha.calls == 1
+    assert failed["last_error"] == (
+        "WAHA answered HTTP 422: Session status is not as expected. Try again later or "
+        "restart the session (session status SCAN_QR_CODE)"
+    )
+    lines = [r.getMessage() for r in caplog.records if r.name == "chathooks.send"]
+    assert lines == [f"send {refused['id']} through source {line.source.source['id']} failed: "
+                     + failed["last_error"]]  # fmt: skip
+    waha.status = "WORKING"
+    later = line.send("now")  # the failed send no longer holds its chat
+    wait_for(lambda: _settled(line, service, [later["id"]]), what="the next send")
+    assert waha.texts() == ["now"]
+
+
+def test_a_wrong_api_key_is_reported_as_waha_words_it(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver, x_api_key="wrong-key")
+    refused = line.send("hello")
+    wait_for(lambda: _settled(line, service, [refused["id"]], "failed"), what="the failure")
+    assert line.outgoing(refused["id"])["last_error"] == "WAHA answered HTTP 401: Unauthorized"
+
+
+def test_the_same_idempotency_key_sends_once(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    first = line.send("quote attached", **{"Idempotency-Key": "deal-42"})
+    wait_for(lambda: _settled(line, service, [first["id"]]), what="the send")
+    again = line.send("quote attached", **{"Idempotency-Key": "deal-42"})
+    assert again == first  # the first answer, as it was
+    other = line.team.request(
+        "POST",
+        f"/chats/{line.chat_id}/messages",
+        json={"text": "another text"},
+        headers={"Idempotency-Key": "deal-42"},
+    )
+    assert other.status_code == 409
+    assert "already used for a different request" in other.json()["detail"]
+    fresh = line.send("quote attached", **{"Idempotency-Key": "deal-43"})
+    wait_for(lambda: _settled(line, service, [fresh["id"]]), what="the second send")
+    assert waha.texts() == ["quote attached", "quote attached"]
+
+
+def test_another_workspace_gets_404_and_nothing_is_sent(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    sent = line.send("ours")
+    other = service.workspace("Other", "owner@other.test")
+    assert other.post(f"/chats/{line.chat_id}/messages", {"text": "theirs"}).status_code == 404
+    assert other.get(f"/outgoing/{sent['id']}").status_code == 404
+    wait_for(lambda: _settled(line, service, [sent["id"]]), what="our send")
+    assert waha.texts() == ["ours"]
+
+
+def test_a_source_without_sending_credentials_says_what_to_set(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver, api_url=None)
+    answer = line.team.post(f"/chats/{line.chat_id}/messages", {"text": "hello"})
+    assert answer.status_code == 409
+    assert answer.json()["detail"] == (
+        "the account's source 'waha line' has no sending credentials: set its API base URL "
+        "on the source's page to send through WAHA"
+    )
+    assert waha.calls == 0
+
+
+def test_a_template_is_refused_for_waha(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    template = {"name": "order_update", "language": "en"}
+    answer = line.team.post(f"/chats/{line.chat_id}/messages", {"template": template})
+    assert answer.status_code == 422
+    assert [e["loc"] for e in answer.json()["detail"]] == [["body", "template"]]
+    assert "WhatsApp Cloud API sources only" in answer.json()["detail"][0]["msg"]
+    empty = line.team.post(f"/chats/{line.chat_id}/messages", {"text": ""})
+    assert empty.status_code == 422
+    assert waha.calls == 0
+
+
+def test_a_text_to_a_phone_number_starts_its_chat(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    body = {"whatsapp_account_phone": "+79222222222", "phone": "+14155550123", "text": "Hi"}
+    answer = line.team.post("/messages/send", body)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["chat_id"] is None
+    sent_id = answer.json()["id"]
+    wait_for(lambda: _settled(line, service, [sent_id]), what="the send")
+    assert waha.sent[0]["chatId"] == "14155550123@c.us"
+    chat_id = line.outgoing(sent_id)["chat_id"]
+    chat = line.team.get(f"/chats/{chat_id}").json()
+    assert chat["phone"] == "+14155550123"
+    unknown = line.team.post("/messages/send", {**body, "whatsapp_account_phone": "+1555"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "whatsapp_account_phone"]
+
+
+def test_a_failure_the_sender_reports_later_fails_the_send(
+    start_service: Any, waha: FakeWaha, receiver: Receiver
+) -> None:
+    """Cloud API reports failures in ``statuses[]``; the service applies them by id."""
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    sent = line.send("too late")
+    wait_for(lambda: _settled(line, service, [sent["id"]]), what="the send")
+    message_id = line.outgoing(sent["id"])["sender_message_id"]
+    source_id = line.source.source["id"]
+    reports = [
+        SendReport("someone-elses", failed=True, error="not ours"),
+        SendReport(message_id, failed=False),
+        SendReport(message_id, failed=True, error="131047: Re-engagement message"),
+    ]
+    with service.rt.transaction() as session:
+        assert queue.apply_reports(session, source_id, reports) == 1
+    failed = line.outgoing(sent["id"])
+    assert (failed["status"], failed["last_error"]) == ("failed", "131047: Re-engagement message")
