@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
     StrictBool,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic import Strict as StrictType
 
@@ -719,12 +720,11 @@ class _SendIn(Strict):
         "sources only; any other kind answers 422.",
     )
 
-    @field_validator("template", mode="after")
-    @classmethod
-    def _text_or_template(cls, template: TemplateIn | None, info: ValidationInfo) -> Any:
-        if template is None and not info.data.get("text"):
+    @model_validator(mode="after")
+    def _text_or_template(self) -> Self:
+        if self.template is None and not self.text:
             raise ValueError("give a text (or, for WhatsApp Cloud API sources, a template)")
-        return template
+        return self
 
 
 class ChatSendIn(_SendIn):
