@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from chathooks.send import queue
 from chathooks.sources.protocol import SendReport
@@ -60,6 +61,18 @@ class Line:
         return dict(answer.json())
 
 
+def _sends(service: Service) -> dict[tuple[str, str], float]:
+    """The process' send counters by (kind, outcome), and the queue's depth as ``queued``."""
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(service.http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "chathooks_sends_total":
+                found[(sample.labels["kind"], sample.labels["outcome"])] = sample.value
+            elif sample.name == "chathooks_sends_queued":
+                found[("queue", "queued")] = sample.value
+    return found
+
+
 def _sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
     return [
         r.json["message"]
@@ -80,6 +93,7 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
+    before = _sends(service)
     queued = [line.send(f"reply {n}") for n in range(5)]
     assert {q["status"] for q in queued} == {"queued"}
     ids = [q["id"] for q in queued]
@@ -97,6 +111,9 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
     assert {m["sender"]["full_name"] for m in delivered} == {"Acme"}
     assert all(m["message_id"].startswith(f"true_{CUSTOMER}_") for m in delivered)
     assert len(_sent_deliveries(receiver)) == 5
+    after = _sends(service)
+    assert after[("waha", "sent")] - before[("waha", "sent")] == 5
+    assert after[("queue", "queued")] == 0
 
 
 def test_an_echo_that_arrives_before_the_answer_is_one_message(

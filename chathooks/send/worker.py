@@ -226,7 +226,6 @@ class SendWorker:
                 outgoing.retry_later(session, lease, error=error, at=now + self._back_off(send))
             else:
                 outgoing.mark_failed(session, lease, error=error, attempted=send.kind is not None)
-        rt.wake_local()  # delivery's workers: the sent message is queued for the webhooks
         metrics.count_send(send.kind or "removed", answer.outcome)
         if answer.outcome == "failed":
             log_failed(send.id, send.source_id, error)
