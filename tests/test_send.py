@@ -165,6 +165,12 @@ def test_a_refusal_fails_at_once_with_the_senders_words(
     later = line.send("now")  # the failed send no longer holds its chat
     wait_for(lambda: _settled(line, service, [later["id"]]), what="the next send")
     assert waha.texts() == ["now"]
+    with service.rt.transaction() as session:  # the chat page's retry
+        workspace_id = line.team.created["id"]
+        assert queue.retry(session, workspace_id, int(refused["id"]), service.clock.now())
+    wait_for(lambda: _settled(line, service, [refused["id"]]), what="the retried send")
+    assert waha.texts() == ["now", "not now"]
+    assert line.outgoing(refused["id"])["last_error"] == ""
 
 
 def test_a_wrong_api_key_is_reported_as_waha_words_it(
