@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_for
 from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha
-from tests.test_restart import _free_port, _serve
+from tests.test_restart import _chathooks, _free_port, _serve
+from tests.test_send import Line
 from tests.test_sources import fixture
 
 COUNT = 12
@@ -90,3 +91,45 @@ def test_kill_9_mid_send_loses_nothing_and_repeats_at_most_the_one_in_flight(
         process.kill()
         process.wait(10)
         waha.stop()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_workers_keep_each_chats_order(
+    start_service: Any,
+    database_url: str,
+    receiver: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL: two worker processes claim from one queue, skipping each other's locked
+    rows; each chat still goes out one send at a time, in order, each send once."""
+    monkeypatch.setenv("CHATHOOKS_SEND_PER_SECOND", "1000")
+    waha = FakeWaha(answer_delay=0.02).start()
+    api = start_service(run_worker=False)
+    line = Line(api, waha, receiver)
+    waha.webhook = None
+    phones = [f"+1415555{n:04d}" for n in range(6)]
+    ids = []
+    for n in range(5):
+        for phone in phones:
+            body = {"whatsapp_account_phone": "+79222222222", "phone": phone, "text": f"{n}"}
+            answer = line.team.post("/messages/send", body)
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
+    workers = [_chathooks("worker", database_url, tmp_path) for _ in range(2)]
+    try:
+        wait_for(
+            lambda: all(line.outgoing(i)["status"] == "sent" for i in ids),
+            timeout=60,
+            what="both workers to send everything",
+        )
+        assert [w.poll() for w in workers] == [None, None], "a worker exited on its own"
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait(10)
+        waha.stop()
+    by_chat: dict[str, list[str]] = {}
+    for body in waha.sent:
+        by_chat.setdefault(body["chatId"], []).append(body["text"])
+    assert by_chat == {phone[1:] + "@c.us": ["0", "1", "2", "3", "4"] for phone in phones}
