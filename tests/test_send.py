@@ -5,6 +5,7 @@ once when it refuses; the sent message reaches the webhooks once, echo or not.""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -13,11 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from chathooks.send import queue
-from chathooks.sources.protocol import SendReport
+from chathooks.sources import waha as waha_kind
+from chathooks.sources.protocol import SendAnswer, SendReport
 from tests.conftest import Service, Workspace, wait_for
 from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
 from tests.receiver import Receiver
-from tests.test_sources import Sender
+from tests.test_sources import Sender, fixture
 
 CUSTOMER = "79111111111@c.us"
 """The chat of the WAHA fixture ``text_received``."""
@@ -286,3 +288,30 @@ def test_a_failure_the_sender_reports_later_fails_the_send(
         assert queue.apply_reports(session, source_id, reports) == 1
     failed = line.outgoing(sent["id"])
     assert (failed["status"], failed["last_error"]) == ("failed", "131047: Re-engagement message")
+
+
+def test_waha_answers_of_every_engine_give_the_id_its_echo_carries() -> None:
+    """WEBJS answers whatsapp-web.js' message, NOWEB Baileys' (``key``), GOWS ``{id, _data}``
+    (``messageResponse``): each read as the ``payload.id`` its echo is stored under."""
+    echo = json.loads(fixture("waha", "noweb_text_sent"))
+    stored = waha_kind.read(echo).messages[0]["message_id"]
+    key = echo["payload"]["_data"]["key"]
+    noweb = {"key": key, "message": {}, "messageTimestamp": "1745913660", "status": "PENDING"}
+    assert waha_kind.read_send(201, json.dumps(noweb)) == SendAnswer("sent", stored)
+    own = f"true_{CUSTOMER}_3EB0F6A1B2C3D4E5F6A7"
+    webjs = {"id": {"fromMe": True, "remote": CUSTOMER, "id": "3EB0F6A1", "_serialized": own}}
+    assert waha_kind.read_send(201, json.dumps(webjs)).message_id == own
+    assert waha_kind.read_send(201, json.dumps({"id": own, "_data": None})).message_id == own
+
+
+def test_waha_errors_are_read_as_nestjs_writes_them() -> None:
+    invalid = {"statusCode": 400, "message": ["chatId must be a string"], "error": "Bad Request"}
+    assert waha_kind.read_send(400, json.dumps(invalid)) == SendAnswer(
+        "failed", error="WAHA answered HTTP 400: chatId must be a string"
+    )
+    unexpected = {"statusCode": 500, "exception": {"message": "Evaluation failed", "name": "Error"}}
+    assert waha_kind.read_send(500, json.dumps(unexpected)) == SendAnswer(
+        "retry", error="WAHA answered HTTP 500: Evaluation failed"
+    )
+    assert waha_kind.read_send(429, "Too Many Requests").outcome == "retry"
+    assert waha_kind.read_send(502, "").error == "WAHA answered HTTP 502: no answer body"
