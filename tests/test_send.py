@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from chathooks.send import queue
 from chathooks.sources import waha as waha_kind
 from chathooks.sources.protocol import SendAnswer, SendReport
+from chathooks.store.models import Message
 from tests.conftest import Service, Workspace, wait_for
 from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
 from tests.receiver import Receiver
@@ -129,6 +131,9 @@ def test_an_echo_that_arrives_before_the_answer_is_one_message(
     wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
     assert [m["text"] for m in _sent_deliveries(receiver)] == ["the echo wins"]
     assert line.outgoing(sent["id"])["chat_id"] == line.chat_id
+    with service.rt.transaction() as session:  # stored from the echo, then attributed
+        stored = session.scalars(select(Message).where(Message.text == "the echo wins")).one()
+        assert (stored.direction, stored.sender_name) == ("sent", "Acme")
 
 
 def test_unavailable_and_timed_out_sends_are_retried(

@@ -238,9 +238,12 @@ class SendWorker:
         event = _sent_event(send, message_id, now)
         base_url = self.rt.settings.base_url
         try:
-            return ingest.ingest(session, send.workspace_id, [event], now, base_url)[0].chat_id
+            stored = ingest.ingest(session, send.workspace_id, [event], now, base_url)[0]
         except ingest.UnknownAccount:
             return None
+        if stored.status == "duplicate":  # its echo came first
+            outgoing.attribute_sent(session, send.workspace_id, message_id, send.sender_name)
+        return stored.chat_id
 
     def _back_off(self, send: Claimed) -> timedelta:
         settings = self.rt.settings
