@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from chathooks.send import queue
 from chathooks.sources import waha as waha_kind
-from chathooks.sources.protocol import SendAnswer, SendReport
-from chathooks.store.models import Message
+from chathooks.sources.protocol import CheckAnswer, SendAnswer, SendReport
+from chathooks.store.models import Message, Teammate
 from tests.conftest import Service, Workspace, wait_for
 from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
 from tests.receiver import Receiver
@@ -44,7 +44,7 @@ class Line:
     ) -> None:
         self.team: Workspace = service.workspace()
         self.team.webhook(receiver.url)
-        given = {"api_url": waha.url, "x_api_key": API_KEY, "session": SESSION, **secrets}
+        given = {"api_url": waha.url, "x_api_key": API_KEY, **secrets}
         sending = {name: value for name, value in given.items() if value is not None}
         self.source = Sender(self.team, "waha", secrets=sending)
         self.source.deliver("text_received", stored=1)
@@ -320,3 +320,42 @@ def test_waha_errors_are_read_as_nestjs_writes_them() -> None:
     )
     assert waha_kind.read_send(429, "Too Many Requests").outcome == "retry"
     assert waha_kind.read_send(502, "").error == "WAHA answered HTTP 502: no answer body"
+
+
+def test_a_teammates_reply_is_delivered_as_theirs(
+    receiver: Receiver, waha: FakeWaha, start_service: Any
+) -> None:
+    """The chat page queues through the same service, naming the teammate who wrote."""
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    waha.webhook = None
+    workspace_id = line.team.created["id"]
+    with service.rt.transaction() as session:
+        owner = session.scalars(select(Teammate).where(Teammate.workspace_id == workspace_id)).one()
+        queued = queue.enqueue_to_chat(
+            session,
+            workspace_id,
+            int(line.chat_id),
+            text="on my way",
+            now=service.clock.now(),
+            teammate_id=owner.id,
+        )
+        sent_id = str(queued.outgoing.id)
+        assert queue.sending_problem(session, workspace_id, queued.outgoing.account_id) == ""
+    wait_for(lambda: _settled(line, service, [sent_id]), what="the reply")
+    wait_for(lambda: _sent_deliveries(receiver), what="its delivery")
+    assert [m["sender"]["full_name"] for m in _sent_deliveries(receiver)] == ["Olive Owner"]
+    with service.rt.transaction() as session:
+        assert [s.text for s in queue.chat_sends(session, workspace_id, int(line.chat_id))] == [
+            "on my way"
+        ]
+
+
+def test_waha_check_reads_the_session_status() -> None:
+    assert waha_kind.read_check(200, json.dumps({"name": SESSION, "status": "WORKING"})).ok
+    starting = waha_kind.read_check(200, json.dumps({"name": SESSION, "status": "SCAN_QR_CODE"}))
+    assert starting == CheckAnswer(
+        False, "The session is SCAN_QR_CODE; start it (and scan the QR code)."
+    )
+    refused = waha_kind.read_check(401, json.dumps({"message": "Unauthorized", "statusCode": 401}))
+    assert refused == CheckAnswer(False, "WAHA answered HTTP 401: Unauthorized")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_for
-from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha
+from tests.fake_senders.waha import API_KEY, FakeWaha
 from tests.test_restart import _chathooks, _free_port, _serve
 from tests.test_send import Line
 from tests.test_sources import fixture
@@ -30,7 +30,7 @@ def _waha_team(base: str, waha: FakeWaha) -> tuple[dict[str, str], str]:
         json={"name": "Acme", "owner_name": "O", "owner_email": "o@acme.test"},
     ).json()
     auth = {"Authorization": f"Bearer {created['api_token']}"}
-    secrets = {"api_url": waha.url, "x_api_key": API_KEY, "session": SESSION}
+    secrets = {"api_url": waha.url, "x_api_key": API_KEY}
     source = httpx.post(
         f"{base}/api/v1/sources",
         headers=auth,

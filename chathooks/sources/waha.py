@@ -76,12 +76,14 @@ SECRETS = (
         "session",
         "Session name",
         generated=False,
-        hint="The WAHA session that sends, e.g. default.",
+        hint="The WAHA session that sends; leave empty for WAHA's `default` session.",
         required=False,
     ),
 )
-SEND_SECRETS = ("api_url", "session")
-"""What a WAHA source needs to send (``x_api_key`` only if WAHA is set up with one)."""
+SEND_SECRETS = ("api_url",)
+"""What a WAHA source needs to send (``x_api_key`` only if WAHA is set up with one; no
+``session``: WAHA's ``default``, the only one WAHA Core runs)."""
+DEFAULT_SESSION = "default"
 PER_SECOND = 1.0
 SETUP = (
     "In WAHA's Dashboard open the session's configuration (or send "
@@ -284,7 +286,7 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
 def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
     """WAHA's ``POST /api/sendText``: to the chat's id, or a phone's ``<digits>@c.us``."""
     chat = reply.chat_external_id or reply.phone.removeprefix("+") + "@c.us"
-    body = {"session": secrets.get("session", ""), "chatId": chat, "text": reply.text}
+    body = {"session": _session(secrets), "chatId": chat, "text": reply.text}
     return Call("POST", _url(secrets, "/api/sendText"), _headers(secrets), _json(body))
 
 
@@ -303,8 +305,7 @@ def read_send(status: int, body: str) -> SendAnswer:
 
 def check_call(secrets: Mapping[str, str]) -> Call:
     """The session's status, ``GET /api/sessions/{session}``: WAHA's cheapest read."""
-    session = secrets.get("session", "")
-    return Call("GET", _url(secrets, f"/api/sessions/{session}"), _headers(secrets))
+    return Call("GET", _url(secrets, f"/api/sessions/{_session(secrets)}"), _headers(secrets))
 
 
 def read_check(status: int, body: str) -> CheckAnswer:
@@ -317,6 +318,10 @@ def read_check(status: int, body: str) -> CheckAnswer:
     return CheckAnswer(
         False, f"The session is {state or 'in an unknown state'}; start it (and scan the QR code)."
     )
+
+
+def _session(secrets: Mapping[str, str]) -> str:
+    return secrets.get("session") or DEFAULT_SESSION
 
 
 def _url(secrets: Mapping[str, str], path: str) -> str:

@@ -28,9 +28,8 @@ import httpx
 from aiohttp import web
 
 API_KEY = "waha-test-key"
-SESSION = "support-line"
-"""A named session (WAHA Plus); chathooks refuses a secret under 8 characters, so WAHA's
-usual "default" cannot be set yet (see the report)."""
+SESSION = "default"
+"""WAHA Core runs only this session; a source whose ``session`` is empty sends through it."""
 ME = "79222222222@c.us"
 """The business's number: the ``me.id`` of the WAHA fixtures (``text_received``)."""
 
