@@ -221,6 +221,8 @@ def test_another_workspace_gets_404_and_nothing_is_sent(
     other = service.workspace("Other", "owner@other.test")
     assert other.post(f"/chats/{line.chat_id}/messages", {"text": "theirs"}).status_code == 404
     assert other.get(f"/outgoing/{sent['id']}").status_code == 404
+    assert line.team.get(f"/outgoing/{2**40}").status_code == 404
+    assert line.team.post(f"/chats/{2**40}/messages", {"text": "nobody"}).status_code == 404
     wait_for(lambda: _settled(line, service, [sent["id"]]), what="our send")
     assert waha.texts() == ["ours"]
 

@@ -120,11 +120,16 @@ class SendWorker:
 
     def _claim(self, limit: int, holder: int | None) -> tuple[list[Claimed], datetime | None]:
         rt = self.rt
+        if rt.settings.is_sqlite:  # most wake-ups are for deliveries: no writer's turn
+            with rt.reading() as connection:
+                now = rt.clock.now()
+                if not outgoing.any_due(connection, now):
+                    return [], outgoing.next_due(connection, now)
         with rt.transaction() as session:
             now = rt.clock.now()
             lease = timedelta(seconds=rt.settings.lease_seconds)
             claimed = outgoing.claim(session, now, lease=lease, limit=limit, holder=holder)
-            due = outgoing.next_due(session, now) if len(claimed) < limit else None
+            due = outgoing.next_due(session.connection(), now) if len(claimed) < limit else None
             return claimed, due
 
     async def _send(self, send: Claimed) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import BindParameter
 from chathooks.states import OutgoingStatus
 from chathooks.store.deliveries import Lease, live_holders
 from chathooks.store.dialect import changed, table
+from chathooks.store.ids import ID_MAX, ID_MIN, get_by_id
 from chathooks.store.models import Message, Outgoing, Source, WhatsappAccount
 
 QUEUED = OutgoingStatus.QUEUED
@@ -131,13 +132,14 @@ def by_key(session: Session, workspace_id: int, key: str) -> Outgoing | None:
 
 
 def get(session: Session, workspace_id: int, outgoing_id: int) -> Outgoing | None:
-    return session.scalars(
-        select(Outgoing).where(Outgoing.id == outgoing_id, Outgoing.workspace_id == workspace_id)
-    ).one_or_none()
+    found = get_by_id(session, Outgoing, outgoing_id)
+    return found if found is not None and found.workspace_id == workspace_id else None
 
 
 def for_chat(session: Session, workspace_id: int, chat_id: int, limit: int) -> list[Outgoing]:
     """A chat's latest sends, newest first (started by phone: once the chat exists)."""
+    if not ID_MIN <= chat_id <= ID_MAX:
+        return []
     return list(
         session.scalars(
             select(Outgoing)
@@ -163,9 +165,28 @@ def claim(
     return claimed
 
 
-def next_due(session: Session, now: datetime) -> datetime | None:
+def next_due(connection: Connection, now: datetime) -> datetime | None:
     """When the earliest send backing off comes due (nobody announces that moment)."""
-    return session.scalars(_NEXT_DUE, {"now": now}).first()
+    due: datetime | None = connection.execute(_NEXT_DUE, {"now": now}).scalar()
+    return due
+
+
+_ANY_DUE = (
+    select(_out.c.id)
+    .where(
+        _out.c.status == QUEUED,
+        _out.c.next_try_at <= _now,
+        or_(_out.c.lease_until.is_(None), _out.c.lease_until < _now),
+    )
+    .limit(1)
+)
+
+
+def any_due(connection: Connection, now: datetime) -> bool:
+    """Whether a queued send is due and not leased (SQLite: one process, so a lease is its
+    own), read without the writer's turn: every stored message wakes the send worker too,
+    and a claim that finds nothing would still queue behind ingest for the writer lock."""
+    return connection.execute(_ANY_DUE, {"now": now}).first() is not None
 
 
 def _owned(lease: Lease) -> Any:
