@@ -1,6 +1,6 @@
 """The ASGI applications, assembled above both HTTP layers: the JSON API and the pages
-(``serve``, ``api``), with the delivery worker in the same process (``serve``), and the
-worker alone behind its probes and metrics (``worker``)."""
+(``serve``, ``api``), with the delivery and send workers in the same process (``serve``),
+and the workers alone behind their probes and metrics (``worker``)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ from chathooks.deliver.worker import DeliveryWorker
 from chathooks.group_commit import GroupCommit
 from chathooks.retention import run_retention
 from chathooks.runtime import Runtime
+from chathooks.send.worker import SendWorker
 from chathooks.sources.receive import Inbound
-from chathooks.store import deliveries
+from chathooks.store import deliveries, outgoing
 from chathooks.web.mount import install_pages
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
@@ -43,10 +44,12 @@ def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
             if rt.settings.is_sqlite:
                 with rt.transaction() as session:
                     deliveries.release_all_leases(session)
+                    outgoing.release_all_leases(session)
             worker = DeliveryWorker(rt)
             app.state.heartbeat = worker.heartbeat
             tasks = [
                 asyncio.create_task(worker.run(stop)),
+                asyncio.create_task(SendWorker(rt).run(stop)),
                 asyncio.create_task(run_retention(rt, stop)),
             ]
             if not rt.settings.is_sqlite:

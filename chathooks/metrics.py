@@ -18,10 +18,10 @@ from prometheus_client.registry import Collector
 
 from chathooks.deliver.transport import Outcome
 from chathooks.runtime import Runtime
-from chathooks.sources.kinds import KINDS
+from chathooks.sources.kinds import KINDS, SENDERS
 from chathooks.sources.screening import REASONS
 from chathooks.states import TIMED_OUT, FailureClass, WebhookState
-from chathooks.store import stats
+from chathooks.store import outgoing, stats
 
 log = logging.getLogger("chathooks.metrics")
 
@@ -77,6 +77,13 @@ RETENTION_REMOVED = Counter(
     "Rows removed by retention, by table.",
     ["table"],
 )
+SENDS = Counter(
+    "chathooks_sends_total",
+    "Attempts to send a message through a source's sender, by the source's kind and outcome: "
+    "sent, retry (timeout, connection error, 429 or 5xx: tried again later) or failed.",
+    ["kind", "outcome"],
+)
+SEND_OUTCOMES = ("sent", "retry", "failed")
 
 for _source in SOURCES:
     MESSAGES_INGESTED.labels(_source)
@@ -90,6 +97,9 @@ for _kind in KINDS:
     for _reason in REASONS:
         SOURCE_REFUSALS.labels(_kind, _reason)
 SOURCE_REFUSALS.labels("unknown", "unknown_key")
+for _kind in SENDERS:
+    for _outcome in SEND_OUTCOMES:
+        SENDS.labels(_kind, _outcome)
 
 
 def count_ingested(source: str, count: int) -> None:
@@ -123,6 +133,11 @@ def observe_request(outcome: Outcome, received: Sequence[datetime], now: datetim
             DELIVERY_LATENCY_SECONDS.observe(max(0.0, (now - at).total_seconds()))
 
 
+def count_send(kind: str, outcome: str) -> None:
+    """One send attempt's outcome (``SEND_OUTCOMES``), once it is recorded."""
+    SENDS.labels(kind, outcome).inc()
+
+
 def count_failed_attempt(why: FailureClass) -> None:
     """Called once the attempt is recorded (after its commit)."""
     FAILED_ATTEMPTS.labels(why).inc()
@@ -146,6 +161,7 @@ class DatabaseCollector(Collector):
             with self.rt.transaction() as session:
                 count, earliest = stats.waiting(session)
                 by_state = stats.webhooks_by_state(session)
+                queued, oldest = outgoing.queue_depth(session)
         except Exception as error:
             log.warning("metrics: the database did not answer: %s", error)
             return
@@ -160,6 +176,16 @@ class DatabaseCollector(Collector):
             "chathooks_oldest_waiting_delivery_age_seconds",
             "How long the longest-waiting delivery has been due (0 when none waits).",
             value=age,
+        )
+        yield GaugeMetricFamily(
+            "chathooks_sends_queued",
+            "Messages waiting to be sent through a sender (due, or backing off).",
+            value=queued,
+        )
+        yield GaugeMetricFamily(
+            "chathooks_oldest_queued_send_age_seconds",
+            "How long the oldest queued send has waited (0 when none waits).",
+            value=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
         )
         webhooks = GaugeMetricFamily(
             "chathooks_webhooks",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -18,13 +18,14 @@ from pydantic import (
     StrictBool,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic import Strict as StrictType
 
 from chathooks.payload_models import ACCOUNT_PHONE, ChatId
 from chathooks.sources.kinds import KINDS
 from chathooks.sources.protocol import Secret
-from chathooks.states import Aggregation, SourceKind, WebhookState
+from chathooks.states import Aggregation, OutgoingStatus, SourceKind, WebhookState
 from chathooks.storable import text_problem
 
 
@@ -671,3 +672,116 @@ class SampleResult(BaseModel):
     body: str
     error: str
     latency_ms: float
+
+
+SEND_TEXT_CHARS = 4096
+"""WhatsApp's limit on a text message."""
+SendText = Annotated[
+    str,
+    NoneAsEmpty,
+    Field(
+        max_length=SEND_TEXT_CHARS,
+        description="The message's text (up to 4,096 characters, WhatsApp's limit). May be "
+        "empty only with a `template`.",
+        examples=["Thanks, your quote is attached"],
+    ),
+]
+
+
+def _storable_parameters(values: list[str]) -> list[str]:
+    for value in values:
+        if problem := text_problem(value):
+            raise ValueError(problem)
+    return values
+
+
+class TemplateIn(Strict):
+    """A message template approved in Meta's WhatsApp Manager: WhatsApp Cloud API sources
+    only (Meta refuses free text outside the 24-hour customer-service window)."""
+
+    name: str = Field(min_length=1, max_length=512, examples=["order_update"])
+    language: str = Field(
+        min_length=1, max_length=20, description="The template's language code.", examples=["en"]
+    )
+    parameters: Annotated[list[Annotated[str, Field(max_length=1024)]], AfterValidator(
+        _storable_parameters
+    )] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The body's parameters ({{1}}, {{2}} …), in order.",
+    )  # fmt: skip
+
+
+class _SendIn(Strict):
+    text: SendText = ""
+    template: TemplateIn | None = Field(
+        default=None,
+        description="Send this template instead of (or with) free text: WhatsApp Cloud API "
+        "sources only; any other kind answers 422.",
+    )
+
+    @model_validator(mode="after")
+    def _text_or_template(self) -> Self:
+        if self.template is None and not self.text:
+            raise ValueError("give a text (or, for WhatsApp Cloud API sources, a template)")
+        return self
+
+
+class ChatSendIn(_SendIn):
+    """A message to an existing chat (direct or group)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"text": "Thanks, your quote is attached"}]}
+    )
+
+
+class PhoneSendIn(_SendIn):
+    """A message to a phone number, from one of the workspace's WhatsApp accounts: the
+    chat with that number, started if it is new."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "whatsapp_account_phone": ACCOUNT_PHONE,
+                    "phone": "+14155550123",
+                    "text": "Hello from Acme",
+                }
+            ]
+        }
+    )
+    whatsapp_account_phone: str = Field(
+        min_length=1,
+        max_length=40,
+        description="The phone of the workspace's WhatsApp account to send from.",
+        examples=[ACCOUNT_PHONE],
+    )
+    phone: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^\+?[0-9]{5,20}$",
+        description="The recipient's number in international form, digits only, with or "
+        "without a leading +.",
+        examples=["+14155550123"],
+    )
+
+
+class OutgoingOut(BaseModel):
+    """A message sent through the account's source: `queued` until its sender accepts it
+    (retried meanwhile), then `sent`; or `failed`, with the sender's reason."""
+
+    id: str = Field(description="Follow it with `GET /api/v1/outgoing/{id}`.", examples=["17"])
+    status: OutgoingStatus
+    chat_id: ChatId | None = Field(
+        description="The chat; null for a message to a new phone number until it is sent."
+    )
+    sender_message_id: str = Field(
+        description="The sender's id of the sent message (the `message_id` it is delivered "
+        "to your webhooks with); empty until sent."
+    )
+    last_error: str = Field(
+        description="Why the latest attempt failed, in the sender's words (empty: none)."
+    )
+    attempts: int = Field(description="Calls made to the sender so far.")
+    created_at: datetime
+    sent_at: datetime | None

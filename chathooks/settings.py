@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     """How often a worker that PostgreSQL notifies still looks for due work (retries after
     a back-off, periods that ended, a lost notification)."""
 
+    send_per_second: Positive | None = None
+    """Messages per second sent through one WhatsApp account; unset: each kind's own pace
+    (WAHA and Evolution 1, the Cloud API 20)."""
+    send_concurrency: Count = 16
+    """Sends in flight at once per worker (each chat sends one at a time)."""
+
     retention_days: Count = 30
     retention_interval_seconds: Positive = 300.0
     retention_batch_size: Count = 500

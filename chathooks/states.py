@@ -48,6 +48,15 @@ class DeliveryStatus(StrEnum):
     """A test send's bundle, never sent again: kept so the permalink in its note works."""
 
 
+class OutgoingStatus(StrEnum):
+    """A send through a source's sender: ``queued`` until the sender accepts it (retried
+    meanwhile), then ``sent``; ``failed`` when the sender refused it, with its reason."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
 class Aggregation(StrEnum):
     """One request per message (none), or one per chat per period aligned to UTC."""
 

@@ -11,7 +11,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from chathooks.api import chats, inbound, messages, ops, reference, sources, webhooks, workspaces
+from chathooks.api import (
+    chats,
+    inbound,
+    messages,
+    ops,
+    outgoing,
+    reference,
+    sources,
+    webhooks,
+    workspaces,
+)
 from chathooks.api.deps import refused_caller
 from chathooks.api.docs import install_docs
 from chathooks.errors import BadField, Conflict, NotFound
@@ -67,7 +77,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def install_api(app: FastAPI) -> None:
     _install_error_handlers(app)
-    for module in (workspaces, messages, chats, webhooks, sources, ops):
+    for module in (workspaces, messages, chats, outgoing, webhooks, sources, ops):
         app.include_router(module.router)
     app.include_router(inbound.router)
     reference.describe(app)

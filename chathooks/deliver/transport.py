@@ -56,6 +56,10 @@ class Outcome:
 class Transport(Protocol):
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome: ...
 
+    async def request(
+        self, method: str, url: str, headers: dict[str, str], body: bytes
+    ) -> Outcome: ...
+
     async def close(self) -> None: ...
 
 
@@ -112,12 +116,16 @@ class AiohttpTransport:
         return self._session
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        return await self.request("POST", url, headers, body)
+
+    async def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Outcome:
+        """Any method (a sender's API reads with GET), under the same guard and limits."""
         started = time.perf_counter()
         try:
             if not self._allow_private:
                 _refuse_private_literal(url)
-            async with self._client().post(
-                url, data=body, headers=headers, allow_redirects=False
+            async with self._client().request(
+                method, url, data=body or None, headers=headers, allow_redirects=False
             ) as response:
                 content = await _read_limited(response.content)
                 return received(

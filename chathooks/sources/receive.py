@@ -39,10 +39,11 @@ from chathooks import ingest, metrics
 from chathooks.group_commit import GroupCommit
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent, Party
+from chathooks.send.queue import apply_reports
 from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
 from chathooks.sources.manage import add_accounts, kind_of
-from chathooks.sources.protocol import RawRequest, Reading
+from chathooks.sources.protocol import RawRequest, Reading, SendReport
 from chathooks.sources.screening import Refusal, Screen
 from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
@@ -185,6 +186,8 @@ class Arrival:
     """Its ignored and rejected events (the group's tally adds what was stored)."""
     logged: dict[str, Any]
     """Its log entry's headers and body, masked."""
+    reports: list[SendReport] = field(default_factory=list)
+    """What the sender reports about messages we sent through it (``send.queue``)."""
 
 
 class Inbound:
@@ -367,7 +370,7 @@ def _arrival(source: Known, request: RawRequest, now: datetime) -> Arrival | tup
         else:
             events.append(event)
     logged = _masked(source, "POST", request)
-    return Arrival(source, request, body, events, tally, logged)
+    return Arrival(source, request, body, events, tally, logged, reading.reports)
 
 
 def handshake(rt: Runtime, key: str, request: RawRequest) -> Answer:
@@ -403,8 +406,9 @@ def store_arrivals(
     session: Session, arrivals: Sequence[Arrival], *, now: datetime, base_url: str
 ) -> list[Answer]:
     """The group's source requests: each source read again (a changed secret is checked,
-    a deleted source is a 404), then every workspace's events in one ``ingest``, each
-    source's counts in one statement, and every request's log entry in one insert."""
+    a deleted source is a 404), then every workspace's events in one ``ingest``, the
+    sender's reports on our sends applied, each source's counts in one statement, and
+    every request's log entry in one insert."""
     current = sources.feeding(session, {a.source.id for a in arrivals})
     answers: dict[int, Answer] = {}
     rows: list[dict[str, Any]] = []
@@ -436,6 +440,7 @@ def store_arrivals(
             session, workspace, accepted, current=current, now=now, base_url=base_url
         )
         for index, arrival, tally in zip(indexes, accepted, tallies, strict=True):
+            apply_reports(session, arrival.source.id, arrival.reports)
             answers[index] = Answer(200, tally.counts())
             rows.append(
                 _entry(

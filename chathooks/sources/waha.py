@@ -35,7 +35,17 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
-from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
+from chathooks.sources.protocol import (
+    JSON,
+    Call,
+    CheckAnswer,
+    RawRequest,
+    Reading,
+    Reply,
+    Secret,
+    SendAnswer,
+    posts_only,
+)
 from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "waha"
@@ -47,7 +57,34 @@ SECRETS = (
         generated=True,
         hint="Paste it as the webhook's HMAC key (hmac.key) in WAHA.",
     ),
+    Secret(
+        "api_url",
+        "API base URL",
+        generated=False,
+        hint="Where chathooks reaches WAHA to send replies, e.g. https://waha.example.com "
+        "(leave empty to only receive).",
+        required=False,
+    ),
+    Secret(
+        "x_api_key",
+        "X-Api-Key",
+        generated=False,
+        hint="WAHA's WHATSAPP_API_KEY, sent as X-Api-Key (empty if WAHA has none).",
+        required=False,
+    ),
+    Secret(
+        "session",
+        "Session name",
+        generated=False,
+        hint="The WAHA session that sends; leave empty for WAHA's `default` session.",
+        required=False,
+    ),
 )
+SEND_SECRETS = ("api_url",)
+"""What a WAHA source needs to send (``x_api_key`` only if WAHA is set up with one; no
+``session``: WAHA's ``default``, the only one WAHA Core runs)."""
+DEFAULT_SESSION = "default"
+PER_SECOND = 1.0
 SETUP = (
     "In WAHA's Dashboard open the session's configuration (or send "
     "`POST /api/sessions` / `PUT /api/sessions/{{session}}`) and add a webhook:",
@@ -244,3 +281,95 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
         "x-webhook-hmac-algorithm": "sha512",
     }
     return RawRequest(headers, body)
+
+
+def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
+    """WAHA's ``POST /api/sendText``: to the chat's id, or a phone's ``<digits>@c.us``."""
+    chat = reply.chat_external_id or reply.phone.removeprefix("+") + "@c.us"
+    body = {"session": _session(secrets), "chatId": chat, "text": reply.text}
+    return Call("POST", _url(secrets, "/api/sendText"), _headers(secrets), _json(body))
+
+
+def read_send(status: int, body: str) -> SendAnswer:
+    """The sent message's id as its ``message.any`` echo carries it (``payload.id``): WEBJS
+    answers whatsapp-web.js' message (``id._serialized``), NOWEB Baileys' (``key``, from
+    which WAHA builds ``{fromMe}_{chat}_{id}``), GOWS its own (``id``). An error body is
+    NestJS': ``message`` (a text or a list), or the session's state (``error``, ``status``)."""
+    answer = _parsed(body)
+    if 200 <= status < 300:
+        return SendAnswer("sent", message_id=_sent_id(answer))
+    if status == 429 or status >= 500:
+        return SendAnswer("retry", error=f"WAHA answered HTTP {status}: {_reason(answer, body)}")
+    return SendAnswer("failed", error=f"WAHA answered HTTP {status}: {_reason(answer, body)}")
+
+
+def check_call(secrets: Mapping[str, str]) -> Call:
+    """The session's status, ``GET /api/sessions/{session}``: WAHA's cheapest read."""
+    return Call("GET", _url(secrets, f"/api/sessions/{_session(secrets)}"), _headers(secrets))
+
+
+def read_check(status: int, body: str) -> CheckAnswer:
+    answer = _parsed(body)
+    if not 200 <= status < 300:
+        return CheckAnswer(False, f"WAHA answered HTTP {status}: {_reason(answer, body)}")
+    state = text(answer.get("status"))
+    if state == "WORKING":
+        return CheckAnswer(True, "The session is working: chathooks can send through it.")
+    return CheckAnswer(
+        False, f"The session is {state or 'in an unknown state'}; start it (and scan the QR code)."
+    )
+
+
+def _session(secrets: Mapping[str, str]) -> str:
+    return secrets.get("session") or DEFAULT_SESSION
+
+
+def _url(secrets: Mapping[str, str], path: str) -> str:
+    return secrets.get("api_url", "").rstrip("/") + path
+
+
+def _headers(secrets: Mapping[str, str]) -> dict[str, str]:
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if secrets.get("x_api_key"):
+        headers["x-api-key"] = secrets["x_api_key"]
+    return headers
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _parsed(body: str) -> dict[str, Any]:
+    try:
+        return obj(json.loads(body))
+    except ValueError:
+        return {}
+
+
+def _sent_id(answer: dict[str, Any]) -> str:
+    own = answer.get("id")
+    if isinstance(own, str):
+        return own
+    serialized = text(obj(own).get("_serialized"))
+    if serialized:
+        return serialized
+    key = obj(answer.get("key"))
+    if text(key.get("id")):
+        from_me = "true" if key.get("fromMe") is not False else "false"
+        return f"{from_me}_{chat_id(key.get('remoteJid'))}_{key['id']}"
+    return ""
+
+
+def _reason(answer: dict[str, Any], body: str) -> str:
+    message = answer.get("message")
+    if isinstance(message, list):
+        message = "; ".join(str(part) for part in message)
+    if isinstance(message, str) and message:
+        return message[:500]
+    if text(answer.get("error")):
+        state = text(answer.get("status"))
+        return text(answer["error"])[:500] + (f" (session status {state})" if state else "")
+    exception = obj(answer.get("exception"))
+    if text(exception.get("message")):
+        return text(exception["message"])[:500]
+    return body.strip()[:500] or "no answer body"

@@ -24,7 +24,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from chathooks.states import Aggregation, DeliveryStatus, SourceKind, WebhookStatus
+from chathooks.states import (
+    Aggregation,
+    DeliveryStatus,
+    OutgoingStatus,
+    SourceKind,
+    WebhookStatus,
+)
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -424,3 +430,68 @@ class SendSlot(Base):
     __tablename__ = "send_slots"
     webhook_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     next_at: Mapped[float] = mapped_column(Float)
+
+
+class Outgoing(Base):
+    """One message to send through a source's sender (``chathooks.send``).
+
+    A lane is (account, ``chat_key``): the chat's external id, or ``<digits>@c.us`` for a
+    chat started by phone (``chat_id`` is then set once the sent message made the chat).
+    Only a lane's oldest ``queued`` row is claimed, so a chat's sends go out in order. A
+    worker owns a queued row while ``lease_until`` is in the future and, on PostgreSQL,
+    while the liveness lock ``leased_by`` names is held (as deliveries). ``source_id`` and
+    ``chat_id`` are plain ids: removing a source or a chat must not be blocked by its sends.
+    """
+
+    __tablename__ = "outgoing"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "idempotency_key"),
+        Index(
+            "ix_outgoing_due",
+            "next_try_at",
+            "id",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_outgoing_lane",
+            "account_id",
+            "chat_key",
+            "id",
+            sqlite_where=text("status = 'queued'"),
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_outgoing_sent_id",
+            "source_id",
+            "sender_message_id",
+            sqlite_where=text("sender_message_id != ''"),
+            postgresql_where=text("sender_message_id != ''"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("whatsapp_accounts.id"))
+    source_id: Mapped[int] = mapped_column(Integer)
+    chat_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    chat_key: Mapped[str] = mapped_column(String(200))
+    is_group: Mapped[bool] = mapped_column(Boolean)
+    phone: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    teammate_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    sender_name: Mapped[str] = mapped_column(String(200))
+    """The teammate who wrote it (the chat page), or the workspace (the API)."""
+    status: Mapped[OutgoingStatus] = mapped_column(_stored_as_text(OutgoingStatus, 16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    leased_by: Mapped[int | None] = mapped_column(default=None)
+    sender_message_id: Mapped[str] = mapped_column(String(200), default="")
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    request_hash: Mapped[str] = mapped_column(String(64), default="")
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The first answer given for ``idempotency_key``: a retry with the key gets it again."""
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
