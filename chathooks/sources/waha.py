@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chathooks.sources.answers import answer, base, excerpt, json_call, segment
 from chathooks.sources.fields import (
     MESSAGE_WRAPPERS,
     chat_id,
@@ -35,7 +36,15 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
-from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
+from chathooks.sources.protocol import (
+    JSON,
+    Call,
+    CheckAnswer,
+    RawRequest,
+    Reading,
+    Secret,
+    posts_only,
+)
 from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "waha"
@@ -244,3 +253,49 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
         "x-webhook-hmac-algorithm": "sha512",
     }
     return RawRequest(headers, body)
+
+
+def check_call(secrets: Mapping[str, str]) -> Call:
+    """``GET /api/sessions/{session}``: the session's status, with the API key."""
+    url = f"{base(secrets.get('api_url', ''))}/api/sessions/{segment(secrets.get('session', ''))}"
+    return json_call("GET", url, {"x-api-key": secrets.get("api_key", "")})
+
+
+SESSION_STATES = {
+    "STOPPED": "is stopped: start it in WAHA's Dashboard (or POST /api/sessions/{name}/start)",
+    "STARTING": "is starting: wait a moment, then check again",
+    "SCAN_QR_CODE": "waits for its QR code: open WAHA's Dashboard and scan it with the "
+    "phone's WhatsApp › Linked devices",
+    "FAILED": "has failed: restart it in WAHA's Dashboard; if it fails again, log out and "
+    "scan the QR code again",
+}
+
+
+def read_check(status: int, body: str) -> CheckAnswer:
+    """WORKING can send; any other status says what to do. WAHA's errors are NestJS's
+    ``{statusCode, message, error?}``."""
+    found = answer(body)
+    if status == 401:
+        return CheckAnswer(
+            False,
+            "WAHA refused the API key (401 Unauthorized): save WAHA's WAHA_API_KEY as the "
+            "API key here.",
+        )
+    if status == 404:
+        return CheckAnswer(
+            False, "WAHA has no session with this name (404): check the session name."
+        )
+    if status != 200:
+        said = text(found.get("message")) or excerpt(body) or "no reason given"
+        return CheckAnswer(False, f"WAHA answered {status}: {said}.")
+    name_of_session = text(found.get("name"))
+    state = text(found.get("status"))
+    label = f"Session {name_of_session!r}"
+    if state == "WORKING":
+        me = obj(found.get("me"))
+        who = f" as {phone(me.get('id')) or text(me.get('id'))}" if me.get("id") else ""
+        return CheckAnswer(True, f"{label} is WORKING{who}: chathooks can send.")
+    what = SESSION_STATES.get(state, "is not WORKING: start it in WAHA's Dashboard")
+    return CheckAnswer(
+        False, f"{label} is {state or 'in no known state'}: it {what.format(name=name_of_session)}."
+    )
