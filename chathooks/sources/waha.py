@@ -262,13 +262,14 @@ def check_call(secrets: Mapping[str, str]) -> Call:
 
 
 SESSION_STATES = {
-    "STOPPED": "is stopped: start it in WAHA's Dashboard (or POST /api/sessions/{name}/start)",
-    "STARTING": "is starting: wait a moment, then check again",
-    "SCAN_QR_CODE": "waits for its QR code: open WAHA's Dashboard and scan it with the "
-    "phone's WhatsApp › Linked devices",
-    "FAILED": "has failed: restart it in WAHA's Dashboard; if it fails again, log out and "
-    "scan the QR code again",
+    "STOPPED": "start it in WAHA's Dashboard (or POST /api/sessions/{name}/start)",
+    "STARTING": "wait a moment, then check again",
+    "SCAN_QR_CODE": "open WAHA's Dashboard and scan its QR code with the phone's WhatsApp "
+    "› Linked devices",
+    "FAILED": "restart it in WAHA's Dashboard; if it fails again, log out and scan the QR "
+    "code again",
 }
+"""What to do for each status but WORKING (WAHA's ``WAHASessionStatus``)."""
 
 
 def read_check(status: int, body: str) -> CheckAnswer:
@@ -295,7 +296,9 @@ def read_check(status: int, body: str) -> CheckAnswer:
         me = obj(found.get("me"))
         who = f" as {phone(me.get('id')) or text(me.get('id'))}" if me.get("id") else ""
         return CheckAnswer(True, f"{label} is WORKING{who}: chathooks can send.")
-    what = SESSION_STATES.get(state, "is not WORKING: start it in WAHA's Dashboard")
+    what = SESSION_STATES.get(state, "start it in WAHA's Dashboard")
     return CheckAnswer(
-        False, f"{label} is {state or 'in no known state'}: it {what.format(name=name_of_session)}."
+        False,
+        f"{label} is {state or 'in no known state'}, not WORKING: "
+        f"{what.format(name=name_of_session)}.",
     )
