@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from pydantic import ValidationError
 
+from chathooks.settings import problems
 from tests.browsing import set_password, sqlite_only
-from tests.conftest import Service, Workspace, free_port
+from tests.conftest import Service, Workspace, free_port, make_settings
 from tests.fake_senders.evolution import FakeEvolution
 from tests.fake_senders.whatsapp_cloud import FakeGraph
 from tests.pages import browser, csrf_of
@@ -226,3 +228,18 @@ def test_the_check_button_shows_the_senders_answer_in_words(
     expect(result).to_contain_text("Can send")
     expect(result).to_contain_text("Instance 'sales' is connected to WhatsApp")
     assert [c.path for c in fake_evolution.calls] == ["/instance/connectionState/sales"]
+
+
+def test_sender_hosts_must_each_name_a_host_and_a_port() -> None:
+    assert make_settings(
+        "sqlite:///x.db", sender_hosts="WAHA.internal:3000, [fd00::5]:8080"
+    ).sender_hosts == [
+        "waha.internal:3000",
+        "fd00::5:8080",
+    ]
+    with pytest.raises(ValidationError) as refused:
+        make_settings("sqlite:///x.db", sender_hosts="waha.internal:3000,10.0.0.5")
+    assert problems(refused.value) == [
+        "invalid setting CHATHOOKS_SENDER_HOSTS=waha.internal:3000,10.0.0.5: "
+        "'10.0.0.5' is not host:port (e.g. waha.internal:3000)"
+    ]
