@@ -296,3 +296,14 @@ def test_waha_check_calls_the_session_and_says_what_each_status_needs() -> None:
     assert not unauthorized.ok and "refused the API key" in unauthorized.words
     missing = {"message": "Session not found", "error": "Not Found", "statusCode": 404}
     assert "no session with this name" in waha.read_check(404, json.dumps(missing)).words
+
+
+def test_a_check_that_reaches_something_else_says_to_check_the_url() -> None:
+    page = "<html><body>Welcome to nginx!</body></html>"
+    assert evolution.read_check(200, page).words == (
+        f"The answer is not Evolution API's ({page}): check the Evolution API URL."
+    )
+    assert not waha.read_check(200, "{}").ok
+    assert whatsapp_cloud.read_check(200, "").words == (
+        "The answer is not Meta's Graph API's (an empty body): check the Graph API URL."
+    )

@@ -60,6 +60,13 @@ def excerpt(body: str) -> str:
     return flat if len(flat) <= EXCERPT_CHARS else flat[:EXCERPT_CHARS] + "…"
 
 
+def not_the_sender(sender: str, setting: str, body: str) -> str:
+    """A success that is not the sender's answer: the URL reaches something else."""
+    return (
+        f"The answer is not {sender}'s ({excerpt(body) or 'an empty body'}): check the {setting}."
+    )
+
+
 def transient(status: int) -> bool:
     """Worth sending again later: too many requests, or the sender's own failure."""
     return status == 429 or status >= 500

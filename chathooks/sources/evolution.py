@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources.answers import answer, base, digits, excerpt, json_call, segment, transient
+from chathooks.sources.answers import (
+    answer,
+    base,
+    digits,
+    excerpt,
+    json_call,
+    not_the_sender,
+    segment,
+    transient,
+)
 from chathooks.sources.fields import (
     MESSAGE_WRAPPERS,
     chat_id,
@@ -269,6 +278,8 @@ def read_check(status: int, body: str) -> CheckAnswer:
     if status != 200:
         return CheckAnswer(False, _problem(status, found, body))
     instance = obj(found.get("instance"))
+    if not instance:
+        return CheckAnswer(False, not_the_sender(LABEL, "Evolution API URL", body))
     label = f"Instance {text(instance.get('instanceName'))!r}"
     state = text(instance.get("state"))
     if state == "open":

@@ -587,8 +587,7 @@ def _masked(source: Known, method: str, request: RawRequest) -> dict[str, Any]:
 def _secret_values(source: Known) -> list[str]:
     """The source's credentials (keys, tokens); its sender's address, instance or session
     name and number id are not secret, and masking them would blank what a log is read for."""
-    kind = KINDS.get(SourceKind(source.kind)) if source.kind in KINDS else None
-    shown = {s.name for s in kind.SECRETS if s.role != "credential"} if kind else set()
+    shown = {s.name for s in KINDS[SourceKind(source.kind)].SECRETS if s.role != "credential"}
     return [
         v
         for name, v in source.secrets.items()

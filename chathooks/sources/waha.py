@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources.answers import answer, base, excerpt, json_call, segment
+from chathooks.sources.answers import answer, base, excerpt, json_call, not_the_sender, segment
 from chathooks.sources.fields import (
     MESSAGE_WRAPPERS,
     chat_id,
@@ -291,6 +291,8 @@ def read_check(status: int, body: str) -> CheckAnswer:
         return CheckAnswer(False, f"WAHA answered {status}: {said}.")
     name_of_session = text(found.get("name"))
     state = text(found.get("status"))
+    if not name_of_session or not state:
+        return CheckAnswer(False, not_the_sender(LABEL, "WAHA API URL", body))
     label = f"Session {name_of_session!r}"
     if state == "WORKING":
         me = obj(found.get("me"))

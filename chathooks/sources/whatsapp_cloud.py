@@ -27,7 +27,16 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from chathooks.sources.answers import answer, base, digits, excerpt, json_call, segment, transient
+from chathooks.sources.answers import (
+    answer,
+    base,
+    digits,
+    excerpt,
+    json_call,
+    not_the_sender,
+    segment,
+    transient,
+)
 from chathooks.sources.fields import (
     clipped,
     message_event,
@@ -401,7 +410,9 @@ def check_call(secrets: Mapping[str, str]) -> Call:
 
 def read_check(status: int, body: str) -> CheckAnswer:
     found = answer(body)
-    if status == 200 and not found.get("error"):
+    if status == 200 and not found.get("display_phone_number"):
+        return CheckAnswer(False, not_the_sender("Meta's Graph API", "Graph API URL", body))
+    if status == 200:
         number = f"{name(found.get('verified_name'))} ({text(found.get('display_phone_number'))})"
         quality = text(found.get("quality_rating")) or "UNKNOWN"
         if quality == "RED":
