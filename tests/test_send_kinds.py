@@ -305,5 +305,5 @@ def test_a_check_that_reaches_something_else_says_to_check_the_url() -> None:
     )
     assert not waha.read_check(200, "{}").ok
     assert whatsapp_cloud.read_check(200, "").words == (
-        "The answer is not Meta's Graph API's (an empty body): check the Graph API URL."
+        "The answer is not the Graph API's (an empty body): check the Graph API URL."
     )

@@ -411,7 +411,7 @@ def check_call(secrets: Mapping[str, str]) -> Call:
 def read_check(status: int, body: str) -> CheckAnswer:
     found = answer(body)
     if status == 200 and not found.get("display_phone_number"):
-        return CheckAnswer(False, not_the_sender("Meta's Graph API", "Graph API URL", body))
+        return CheckAnswer(False, not_the_sender("the Graph API", "Graph API URL", body))
     if status == 200:
         number = f"{name(found.get('verified_name'))} ({text(found.get('display_phone_number'))})"
         quality = text(found.get("quality_rating")) or "UNKNOWN"
