@@ -7,17 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
 from chathooks.deliver.transport import AiohttpTransport, Outcome
-from chathooks.sources import evolution, waha, whatsapp_cloud
+from chathooks.sources import evolution, twilio, waha, whatsapp_cloud
 from chathooks.sources.kinds import SENDERS
-from chathooks.sources.protocol import Call, Reply, SendAnswer, SendReport, Template
+from chathooks.sources.protocol import Call, CheckAnswer, Reply, SendAnswer, SendReport, Template
 from chathooks.states import SourceKind
 from tests.conftest import run_coroutine
 from tests.fake_senders.evolution import FakeEvolution
 from tests.fake_senders.server import FakeServer
+from tests.fake_senders.twilio import FakeTwilio, status_callback
 from tests.fake_senders.whatsapp_cloud import DETAILS_131047, FakeGraph, failed_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
@@ -74,6 +76,7 @@ def cloud_secrets(server: FakeServer, **changed: str) -> dict[str, str]:
 def test_evolution_and_the_cloud_api_are_senders_with_their_pace() -> None:
     assert SENDERS[SourceKind.EVOLUTION] is evolution
     assert SENDERS[SourceKind.WHATSAPP_CLOUD] is whatsapp_cloud
+    assert SENDERS[SourceKind.TWILIO] is twilio
     assert (evolution.PER_SECOND, whatsapp_cloud.PER_SECOND) == (1.0, 20.0)
 
 
@@ -307,3 +310,88 @@ def test_a_check_that_reaches_something_else_says_to_check_the_url() -> None:
     assert whatsapp_cloud.read_check(200, "").words == (
         "The answer is not the Graph API's (an empty body): check the Graph API URL."
     )
+
+
+TWILIO_SID = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+TWILIO_TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    server = FakeTwilio(TWILIO_SID, TWILIO_TOKEN, "whatsapp:+14155238886").start()
+    yield server
+    server.stop()
+
+
+def twilio_secrets(server: FakeServer, **changed: str) -> dict[str, str]:
+    secrets = {"auth_token": TWILIO_TOKEN, "account_sid": TWILIO_SID}
+    return {**secrets, "sender": "whatsapp:+14155238886", "api_url": server.url, **changed}
+
+
+def test_twilio_sends_a_form_and_reads_the_message_sid(fake_twilio: FakeTwilio) -> None:
+    secrets = twilio_secrets(fake_twilio)
+    outcome = called(fake_twilio, twilio.send_call(secrets, CUSTOMER))
+    [call] = fake_twilio.calls
+    assert call.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+    assert parse_qs(call.body) == {
+        "To": ["whatsapp:+5511987654321"],
+        "From": ["whatsapp:+14155238886"],
+        "Body": ["Your quote is attached"],
+    }
+    assert outcome.status == 201
+    sid = json.loads(outcome.body)["sid"]
+    assert twilio.read_send(outcome.status, outcome.body) == SendAnswer("sent", sid)
+
+    template = Template("HXb5b62575e6e4ff6129ad7c8efe1f983e", "en", ("Ana", "Q-1042"))
+    reply = Reply(CUSTOMER.chat_external_id, CUSTOMER.phone, False, "", template)
+    called(fake_twilio, twilio.send_call(secrets, reply))
+    sent = parse_qs(fake_twilio.calls[-1].body)
+    assert sent["ContentSid"] == ["HXb5b62575e6e4ff6129ad7c8efe1f983e"]
+    assert json.loads(sent["ContentVariables"][0]) == {"1": "Ana", "2": "Q-1042"}
+
+
+def test_twilio_refusals_and_its_check_in_words(fake_twilio: FakeTwilio) -> None:
+    secrets = twilio_secrets(fake_twilio)
+
+    def sent(**changed: str) -> SendAnswer:
+        outcome = called(fake_twilio, twilio.send_call({**secrets, **changed}, CUSTOMER))
+        assert outcome.status is not None, outcome.error
+        return twilio.read_send(outcome.status, outcome.body)
+
+    unknown = sent(sender="whatsapp:+15550000000")
+    assert unknown.outcome == "failed"
+    assert unknown.error.startswith("Twilio answered 400 (error 63007): Twilio could not find")
+    assert "check the WhatsApp sender" in unknown.error
+    wrong = sent(auth_token="0" * 32)
+    assert wrong == SendAnswer(
+        "failed",
+        error="Twilio answered 401 (error 20003): Authenticate. Twilio refused the sign-in: "
+        "check the Account SID and the Auth Token.",
+    )
+    throttled = json.dumps({"code": 20429, "message": "Too Many Requests", "status": 429})
+    assert twilio.read_send(429, throttled).outcome == "retry"
+    assert twilio.read_send(503, "").outcome == "retry"
+
+    outcome = called(fake_twilio, twilio.check_call(secrets))
+    assert outcome.status == 200
+    assert twilio.read_check(outcome.status, outcome.body) == CheckAnswer(
+        True, "Account 'Acme Sales' is active: chathooks can send."
+    )
+    fake_twilio.state = "suspended"
+    outcome = called(fake_twilio, twilio.check_call(secrets))
+    assert outcome.status is not None
+    assert not twilio.read_check(outcome.status, outcome.body).ok
+
+
+def test_twilio_status_callbacks_become_send_reports_with_63016_explained() -> None:
+    def report(fields: dict[str, str]) -> list[SendReport]:
+        reading = twilio.read({name: [value] for name, value in fields.items()})
+        assert reading.messages == [] and reading.ignored == 1
+        return reading.reports
+
+    [failed] = report(status_callback("SM5eed", "undelivered", "63016"))
+    assert (failed.message_id, failed.failed) == ("SM5eed", True)
+    assert failed.error.startswith("Twilio reports it undelivered (error 63016). The customer")
+    assert "Send an approved Content template instead" in failed.error
+    assert report(status_callback("SM5eed", "delivered")) == [SendReport("SM5eed", failed=False)]
+    assert report(status_callback("SM5eed", "queued")) == []

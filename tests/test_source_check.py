@@ -13,9 +13,12 @@ from playwright.sync_api import Page, expect
 from pydantic import ValidationError
 
 from chathooks.settings import problems
+from chathooks.sources.kinds import KINDS, SENDERS
+from chathooks.states import SourceKind
 from tests.browsing import set_password, sqlite_only
 from tests.conftest import Service, Workspace, free_port, make_settings
 from tests.fake_senders.evolution import FakeEvolution
+from tests.fake_senders.twilio import FakeTwilio
 from tests.fake_senders.whatsapp_cloud import FakeGraph
 from tests.pages import browser, csrf_of
 from tests.pages import set_password as set_password_over_http
@@ -99,9 +102,16 @@ def test_check_says_what_is_missing_wrong_or_fine(
     twilio = source(team, "twilio", {"auth_token": "t" * 32})
     assert checked(team, twilio["id"]) == {
         "ok": False,
-        "words": "Twilio (WhatsApp) sources only receive: chathooks cannot send through this "
-        "sender.",
+        "words": "To send, this source needs its Account SID and WhatsApp sender: set them in "
+        "the source's settings.",
     }
+    for kind in [kind for kind in SourceKind if kind not in SENDERS]:  # WAHA, until it sends
+        receiving = source(team, kind, {})
+        assert checked(team, receiving["id"]) == {
+            "ok": False,
+            "words": f"{KINDS[kind].LABEL} sources only receive: chathooks cannot send "
+            "through this sender.",
+        }
     other = service.workspace("Rival", "owner@rival.test")
     assert other.post(f"/sources/{evolution['id']}/check", {}).status_code == 404
 
@@ -243,3 +253,25 @@ def test_sender_hosts_must_each_name_a_host_and_a_port() -> None:
         "invalid setting CHATHOOKS_SENDER_HOSTS=waha.internal:3000,10.0.0.5: "
         "'10.0.0.5' is not host:port (e.g. waha.internal:3000)"
     ]
+
+
+def test_twilio_checks_its_account_and_the_answer_keeps_the_token_out(service: Service) -> None:
+    sid, token = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    fake = FakeTwilio(sid, token, "whatsapp:+14155238886").start()
+    try:
+        team = service.workspace()
+        secrets = {"auth_token": token, "account_sid": sid, "sender": "whatsapp:+14155238886"}
+        twilio = source(team, "twilio", {**secrets, "api_url": fake.url})
+        assert checked(team, twilio["id"]) == {
+            "ok": True,
+            "words": "Account 'Acme Sales' is active: chathooks can send.",
+        }
+        fake.state = "suspended"
+        answer = checked(team, twilio["id"])
+        assert answer["ok"] is False and token not in json.dumps(answer)
+        assert (
+            answer["words"]
+            == "Account 'Acme Sales' is suspended: reactivate it in Twilio's Console."
+        )
+    finally:
+        fake.stop()
