@@ -5,11 +5,8 @@ sender's code and documentation say, and the kind reads what came back."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
-
-import pytest
 
 from chathooks.deliver.transport import AiohttpTransport, Outcome
 from chathooks.sources import evolution, twilio, waha, whatsapp_cloud
@@ -18,29 +15,20 @@ from chathooks.sources.protocol import Call, CheckAnswer, Reply, SendAnswer, Sen
 from chathooks.states import SourceKind
 from tests.conftest import run_coroutine
 from tests.fake_senders.evolution import FakeEvolution
+from tests.fake_senders.fixtures import (
+    EVOLUTION_KEY,
+    META_TOKEN,
+    NUMBER_ID,
+    TWILIO_SENDER,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+)
 from tests.fake_senders.server import FakeServer
 from tests.fake_senders.twilio import FakeTwilio, status_callback
 from tests.fake_senders.whatsapp_cloud import DETAILS_131047, FakeGraph, failed_status
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
-EVOLUTION_TOKEN = "B6D711FCDE4D4FD5936544120E713976"
-META_TOKEN = "EAAJB8sZCzZBZAcBO1mZCk0aZAtoken0123456789"
-NUMBER_ID = "106540352242922"
 CUSTOMER = Reply("5511987654321@c.us", "+5511987654321", False, "Your quote is attached")
-
-
-@pytest.fixture
-def fake_evolution() -> Iterator[FakeEvolution]:
-    server = FakeEvolution("sales", EVOLUTION_TOKEN).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    server = FakeGraph(NUMBER_ID, META_TOKEN).start()
-    yield server
-    server.stop()
 
 
 def called(server: FakeServer, call: Call, *, allowed: bool = True) -> Outcome:
@@ -65,7 +53,7 @@ def called(server: FakeServer, call: Call, *, allowed: bool = True) -> Outcome:
 
 
 def evolution_secrets(server: FakeServer, **changed: str) -> dict[str, str]:
-    return {"api_url": server.url + "/", "api_key": EVOLUTION_TOKEN, "instance": "sales", **changed}
+    return {"api_url": server.url + "/", "api_key": EVOLUTION_KEY, "instance": "sales", **changed}
 
 
 def cloud_secrets(server: FakeServer, **changed: str) -> dict[str, str]:
@@ -87,7 +75,7 @@ def test_evolution_sends_v2s_text_body_and_reads_the_message_id(
     outcome = called(fake_evolution, evolution.send_call(secrets, CUSTOMER))
     [call] = fake_evolution.calls
     assert (call.method, call.path) == ("POST", "/message/sendText/sales")
-    assert call.headers["apikey"] == EVOLUTION_TOKEN
+    assert call.headers["apikey"] == EVOLUTION_KEY
     assert call.json == {"number": "5511987654321", "text": "Your quote is attached"}
     assert outcome.status == 201
     sent_id = json.loads(outcome.body)["key"]["id"]
@@ -312,20 +300,9 @@ def test_a_check_that_reaches_something_else_says_to_check_the_url() -> None:
     )
 
 
-TWILIO_SID = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-TWILIO_TOKEN = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    server = FakeTwilio(TWILIO_SID, TWILIO_TOKEN, "whatsapp:+14155238886").start()
-    yield server
-    server.stop()
-
-
 def twilio_secrets(server: FakeServer, **changed: str) -> dict[str, str]:
     secrets = {"auth_token": TWILIO_TOKEN, "account_sid": TWILIO_SID}
-    return {**secrets, "sender": "whatsapp:+14155238886", "api_url": server.url, **changed}
+    return {**secrets, "sender": TWILIO_SENDER, "api_url": server.url, **changed}
 
 
 def test_twilio_sends_a_form_and_reads_the_message_sid(fake_twilio: FakeTwilio) -> None:
@@ -335,7 +312,7 @@ def test_twilio_sends_a_form_and_reads_the_message_sid(fake_twilio: FakeTwilio) 
     assert call.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
     assert parse_qs(call.body) == {
         "To": ["whatsapp:+5511987654321"],
-        "From": ["whatsapp:+14155238886"],
+        "From": [TWILIO_SENDER],
         "Body": ["Your quote is attached"],
     }
     assert outcome.status == 201

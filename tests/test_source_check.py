@@ -5,7 +5,7 @@ button) against fake senders on 127.0.0.1; the rule for senders' URLs with and w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,28 +18,18 @@ from chathooks.states import SourceKind
 from tests.browsing import set_password, sqlite_only
 from tests.conftest import Service, Workspace, free_port, make_settings
 from tests.fake_senders.evolution import FakeEvolution
+from tests.fake_senders.fixtures import (
+    EVOLUTION_KEY,
+    META_TOKEN,
+    NUMBER_ID,
+    TWILIO_SENDER,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+)
 from tests.fake_senders.twilio import FakeTwilio
 from tests.fake_senders.whatsapp_cloud import FakeGraph
 from tests.pages import browser, csrf_of
 from tests.pages import set_password as set_password_over_http
-
-EVOLUTION_KEY = "B6D711FCDE4D4FD5936544120E713976"
-META_TOKEN = "EAAJB8sZCzZBZAcBO1mZCk0aZAtoken0123456789"
-NUMBER_ID = "106540352242922"
-
-
-@pytest.fixture
-def fake_evolution() -> Iterator[FakeEvolution]:
-    server = FakeEvolution("sales", EVOLUTION_KEY).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    server = FakeGraph(NUMBER_ID, META_TOKEN).start()
-    yield server
-    server.stop()
 
 
 def source(team: Workspace, kind: str, secrets: dict[str, str]) -> dict[str, Any]:
@@ -255,23 +245,19 @@ def test_sender_hosts_must_each_name_a_host_and_a_port() -> None:
     ]
 
 
-def test_twilio_checks_its_account_and_the_answer_keeps_the_token_out(service: Service) -> None:
-    sid, token = "AC0a1b2c3d4e5f60718293a4b5c6d7e8f9", "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
-    fake = FakeTwilio(sid, token, "whatsapp:+14155238886").start()
-    try:
-        team = service.workspace()
-        secrets = {"auth_token": token, "account_sid": sid, "sender": "whatsapp:+14155238886"}
-        twilio = source(team, "twilio", {**secrets, "api_url": fake.url})
-        assert checked(team, twilio["id"]) == {
-            "ok": True,
-            "words": "Account 'Acme Sales' is active: chathooks can send.",
-        }
-        fake.state = "suspended"
-        answer = checked(team, twilio["id"])
-        assert answer["ok"] is False and token not in json.dumps(answer)
-        assert (
-            answer["words"]
-            == "Account 'Acme Sales' is suspended: reactivate it in Twilio's Console."
-        )
-    finally:
-        fake.stop()
+def test_twilio_checks_its_account_and_the_answer_keeps_the_token_out(
+    service: Service, fake_twilio: FakeTwilio
+) -> None:
+    team = service.workspace()
+    secrets = {"auth_token": TWILIO_TOKEN, "account_sid": TWILIO_SID, "sender": TWILIO_SENDER}
+    twilio = source(team, "twilio", {**secrets, "api_url": fake_twilio.url})
+    assert checked(team, twilio["id"]) == {
+        "ok": True,
+        "words": "Account 'Acme Sales' is active: chathooks can send.",
+    }
+    fake_twilio.state = "suspended"
+    answer = checked(team, twilio["id"])
+    assert answer["ok"] is False and TWILIO_TOKEN not in json.dumps(answer)
+    assert answer["words"] == (
+        "Account 'Acme Sales' is suspended: reactivate it in Twilio's Console."
+    )

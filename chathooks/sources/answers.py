@@ -13,7 +13,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from chathooks.sources.fields import obj
-from chathooks.sources.protocol import Call
+from chathooks.sources.protocol import Call, Secret
 
 EXCERPT_CHARS = 200
 
@@ -39,6 +39,26 @@ def json_call(
 def base(url: str) -> str:
     """A sender's API URL as saved, ready for a path to follow."""
     return url.strip().rstrip("/")
+
+
+def sending(
+    name: str, label: str, *, role: Literal["credential", "address", "name"], hint: str
+) -> Secret:
+    """A secret only sending needs: the user's own, optional (without it a source only
+    receives)."""
+    return Secret(name, label, generated=False, required=False, role=role, hint=hint)
+
+
+def public_api(label: str, default: str) -> Secret:
+    """The ``api_url`` of a sender whose API is a public service (Meta's, Twilio's):
+    optional, so that a test server or a proxy can stand in for it."""
+    hint = f"Leave it empty: chathooks calls {default}. Only a test server or a proxy in "
+    return sending("api_url", label, role="address", hint=hint + "front of it goes here.")
+
+
+def root(secrets: Mapping[str, str], default: str) -> str:
+    """The saved ``api_url``, else the sender's public API."""
+    return base(secrets.get("api_url", "")) or default
 
 
 def segment(value: str) -> str:

@@ -24,6 +24,7 @@ from chathooks.sources.answers import (
     json_call,
     not_the_sender,
     segment,
+    sending,
     transient,
 )
 from chathooks.sources.fields import (
@@ -63,20 +64,16 @@ SECRETS = (
         hint="The instance's API key (token): Evolution puts it in every webhook as apikey, "
         "and takes it as apikey when chathooks sends.",
     ),
-    Secret(
+    sending(
         "api_url",
         "Evolution API URL",
-        generated=False,
-        required=False,
         role="address",
         hint="To send replies: the address of Evolution's API as chathooks reaches it "
         "(https://evolution.example.com). Leave it empty to only receive.",
     ),
-    Secret(
+    sending(
         "instance",
         "Instance name",
-        generated=False,
-        required=False,
         role="name",
         hint="To send replies: the instance's name in Evolution (as in its webhooks' instance).",
     ),

@@ -30,11 +30,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from chathooks.sources.answers import (
     answer,
-    base,
     digits,
     excerpt,
     not_the_sender,
+    public_api,
+    root,
     segment,
+    sending,
     transient,
 )
 from chathooks.sources.fields import clipped, message_event, name, phone, same_secret, text
@@ -71,33 +73,21 @@ SECRETS = (
         hint="Only if a Webhooks Rule signs this URL with a SharedKey: the secret Twilio "
         "returned when the key was created. Leave it empty otherwise.",
     ),
-    Secret(
+    sending(
         "account_sid",
         "Account SID",
-        generated=False,
-        required=False,
         role="name",
         hint="To send replies: the account's SID (AC…, Console › Account Info); chathooks "
         "signs in with it and the Auth Token.",
     ),
-    Secret(
+    sending(
         "sender",
         "WhatsApp sender",
-        generated=False,
-        required=False,
         role="name",
         hint="To send replies: the WhatsApp sender's number (whatsapp:+14155238886) or the "
         "Messaging Service's SID (MG…) that sends.",
     ),
-    Secret(
-        "api_url",
-        "Twilio API URL",
-        generated=False,
-        required=False,
-        role="address",
-        hint=f"Leave it empty: chathooks calls {TWILIO_API}. Only a test server or a proxy "
-        "goes here.",
-    ),
+    public_api("Twilio API URL", TWILIO_API),
 )
 SEND_SECRETS = ("account_sid", "sender")
 """With the Auth Token, which receiving needs already; ``api_url`` is optional."""
@@ -448,8 +438,8 @@ def _report(fields: dict[str, str]) -> SendReport | None:
 
 
 def _account_url(secrets: Mapping[str, str], rest: str) -> str:
-    root = base(secrets.get("api_url", "")) or TWILIO_API
-    return f"{root}/2010-04-01/Accounts/{segment(secrets.get('account_sid', ''))}{rest}"
+    account = segment(secrets.get("account_sid", ""))
+    return f"{root(secrets, TWILIO_API)}/2010-04-01/Accounts/{account}{rest}"
 
 
 def _basic(secrets: Mapping[str, str]) -> dict[str, str]:

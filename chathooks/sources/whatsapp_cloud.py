@@ -29,12 +29,14 @@ from typing import Any
 
 from chathooks.sources.answers import (
     answer,
-    base,
     digits,
     excerpt,
     json_call,
     not_the_sender,
+    public_api,
+    root,
     segment,
+    sending,
     transient,
 )
 from chathooks.sources.fields import (
@@ -79,32 +81,21 @@ SECRETS = (
         generated=False,
         hint="From Meta's App Dashboard › App settings › Basic › App secret.",
     ),
-    Secret(
+    sending(
         "access_token",
         "Access token",
-        generated=False,
-        required=False,
+        role="credential",
         hint="To send replies: a system user's token with the whatsapp_business_messaging "
         "permission (Meta Business Settings › Users › System users › Generate new token).",
     ),
-    Secret(
+    sending(
         "phone_number_id",
         "Phone number ID",
-        generated=False,
-        required=False,
         role="name",
         hint="To send replies: the number's Phone number ID (App Dashboard › WhatsApp › API "
         "Setup), as in the webhooks' metadata.phone_number_id.",
     ),
-    Secret(
-        "api_url",
-        "Graph API URL",
-        generated=False,
-        required=False,
-        role="address",
-        hint=f"Leave it empty: chathooks calls {GRAPH_URL}. Only a test server or a proxy in "
-        "front of Meta goes here.",
-    ),
+    public_api("Graph API URL", GRAPH_URL),
 )
 SEND_SECRETS = ("access_token", "phone_number_id")
 """``api_url`` is optional: Meta's Graph API unless set."""
@@ -515,8 +506,7 @@ def _code(value: Any) -> int | None:
 def _url(secrets: Mapping[str, str], edge: str = "") -> str:
     """The number's node (``edge``: one of its edges) on the Graph API."""
     number = segment(secrets.get("phone_number_id", ""))
-    root = base(secrets.get("api_url", "")) or GRAPH_URL
-    return f"{root}/{GRAPH_VERSION}/{number}" + (f"/{edge}" if edge else "")
+    return f"{root(secrets, GRAPH_URL)}/{GRAPH_VERSION}/{number}" + (f"/{edge}" if edge else "")
 
 
 def _bearer(secrets: Mapping[str, str]) -> dict[str, str]:

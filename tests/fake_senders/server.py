@@ -1,15 +1,15 @@
-"""An aiohttp server on 127.0.0.1 in a thread of its own, recording every call: the base of
-each fake sender."""
+"""An HTTP server on 127.0.0.1 that records every call (the receiver's thread and server,
+its own answers): the base of each fake sender."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from tests.receiver import Receiver
 
 
 @dataclass(frozen=True)
@@ -25,45 +25,19 @@ class Called:
         return json.loads(self.body)
 
 
-class FakeServer:
+class FakeServer(Receiver):
     """Subclasses answer in ``answer``; ``calls`` lists what arrived, in order."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[Called] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> FakeServer:
-        self._thread.start()
-        self._started.wait(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
     def answer(self, called: Called) -> tuple[int, Any]:
         raise NotImplementedError
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._started.set()
-        self._loop.run_forever()
-        self._loop.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
         called = Called(
