@@ -65,6 +65,7 @@ def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
             await asyncio.gather(*tasks)
             await rt.transport.close()
             await rt.own_transport.close()
+            await rt.sender_transport.close()
 
     return lifespan
 

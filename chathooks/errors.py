@@ -12,8 +12,10 @@ class NotFound(Exception):
 
 
 class BadField(ValueError):
-    """A field's value is well-formed but not acceptable; ``field`` names it."""
+    """A field's value is well-formed but not acceptable; ``field`` names it (``key``: the
+    entry of an object field, such as one of a source's ``secrets``)."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, key: str = "") -> None:
         super().__init__(message)
         self.field = field
+        self.key = key

@@ -35,6 +35,9 @@ class Runtime:
     own_transport: Transport
     """For requests to chathooks' own public URL (a source's Send sample): the operator chose
     that address, so it may be private, unlike a webhook's."""
+    sender_transport: Transport
+    """For calls to senders' APIs (check, send): the webhook rule, except the ``host:port``
+    pairs of ``CHATHOOKS_SENDER_HOSTS``."""
     rng: random.Random = field(default_factory=random.Random)
     session_secret: str = ""
     listening: bool = False
@@ -92,10 +95,18 @@ def build_runtime(
     transport: Transport | None = None,
 ) -> Runtime:
     engine = make_engine(settings.database_url)
-    timeouts = {
-        "connect_timeout": settings.connect_timeout_seconds,
-        "total_timeout": settings.total_timeout_seconds,
-    }
+
+    def guarded(
+        allow_private: bool, connections: int, allowed_hosts: list[str] | None = None
+    ) -> AiohttpTransport:
+        return AiohttpTransport(
+            allow_private=allow_private,
+            connect_timeout=settings.connect_timeout_seconds,
+            total_timeout=settings.total_timeout_seconds,
+            connections=connections,
+            allowed_hosts=allowed_hosts or (),
+        )
+
     return Runtime(
         settings=settings,
         engine=engine,
@@ -103,10 +114,9 @@ def build_runtime(
         clock=clock or SystemClock(),
         mailer=mailer or mailer_for(settings),
         transport=transport
-        or AiohttpTransport(
-            allow_private=settings.allow_private_targets,
-            connections=settings.delivery_concurrency,
-            **timeouts,
+        or guarded(settings.allow_private_targets, settings.delivery_concurrency),
+        own_transport=guarded(True, 1),
+        sender_transport=guarded(
+            settings.allow_private_targets, settings.delivery_concurrency, settings.sender_hosts
         ),
-        own_transport=AiohttpTransport(allow_private=True, connections=1, **timeouts),
     )

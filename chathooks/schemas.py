@@ -565,15 +565,15 @@ class ReplayResult(BaseModel):
     deliveries: int = Field(description="Deliveries queued for them.")
 
 
-SECRET_MIN_LENGTH = 8
-"""A shorter secret is guessed too easily; the source's page warns below 16."""
 SecretValue = Annotated[
     str,
     Field(
-        min_length=SECRET_MIN_LENGTH,
+        min_length=1,
         max_length=200,
         pattern=r"^[\x21-\x7e]+$",
-        description="8 to 200 printable ASCII characters without spaces.",
+        description="Up to 200 printable ASCII characters without spaces; a key or token "
+        "has at least 8 (a shorter one is guessed too easily), a sender's API URL must be "
+        "one chathooks may call.",
     ),
 ]
 
@@ -664,6 +664,11 @@ class InboundRequestOut(BaseModel):
     detail: str
     headers: dict[str, Any]
     body: str = Field(description="The first 16 KiB, secrets masked.")
+
+
+class CheckResult(BaseModel):
+    ok: bool = Field(description="The source can send through its sender's API.")
+    words: str = Field(description="What the sender answered, or what is wrong, in plain words.")
 
 
 class SampleResult(BaseModel):

@@ -1,4 +1,4 @@
-"""Tokens, secrets and the safe-target rule for webhook URLs."""
+"""Tokens, secrets and the safe-target rule for webhook URLs and senders' API URLs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import hmac
 import ipaddress
 import secrets
 import socket
+from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from chathooks.settings import host_port
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class UnsafeTarget(ValueError):
@@ -58,11 +63,31 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+ALLOW_PRIVATE_HINT = "set CHATHOOKS_ALLOW_PRIVATE_TARGETS=true to allow it"
+SENDER_HOSTS_HINT = "the operator can allow this host and port in CHATHOOKS_SENDER_HOSTS"
+
+
 def check_url(url: str, allow_private: bool) -> str:
     """The URL if chathooks may send to it; raises ``UnsafeTarget`` saying why not.
 
     A host that does not resolve now is accepted: the same rule runs again at connect time.
     """
+    host, port = _host_and_port(url)
+    if not allow_private:
+        _refuse_private(host, port, ALLOW_PRIVATE_HINT)
+    return url
+
+
+def check_sender_url(url: str, allow_private: bool, sender_hosts: Iterable[str]) -> str:
+    """A sender's API URL (WAHA, Evolution): the webhook rule, except for the ``host:port``
+    pairs the operator allows (``CHATHOOKS_SENDER_HOSTS``), which may be private."""
+    host, port = _host_and_port(url)
+    if not allow_private and host_port(host, port) not in set(sender_hosts):
+        _refuse_private(host, port, SENDER_HOSTS_HINT)
+    return url
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeTarget("must be an http:// or https:// URL")
@@ -72,17 +97,17 @@ def check_url(url: str, allow_private: bool) -> str:
         port = parts.port
     except ValueError as error:
         raise UnsafeTarget(f"has a bad port: {error}") from None
-    if allow_private:
-        return url
+    return parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+
+
+def _refuse_private(host: str, port: int, hint: str) -> None:
     try:
-        infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        return url
+        return
     for info in infos:
         address = str(info[4][0])
         if not is_public_address(address):
             raise UnsafeTarget(
-                f"resolves to {address}, a loopback, private or link-local address "
-                "(set CHATHOOKS_ALLOW_PRIVATE_TARGETS=true to allow it)"
+                f"resolves to {address}, a loopback, private or link-local address ({hint})"
             )
-    return url

@@ -22,6 +22,12 @@ def listening_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def host_port(host: str, port: int) -> str:
+    """How ``sender_hosts`` and a URL's host are compared: lower case, IPv6 without
+    brackets, the port always written."""
+    return f"{host.strip('[]').lower()}:{port}"
+
+
 Port = Annotated[int, Field(ge=0, le=65535)]
 Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
@@ -42,6 +48,11 @@ class Settings(BaseSettings):
     ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are believed; anyone else's are ignored."""
     admin_token: str = ""
     allow_private_targets: bool = False
+    sender_hosts: Annotated[list[str], NoDecode] = []
+    """``host:port`` pairs (comma-separated) a source's sending URL (WAHA's or Evolution's
+    API) may reach even when they resolve to a private or loopback address: the operator's
+    allowance for senders on its own network. Tenants cannot widen it; webhooks never use
+    it."""
 
     smtp_host: str = ""
     smtp_port: Port = 587
@@ -100,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("must be sqlite:///FILE or postgresql://USER@HOST/DATABASE")
         return url
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "sender_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -120,6 +131,19 @@ class Settings(BaseSettings):
                         f"{proxy!r} is not an IP address or network (e.g. 10.0.0.0/8) or *"
                     ) from None
         return proxies
+
+    @field_validator("sender_hosts")
+    @classmethod
+    def _host_and_port(cls, pairs: list[str]) -> list[str]:
+        """Each entry names one host and one port (``waha.internal:3000``, ``[fd00::5]:8080``):
+        an allowance never covers a whole host or network."""
+        checked = []
+        for pair in pairs:
+            host, colon, port = pair.rpartition(":")
+            if not colon or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{pair!r} is not host:port (e.g. waha.internal:3000)")
+            checked.append(host_port(host, int(port)))
+        return checked
 
     @field_validator("log_level")
     @classmethod

@@ -32,7 +32,7 @@ from chathooks.store.database import make_engine, migrate
 from chathooks.store.models import Base
 from tests.receiver import Receiver
 
-pytest_plugins = ["tests.browsing"]
+pytest_plugins = ["tests.browsing", "tests.fake_senders.fixtures"]
 
 T = TypeVar("T")
 PG_ADMIN_URL = os.environ.get("CHATHOOKS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -126,7 +126,7 @@ def test_tests_read_nothing_outside_the_repository() -> None:
 
 SOURCES = PACKAGE / "sources"
 KIND_MODULES = {kind.value for kind in SourceKind}
-KIND_HELPERS = {"protocol", "fields", "bodies", "screening"}
+KIND_HELPERS = {"protocol", "fields", "bodies", "screening", "answers"}
 
 
 def _source_imports(path: Path) -> set[str]:

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from chathooks.send import queue
 from chathooks.sources import waha as waha_kind
-from chathooks.sources.protocol import CheckAnswer, SendAnswer, SendReport
+from chathooks.sources.protocol import SendAnswer, SendReport
 from chathooks.store.models import Message, Teammate
 from tests.conftest import Service, Workspace, wait_for
-from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
+from tests.fake_senders.waha import API_KEY, FakeWaha, Scripted, unavailable
 from tests.receiver import Receiver
 from tests.test_sources import Sender, fixture
 
@@ -351,13 +351,3 @@ def test_a_teammates_reply_is_delivered_as_theirs(
         assert [s.text for s in queue.chat_sends(session, workspace_id, int(line.chat_id))] == [
             "on my way"
         ]
-
-
-def test_waha_check_reads_the_session_status() -> None:
-    assert waha_kind.read_check(200, json.dumps({"name": SESSION, "status": "WORKING"})).ok
-    starting = waha_kind.read_check(200, json.dumps({"name": SESSION, "status": "SCAN_QR_CODE"}))
-    assert starting == CheckAnswer(
-        False, "The session is SCAN_QR_CODE; start it (and scan the QR code)."
-    )
-    refused = waha_kind.read_check(401, json.dumps({"message": "Unauthorized", "statusCode": 401}))
-    assert refused == CheckAnswer(False, "WAHA answered HTTP 401: Unauthorized")

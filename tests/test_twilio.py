@@ -334,7 +334,13 @@ def test_the_page_shows_the_url_and_twilios_steps(
     expect(page).to_have_url(re.compile(r"/whatsapp/sources/\d+$"))
 
     [source] = team.get("/sources").json()
-    assert source["secrets"] == {"auth_token": AUTH_TOKEN, "shared_key": ""}
+    assert source["secrets"] == {
+        "auth_token": AUTH_TOKEN,
+        "shared_key": "",
+        "account_sid": "",
+        "sender": "",
+        "api_url": "",
+    }
     expect(page.locator("#source-url")).to_have_value(source["url"])
     steps = page.locator("ol.steps")
     expect(steps).to_contain_text(source["url"])

@@ -65,7 +65,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BadField)
     async def bad_field(_: Request, error: BadField) -> JSONResponse:
-        return _field_error(["body", error.field], str(error), "value_error")
+        loc: list[str | int] = ["body", error.field, *([error.key] if error.key else [])]
+        return _field_error(loc, str(error), "value_error")
 
     @app.exception_handler(UnknownAccount)
     async def unknown_account(request: Request, error: UnknownAccount) -> JSONResponse:

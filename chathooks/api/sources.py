@@ -8,8 +8,15 @@ from sqlalchemy.orm import Session
 from chathooks.api.deps import RuntimeDep, WorkspaceDep
 from chathooks.api.errors import ERRORS
 from chathooks.public_url import reachability_warning
-from chathooks.schemas import InboundRequestOut, SampleResult, SourceIn, SourceOut, SourcePatch
-from chathooks.sources import manage
+from chathooks.schemas import (
+    CheckResult,
+    InboundRequestOut,
+    SampleResult,
+    SourceIn,
+    SourceOut,
+    SourcePatch,
+)
+from chathooks.sources import check, manage
 from chathooks.store.models import Source
 
 router = APIRouter(prefix="/api/v1/sources", tags=["WhatsApp sources"], responses=ERRORS)
@@ -58,6 +65,7 @@ def create_source(body: SourceIn, workspace: WorkspaceDep, rt: RuntimeDep) -> So
             secrets=body.secrets,
             teammate_email=str(body.teammate_email) if body.teammate_email else None,
             now=rt.clock.now(),
+            settings=rt.settings,
         )
         return source_out(session, source, rt.settings.base_url)
 
@@ -74,7 +82,7 @@ def patch_source(
 ) -> SourceOut:
     with rt.transaction() as session:
         source = manage.get(session, workspace, source_id)
-        manage.update(session, source, body.model_dump(exclude_unset=True))
+        manage.update(session, source, body.model_dump(exclude_unset=True), rt.settings)
         return source_out(session, source, rt.settings.base_url)
 
 
@@ -116,3 +124,12 @@ async def send_sample(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -
         error=outcome.error,
         latency_ms=outcome.latency_ms,
     )
+
+
+@router.post("/{source_id}/check", summary="Check sending", response_model=CheckResult)
+async def check_source(source_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> CheckResult:
+    """Makes the sender's cheapest authenticated read with the source's sending secrets
+    (WAHA's session status, Evolution's connection state, Meta's phone-number fields) and
+    says in plain words whether chathooks can send through it, and if not, why."""
+    found = await check.check(rt, workspace, source_id)
+    return CheckResult(ok=found.ok, words=found.words)

@@ -1,4 +1,5 @@
-"""The one HTTP client that sends every webhook request: aiohttp, bounded and guarded."""
+"""The one HTTP client that sends every webhook request, and every call to a sender's API:
+aiohttp, bounded and guarded."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from chathooks.security import is_public_address
+from chathooks.settings import host_port
 from chathooks.states import TIMED_OUT
 from chathooks.storable import storable
 
@@ -64,17 +66,19 @@ class Transport(Protocol):
 
 
 class GuardedResolver(AbstractResolver):
-    """Resolves as usual, then refuses non-public addresses: the connect-time target check."""
+    """Resolves as usual, then refuses non-public addresses: the connect-time target check
+    (``allowed``: the ``host:port`` pairs exempt from it)."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, allowed: frozenset[str] = frozenset()) -> None:
         self._inner = ThreadedResolver()
         self._allow_private = allow_private
+        self._allowed = allowed
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        if not self._allow_private:
+        if not self._allow_private and host_port(host, port) not in self._allowed:
             for result in results:
                 if not is_public_address(result["host"]):
                     raise OSError(
@@ -87,12 +91,22 @@ class GuardedResolver(AbstractResolver):
 
 
 class AiohttpTransport:
-    """Connect 5 s, total 15 s, no redirects followed, response body read up to 64 KiB."""
+    """Connect 5 s, total 15 s, no redirects followed, response body read up to 64 KiB.
+
+    ``allowed_hosts``: ``host:port`` pairs that may be private (``CHATHOOKS_SENDER_HOSTS``,
+    for the transport that calls senders' APIs; never the webhooks')."""
 
     def __init__(
-        self, *, allow_private: bool, connect_timeout: float, total_timeout: float, connections: int
+        self,
+        *,
+        allow_private: bool,
+        connect_timeout: float,
+        total_timeout: float,
+        connections: int,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self._allow_private = allow_private
+        self._allowed = frozenset(allowed_hosts)
         self._timeout = aiohttp.ClientTimeout(
             total=total_timeout, sock_connect=connect_timeout, connect=connect_timeout
         )
@@ -104,7 +118,7 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self._connections,
                 limit_per_host=self._connections,
-                resolver=GuardedResolver(self._allow_private),
+                resolver=GuardedResolver(self._allow_private, self._allowed),
                 ttl_dns_cache=10,
             )
             self._session = aiohttp.ClientSession(
@@ -119,13 +133,17 @@ class AiohttpTransport:
         return await self.request("POST", url, headers, body)
 
     async def request(self, method: str, url: str, headers: dict[str, str], body: bytes) -> Outcome:
-        """Any method (a sender's API reads with GET), under the same guard and limits."""
+        """Any method, with the same guards, limits and reading as ``post``."""
         started = time.perf_counter()
         try:
             if not self._allow_private:
-                _refuse_private_literal(url)
+                _refuse_private_literal(url, self._allowed)
             async with self._client().request(
-                method, url, data=body or None, headers=headers, allow_redirects=False
+                method,
+                url,
+                data=body if body or method != "GET" else None,
+                headers=headers,
+                allow_redirects=False,
             ) as response:
                 content = await _read_limited(response.content)
                 return received(
@@ -142,9 +160,12 @@ class AiohttpTransport:
             self._session = None
 
 
-def _refuse_private_literal(url: str) -> None:
+def _refuse_private_literal(url: str, allowed: frozenset[str]) -> None:
     """aiohttp skips the resolver for an IP in the URL, so that IP is checked here."""
-    host = yarl.URL(url).host or ""
+    parsed = yarl.URL(url)
+    host = parsed.host or ""
+    if parsed.port is not None and host_port(host, parsed.port) in allowed:
+        return
     try:
         public = is_public_address(host)
     except ValueError:

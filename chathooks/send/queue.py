@@ -26,8 +26,9 @@ from chathooks.store.models import Outgoing, Source, WhatsappAccount
 
 log = logging.getLogger("chathooks.send")
 
-TEMPLATE_KINDS = (SourceKind.WHATSAPP_CLOUD,)
-"""The kinds whose sender takes a message template (Meta's, outside the 24-hour window)."""
+TEMPLATE_KINDS = (SourceKind.WHATSAPP_CLOUD, SourceKind.TWILIO)
+"""The kinds whose sender takes a message template (Meta's, outside the 24-hour window;
+Twilio's Content API template as ``name``)."""
 REPORTED_ERROR_CHARS = 1000
 
 

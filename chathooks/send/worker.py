@@ -30,6 +30,7 @@ from chathooks.deliver.transport import failed
 from chathooks.health import Heartbeat
 from chathooks.runtime import Runtime
 from chathooks.schemas import MessageEvent
+from chathooks.security import UnsafeTarget, check_sender_url
 from chathooks.send.queue import log_failed, template_of
 from chathooks.sources.kinds import SENDERS
 from chathooks.sources.protocol import Reply, SendAnswer, Sender
@@ -200,11 +201,15 @@ class SendWorker:
             text=send.text,
             template=template_of(send.template),
         )
+        settings = self.rt.settings
         try:
             call = sender.send_call(send.secrets, reply)
-            result = await self.rt.transport.request(
+            check_sender_url(call.url, settings.allow_private_targets, settings.sender_hosts)
+            result = await self.rt.sender_transport.request(
                 call.method, call.url, dict(call.headers), call.body
             )
+        except UnsafeTarget as error:
+            return SendAnswer("failed", error=f"chathooks may not call the sender: it {error}")
         except Exception as error:
             result = failed(error, 0.0)
         if result.status is None:

@@ -16,6 +16,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chathooks.sources.answers import (
+    answer,
+    base,
+    digits,
+    excerpt,
+    json_call,
+    not_the_sender,
+    segment,
+    sending,
+    transient,
+)
 from chathooks.sources.fields import (
     MESSAGE_WRAPPERS,
     chat_id,
@@ -30,7 +41,17 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
-from chathooks.sources.protocol import JSON, RawRequest, Reading, Secret, posts_only
+from chathooks.sources.protocol import (
+    JSON,
+    Call,
+    CheckAnswer,
+    RawRequest,
+    Reading,
+    Reply,
+    Secret,
+    SendAnswer,
+    posts_only,
+)
 from chathooks.sources.screening import ApiKeyScreen, Screen
 
 NAME = "evolution"
@@ -40,9 +61,26 @@ SECRETS = (
         "api_key",
         "Instance API key",
         generated=False,
-        hint="The instance's API key (token): Evolution puts it in every webhook as apikey.",
+        hint="The instance's API key (token): Evolution puts it in every webhook as apikey, "
+        "and takes it as apikey when chathooks sends.",
+    ),
+    sending(
+        "api_url",
+        "Evolution API URL",
+        role="address",
+        hint="To send replies: the address of Evolution's API as chathooks reaches it "
+        "(https://evolution.example.com). Leave it empty to only receive.",
+    ),
+    sending(
+        "instance",
+        "Instance name",
+        role="name",
+        hint="To send replies: the instance's name in Evolution (as in its webhooks' instance).",
     ),
 )
+SEND_SECRETS = ("api_url", "api_key", "instance")
+PER_SECOND = 1.0
+"""Evolution drives a phone's WhatsApp: a bulk workflow faster than this risks a ban."""
 SETUP = (
     "In Evolution's manager open the instance › Events › Webhook (or send "
     "`POST /webhook/set/{{instance}}`) and enable it.",
@@ -181,3 +219,89 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
         separators=(",", ":"),
     ).encode()
     return RawRequest({"content-type": "application/json"}, body)
+
+
+def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
+    """``POST /message/sendText/{instance}``, v2's body (``{"number", "text"}``; v1 took
+    ``textMessage.text``, which v2 refuses): a group or hidden ``@lid`` chat by its id,
+    a person by the phone's digits (Evolution makes the JID itself)."""
+    chat = reply.chat_external_id
+    number = chat if is_group(chat) or chat.endswith("@lid") else digits(reply.phone or chat)
+    payload = {"number": number, "text": reply.text}
+    return json_call("POST", _url(secrets, "message/sendText"), _key(secrets), payload)
+
+
+def read_send(status: int, body: str) -> SendAnswer:
+    """201 with the sent message (``key.id``, the id its ``send.message`` event carries).
+    Evolution answers 400 for every failure of its WhatsApp connection too: a closed or
+    timed-out connection is tried again, a number not on WhatsApp is not."""
+    found = answer(body)
+    if 200 <= status < 300:
+        return SendAnswer("sent", message_id=text(obj(found.get("key")).get("id")))
+    words = _problem(status, found, body)
+    if transient(status) or (status == 400 and any(w in words for w in PASSING)):
+        return SendAnswer("retry", error=words)
+    return SendAnswer("failed", error=words)
+
+
+PASSING = ("Connection Closed", "Timed Out", "Connection Terminated")
+"""Baileys' errors for a connection that is down for now: Evolution reconnects by itself."""
+
+
+def check_call(secrets: Mapping[str, str]) -> Call:
+    """``GET /instance/connectionState/{instance}``: the cheapest call that needs the key."""
+    return json_call("GET", _url(secrets, "instance/connectionState"), _key(secrets))
+
+
+def _url(secrets: Mapping[str, str], action: str) -> str:
+    """An instance's endpoint: ``{api_url}/{action}/{instance}``."""
+    return f"{base(secrets.get('api_url', ''))}/{action}/{segment(secrets.get('instance', ''))}"
+
+
+def _key(secrets: Mapping[str, str]) -> dict[str, str]:
+    return {"apikey": secrets.get("api_key", "")}
+
+
+STATES = {
+    "connecting": "is connecting to WhatsApp: wait a moment, or scan its QR code in "
+    "Evolution's manager, then check again",
+    "close": "is disconnected from WhatsApp: connect it in Evolution's manager (scan the "
+    "QR code with the phone's WhatsApp › Linked devices)",
+}
+
+
+def read_check(status: int, body: str) -> CheckAnswer:
+    found = answer(body)
+    if status != 200:
+        return CheckAnswer(False, _problem(status, found, body))
+    instance = obj(found.get("instance"))
+    if not instance:
+        return CheckAnswer(False, not_the_sender(LABEL, "Evolution API URL", body))
+    label = f"Instance {text(instance.get('instanceName'))!r}"
+    state = text(instance.get("state"))
+    if state == "open":
+        return CheckAnswer(True, f"{label} is connected to WhatsApp: chathooks can send.")
+    if state in STATES:
+        return CheckAnswer(False, f"{label} {STATES[state]}.")
+    return CheckAnswer(False, f"{label} is not running in Evolution: restart it in its manager.")
+
+
+def _problem(status: int, found: dict[str, Any], body: str) -> str:
+    """Evolution's error ``{status, error, response: {message}}`` in words; ``message`` is a
+    string, a list of strings, or (a number not on WhatsApp) a list of ``{jid, exists,
+    number}``."""
+    if status == 401:
+        return (
+            "Evolution refused the API key (401 Unauthorized): save the instance's API key "
+            "(or Evolution's global AUTHENTICATION_API_KEY) here."
+        )
+    message = obj(found.get("response")).get("message")
+    parts = message if isinstance(message, list) else [message]
+    said = []
+    for part in parts:
+        if isinstance(part, dict) and part.get("exists") is False:
+            said.append(f"{text(part.get('number')) or 'the number'} is not on WhatsApp")
+        elif isinstance(part, str) and part:
+            said.append(part)
+    reason = "; ".join(said) or text(found.get("error")) or excerpt(body) or "no reason given"
+    return f"Evolution answered {status}: {reason}."

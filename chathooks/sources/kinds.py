@@ -10,5 +10,6 @@ _ALL: tuple[Kind, ...] = (whatsapp_cloud, waha, evolution, twilio)
 KINDS: dict[SourceKind, Kind] = {SourceKind(kind.NAME): kind for kind in _ALL}
 """Every ``SourceKind`` has its module here, in the enum's order."""
 
-SENDERS: dict[SourceKind, Sender] = {SourceKind.WAHA: waha}
+_SENDING: tuple[Sender, ...] = (whatsapp_cloud, waha, evolution, twilio)
+SENDERS: dict[SourceKind, Sender] = {SourceKind(kind.NAME): kind for kind in _SENDING}
 """The kinds whose sender's API chathooks can send through (``chathooks.send``)."""

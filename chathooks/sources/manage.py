@@ -18,12 +18,16 @@ from chathooks import payloads
 from chathooks.deliver.transport import Outcome
 from chathooks.errors import BadField, NotFound
 from chathooks.runtime import Runtime
+from chathooks.security import UnsafeTarget, check_sender_url
+from chathooks.settings import Settings
 from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
-from chathooks.sources.protocol import Kind, RawRequest
+from chathooks.sources.protocol import Kind, RawRequest, Secret
 from chathooks.states import SourceKind
 from chathooks.store import sources, tenants
 from chathooks.store.models import InboundRequest, Source, Teammate
+
+CREDENTIAL_MIN_LENGTH = 8
 
 
 def url(base_url: str, source: Source) -> str:
@@ -48,10 +52,11 @@ def _teammate(session: Session, workspace_id: int, email: str | None) -> int | N
 
 
 def _secrets(
-    kind: Kind, given: Mapping[str, str | None], current: Mapping[str, str]
+    kind: Kind, given: Mapping[str, str | None], current: Mapping[str, str], settings: Settings
 ) -> dict[str, str]:
     """The kind's secrets after applying ``given``: generated ones are made when absent (or
-    given as None), the user's own are required unless optional (then kept as ``""``)."""
+    given as None), the user's own are required unless optional (then kept as ``""``); each
+    value given is checked for its role."""
     known = {secret.name: secret for secret in kind.SECRETS}
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -65,8 +70,26 @@ def _secrets(
             value = new_secret()
         if not value and secret.required:
             raise BadField("secrets", f"{name} is required for {kind.NAME}: {secret.hint}")
+        if value and name in given:
+            _check_value(secret, value, settings)
         values[name] = value or ""
     return values
+
+
+def _check_value(secret: Secret, value: str, settings: Settings) -> None:
+    """A credential has 8 characters or more; a sender's API URL follows the webhook rule,
+    with the operator's ``CHATHOOKS_SENDER_HOSTS``."""
+    if secret.role == "credential" and len(value) < CREDENTIAL_MIN_LENGTH:
+        raise BadField(
+            "secrets",
+            f"{secret.name} must have at least {CREDENTIAL_MIN_LENGTH} characters",
+            key=secret.name,
+        )
+    if secret.role == "address":
+        try:
+            check_sender_url(value, settings.allow_private_targets, settings.sender_hosts)
+        except UnsafeTarget as error:
+            raise BadField("secrets", f"{secret.name}: URL {error}", key=secret.name) from None
 
 
 def create(
@@ -78,6 +101,7 @@ def create(
     secrets: Mapping[str, str | None],
     teammate_email: str | None,
     now: datetime,
+    settings: Settings,
 ) -> Source:
     return sources.add(
         session,
@@ -85,7 +109,7 @@ def create(
         kind=kind,
         name=name,
         key=new_secret(),
-        secrets=_secrets(KINDS[kind], secrets, {}),
+        secrets=_secrets(KINDS[kind], secrets, {}, settings),
         teammate_id=_teammate(session, workspace_id, teammate_email),
         created_at=now,
     )
@@ -102,13 +126,15 @@ def list_for(session: Session, workspace_id: int) -> list[Source]:
     return sources.list_for_workspace(session, workspace_id)
 
 
-def update(session: Session, source: Source, changes: Mapping[str, object]) -> None:
+def update(
+    session: Session, source: Source, changes: Mapping[str, object], settings: Settings
+) -> None:
     """``changes`` as the API's PATCH has them (only the fields that were sent)."""
     if changes.get("name") is not None:
         source.name = str(changes["name"])
     given = changes.get("secrets")
     if isinstance(given, Mapping) and given:
-        source.secrets = _secrets(kind_of(source), given, source.secrets)
+        source.secrets = _secrets(kind_of(source), given, source.secrets, settings)
     if "teammate_email" in changes:
         email = changes["teammate_email"]
         source.teammate_id = _teammate(

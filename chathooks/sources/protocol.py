@@ -43,6 +43,10 @@ class Secret:
     hint: str
     required: bool = True
     """An optional secret (not generated) may be left empty."""
+    role: Literal["credential", "address", "name"] = "credential"
+    """``credential``: a key or token, 8 to 200 characters, masked in request logs and on
+    the pages; ``address``: the sender's API URL (checked like a webhook URL, see
+    ``CHATHOOKS_SENDER_HOSTS``); ``name``: an instance, session or number id, shown as is."""
 
 
 @dataclass(frozen=True, slots=True)

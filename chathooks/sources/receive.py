@@ -590,7 +590,14 @@ def _masked(source: Known, method: str, request: RawRequest) -> dict[str, Any]:
 
 
 def _secret_values(source: Known) -> list[str]:
-    return [v for v in source.secrets.values() if isinstance(v, str) and len(v) >= 4]
+    """The source's credentials (keys, tokens); its sender's address, instance or session
+    name and number id are not secret, and masking them would blank what a log is read for."""
+    shown = {s.name for s in KINDS[SourceKind(source.kind)].SECRETS if s.role != "credential"}
+    return [
+        v
+        for name, v in source.secrets.items()
+        if name not in shown and isinstance(v, str) and len(v) >= 4
+    ]
 
 
 def _hidden(value: str, secret_values: list[str]) -> str:

@@ -21,17 +21,41 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from chathooks.sources.fields import clipped, message_event, name, phone, same_secret
-from chathooks.sources.protocol import RawRequest, Reading, Secret, Wire, posts_only
+from chathooks.sources.answers import (
+    answer,
+    digits,
+    excerpt,
+    not_the_sender,
+    public_api,
+    root,
+    segment,
+    sending,
+    transient,
+)
+from chathooks.sources.fields import clipped, message_event, name, phone, same_secret, text
+from chathooks.sources.protocol import (
+    Call,
+    CheckAnswer,
+    RawRequest,
+    Reading,
+    Reply,
+    Secret,
+    SendAnswer,
+    SendReport,
+    Wire,
+    posts_only,
+)
 from chathooks.sources.screening import Refusal, Screen
 
 NAME = "twilio"
+TWILIO_API = "https://api.twilio.com"
 LABEL = "Twilio (WhatsApp)"
 SECRETS = (
     Secret(
@@ -49,19 +73,39 @@ SECRETS = (
         hint="Only if a Webhooks Rule signs this URL with a SharedKey: the secret Twilio "
         "returned when the key was created. Leave it empty otherwise.",
     ),
+    sending(
+        "account_sid",
+        "Account SID",
+        role="name",
+        hint="To send replies: the account's SID (AC…, Console › Account Info); chathooks "
+        "signs in with it and the Auth Token.",
+    ),
+    sending(
+        "sender",
+        "WhatsApp sender",
+        role="name",
+        hint="To send replies: the WhatsApp sender's number (whatsapp:+14155238886) or the "
+        "Messaging Service's SID (MG…) that sends.",
+    ),
+    public_api("Twilio API URL", TWILIO_API),
 )
+SEND_SECRETS = ("account_sid", "sender")
+"""With the Auth Token, which receiving needs already; ``api_url`` is optional."""
+PER_SECOND = 20.0
 SETUP = (
     "In the Twilio Console open Messaging › Senders › WhatsApp senders and choose the "
     "number (or, if it belongs to a Messaging Service, open the service › Integration).",
     "Webhook URL for incoming messages (the service's Request URL): `{url}`, method "
     "`HTTP POST`; save.",
-    "Leave the status callback URL empty: delivery statuses are not messages (they are "
-    "ignored here).",
+    "If chathooks sends replies through this number, set the status callback URL to the "
+    "same URL: a reply that fails later (outside WhatsApp's 24-hour window, say) is then "
+    "marked failed. Statuses are not messages: they are counted as ignored.",
     "Save the account's primary Auth Token here (Console › Account Info). If a Webhooks "
     "Rule signs this URL with a SharedKey, save that key's secret too.",
     "Twilio does not post the messages the business sends (through Twilio's API or "
-    "Console): only customers' messages arrive here. To forward the business's side too, "
-    "post its messages to chathooks' API as `sent`.",
+    "Console): only customers' messages arrive here. Replies sent through chathooks are "
+    "stored from Twilio's answer; to forward others too, post them to chathooks' API as "
+    "`sent`.",
 )
 WIRE = Wire("form", ("text/xml", '<?xml version="1.0" encoding="UTF-8"?><Response/>'))
 """An empty TwiML answer, so that Twilio replies nothing to the customer."""
@@ -178,6 +222,7 @@ def read(body: Any) -> Reading:
     sender = fields.get("From", "")
     if "Body" not in fields and "MessageStatus" in fields:  # a status callback
         reading.ignored += 1
+        reading.reports += [report] if (report := _report(fields)) else []
         return reading
     if not sender.startswith(PREFIX):  # another channel (SMS, RCS …)
         reading.ignored += 1
@@ -300,3 +345,103 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
         urlencode(fields).encode(),
         url=url,
     )
+
+
+def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
+    """``POST /2010-04-01/Accounts/{sid}/Messages.json``, a form signed in with the Account
+    SID and the Auth Token: ``Body``, or a ``template`` as an approved Content template
+    (its ``name`` is the ``HX…`` Content SID, its parameters ``{{1}}``, ``{{2}}``…)."""
+    chat = reply.chat_external_id
+    to = chat if BSUID.fullmatch(chat) and not reply.phone else "+" + digits(reply.phone or chat)
+    sender = secrets.get("sender", "")
+    fields = {
+        "To": f"{PREFIX}{to}",
+        "From" if sender.startswith(PREFIX) else "MessagingServiceSid": sender,
+    }
+    if reply.template is None:
+        fields["Body"] = reply.text
+    else:
+        variables = {str(i): value for i, value in enumerate(reply.template.parameters, 1)}
+        fields["ContentSid"] = reply.template.name
+        fields["ContentVariables"] = json.dumps(variables, ensure_ascii=False)
+    headers = {**_basic(secrets), "content-type": "application/x-www-form-urlencoded"}
+    return Call(
+        "POST", _account_url(secrets, "/Messages.json"), headers, urlencode(fields).encode()
+    )
+
+
+def read_send(status: int, body: str) -> SendAnswer:
+    """201 with the Message resource: its ``sid`` (SM…) is the id its status callbacks
+    carry. 429 and 5xx are tried again; other errors fail with Twilio's message."""
+    found = answer(body)
+    if 200 <= status < 300:
+        return SendAnswer("sent", message_id=text(found.get("sid")))
+    words = _problem(status, found, body)
+    return SendAnswer("retry" if transient(status) else "failed", error=words)
+
+
+def check_call(secrets: Mapping[str, str]) -> Call:
+    """``GET /2010-04-01/Accounts/{sid}.json``: the account, with the same sign-in."""
+    return Call(
+        "GET", _account_url(secrets, ".json"), {**_basic(secrets), "accept": "application/json"}
+    )
+
+
+def read_check(status: int, body: str) -> CheckAnswer:
+    found = answer(body)
+    if status != 200:
+        return CheckAnswer(False, _problem(status, found, body))
+    state = text(found.get("status"))
+    if not state:
+        return CheckAnswer(False, not_the_sender("Twilio", "Twilio API URL", body))
+    account = f"Account {name(found.get('friendly_name')) or text(found.get('sid'))!r}"
+    if state == "active":
+        return CheckAnswer(True, f"{account} is active: chathooks can send.")
+    return CheckAnswer(False, f"{account} is {state}: reactivate it in Twilio's Console.")
+
+
+OUTSIDE_WINDOW = 63016
+ADVICE = {
+    OUTSIDE_WINDOW: "The customer last wrote more than 24 hours ago, so WhatsApp refuses free "
+    "text. Send an approved Content template instead (the send's template, its name the "
+    "HX… Content SID); once the customer answers, free text works again for 24 hours.",
+    20003: "Twilio refused the sign-in: check the Account SID and the Auth Token.",
+    63007: "Twilio knows no WhatsApp sender with this number on this account: check the "
+    "WhatsApp sender.",
+    21211: "The recipient's number is not valid.",
+}
+
+
+def _problem(status: int, found: dict[str, Any], body: str) -> str:
+    """Twilio's error ``{code, message, more_info, status}`` in words."""
+    code = found.get("code")
+    said = text(found.get("message")) or excerpt(body) or "no reason given"
+    number = f" (error {code})" if isinstance(code, int) and not isinstance(code, bool) else ""
+    words = f"Twilio answered {status}{number}: {said.rstrip('.')}."
+    return f"{words} {ADVICE[code]}" if code in ADVICE else words
+
+
+def _report(fields: dict[str, str]) -> SendReport | None:
+    """A status callback of a message sent through the API: ``failed``/``undelivered`` with
+    its ``ErrorCode`` in words (63016 explained), or not."""
+    message_id, state = fields.get("MessageSid", ""), fields.get("MessageStatus", "")
+    if not message_id or state in ("queued", "accepted", "sending", "scheduled", ""):
+        return None
+    if state not in ("failed", "undelivered"):
+        return SendReport(message_id, failed=False)
+    code = fields.get("ErrorCode", "")
+    said = fields.get("ErrorMessage", "").rstrip(".")
+    words = f"Twilio reports it {state}{f' (error {code})' if code else ''}"
+    words += f": {said}." if said else "."
+    advice = ADVICE.get(int(code)) if code.isdigit() else None
+    return SendReport(message_id, failed=True, error=f"{words} {advice}" if advice else words)
+
+
+def _account_url(secrets: Mapping[str, str], rest: str) -> str:
+    account = segment(secrets.get("account_sid", ""))
+    return f"{root(secrets, TWILIO_API)}/2010-04-01/Accounts/{account}{rest}"
+
+
+def _basic(secrets: Mapping[str, str]) -> dict[str, str]:
+    pair = f"{secrets.get('account_sid', '')}:{secrets.get('auth_token', '')}"
+    return {"authorization": "Basic " + base64.b64encode(pair.encode()).decode()}

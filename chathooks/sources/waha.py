@@ -22,6 +22,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chathooks.sources.answers import (
+    answer,
+    base,
+    excerpt,
+    json_call,
+    not_the_sender,
+    segment,
+    sending,
+    transient,
+)
 from chathooks.sources.fields import (
     MESSAGE_WRAPPERS,
     chat_id,
@@ -57,27 +67,25 @@ SECRETS = (
         generated=True,
         hint="Paste it as the webhook's HMAC key (hmac.key) in WAHA.",
     ),
-    Secret(
+    sending(
         "api_url",
         "API base URL",
-        generated=False,
+        role="address",
         hint="Where chathooks reaches WAHA to send replies, e.g. https://waha.example.com "
         "(leave empty to only receive).",
-        required=False,
     ),
-    Secret(
+    sending(
         "x_api_key",
         "X-Api-Key",
-        generated=False,
-        hint="WAHA's WHATSAPP_API_KEY, sent as X-Api-Key (empty if WAHA has none).",
-        required=False,
+        role="credential",
+        hint="WAHA's WAHA_API_KEY (WHATSAPP_API_KEY in older versions), sent as X-Api-Key "
+        "(empty if WAHA has none).",
     ),
-    Secret(
+    sending(
         "session",
         "Session name",
-        generated=False,
+        role="name",
         hint="The WAHA session that sends; leave empty for WAHA's `default` session.",
-        required=False,
     ),
 )
 SEND_SECRETS = ("api_url",)
@@ -286,8 +294,8 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
 def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
     """WAHA's ``POST /api/sendText``: to the chat's id, or a phone's ``<digits>@c.us``."""
     chat = reply.chat_external_id or reply.phone.removeprefix("+") + "@c.us"
-    body = {"session": _session(secrets), "chatId": chat, "text": reply.text}
-    return Call("POST", _url(secrets, "/api/sendText"), _headers(secrets), _json(body))
+    payload = {"session": _session(secrets), "chatId": chat, "text": reply.text}
+    return json_call("POST", _url(secrets, "/api/sendText"), _key(secrets), payload)
 
 
 def read_send(status: int, body: str) -> SendAnswer:
@@ -295,28 +303,62 @@ def read_send(status: int, body: str) -> SendAnswer:
     answers whatsapp-web.js' message (``id._serialized``), NOWEB Baileys' (``key``, from
     which WAHA builds ``{fromMe}_{chat}_{id}``), GOWS its own (``id``). An error body is
     NestJS': ``message`` (a text or a list), or the session's state (``error``, ``status``)."""
-    answer = _parsed(body)
+    found = answer(body)
     if 200 <= status < 300:
-        return SendAnswer("sent", message_id=_sent_id(answer))
-    if status == 429 or status >= 500:
-        return SendAnswer("retry", error=f"WAHA answered HTTP {status}: {_reason(answer, body)}")
-    return SendAnswer("failed", error=f"WAHA answered HTTP {status}: {_reason(answer, body)}")
+        return SendAnswer("sent", message_id=_sent_id(found))
+    said = f"WAHA answered HTTP {status}: {_reason(found, body)}"
+    return SendAnswer("retry" if transient(status) else "failed", error=said)
 
 
 def check_call(secrets: Mapping[str, str]) -> Call:
-    """The session's status, ``GET /api/sessions/{session}``: WAHA's cheapest read."""
-    return Call("GET", _url(secrets, f"/api/sessions/{_session(secrets)}"), _headers(secrets))
+    """``GET /api/sessions/{session}``: the session's status, WAHA's cheapest read."""
+    return json_call(
+        "GET", _url(secrets, f"/api/sessions/{segment(_session(secrets))}"), _key(secrets)
+    )
+
+
+SESSION_STATES = {
+    "STOPPED": "start it in WAHA's Dashboard (or POST /api/sessions/{name}/start)",
+    "STARTING": "wait a moment, then check again",
+    "SCAN_QR_CODE": "open WAHA's Dashboard and scan its QR code with the phone's WhatsApp "
+    "› Linked devices",
+    "FAILED": "restart it in WAHA's Dashboard; if it fails again, log out and scan the QR "
+    "code again",
+}
+"""What to do for each status but WORKING (WAHA's ``WAHASessionStatus``)."""
 
 
 def read_check(status: int, body: str) -> CheckAnswer:
-    answer = _parsed(body)
-    if not 200 <= status < 300:
-        return CheckAnswer(False, f"WAHA answered HTTP {status}: {_reason(answer, body)}")
-    state = text(answer.get("status"))
+    """WORKING can send; any other status says what to do. WAHA's errors are NestJS's
+    ``{statusCode, message, error?}``."""
+    found = answer(body)
+    if status == 401:
+        return CheckAnswer(
+            False,
+            "WAHA refused the API key (401 Unauthorized): save WAHA's WAHA_API_KEY as the "
+            "X-Api-Key here.",
+        )
+    if status == 404:
+        return CheckAnswer(
+            False, "WAHA has no session with this name (404): check the session name."
+        )
+    if status != 200:
+        said = text(found.get("message")) or excerpt(body) or "no reason given"
+        return CheckAnswer(False, f"WAHA answered {status}: {said}.")
+    name_of_session = text(found.get("name"))
+    state = text(found.get("status"))
+    if not name_of_session or not state:
+        return CheckAnswer(False, not_the_sender(LABEL, "WAHA API URL", body))
+    label = f"Session {name_of_session!r}"
     if state == "WORKING":
-        return CheckAnswer(True, "The session is working: chathooks can send through it.")
+        me = obj(found.get("me"))
+        who = f" as {phone(me.get('id')) or text(me.get('id'))}" if me.get("id") else ""
+        return CheckAnswer(True, f"{label} is WORKING{who}: chathooks can send.")
+    what = SESSION_STATES.get(state, "start it in WAHA's Dashboard")
     return CheckAnswer(
-        False, f"The session is {state or 'in an unknown state'}; start it (and scan the QR code)."
+        False,
+        f"{label} is {state or 'in no known state'}, not WORKING: "
+        f"{what.format(name=name_of_session)}.",
     )
 
 
@@ -325,25 +367,13 @@ def _session(secrets: Mapping[str, str]) -> str:
 
 
 def _url(secrets: Mapping[str, str], path: str) -> str:
-    return secrets.get("api_url", "").rstrip("/") + path
+    return base(secrets.get("api_url", "")) + path
 
 
-def _headers(secrets: Mapping[str, str]) -> dict[str, str]:
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if secrets.get("x_api_key"):
-        headers["x-api-key"] = secrets["x_api_key"]
-    return headers
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _parsed(body: str) -> dict[str, Any]:
-    try:
-        return obj(json.loads(body))
-    except ValueError:
-        return {}
+def _key(secrets: Mapping[str, str]) -> dict[str, str]:
+    """WAHA's ``X-Api-Key``, when WAHA is set up with one."""
+    key = secrets.get("x_api_key", "")
+    return {"x-api-key": key} if key else {}
 
 
 def _sent_id(answer: dict[str, Any]) -> str:

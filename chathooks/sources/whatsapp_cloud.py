@@ -3,8 +3,13 @@
 Verification: the ``hub.challenge`` handshake with the generated verify token, and
 ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`` with the app secret.
 Each ``entry[].changes[]`` with ``field: messages`` holds received ``messages[]`` (and
-``statuses[]``, ignored); ``field: smb_message_echoes`` holds ``message_echoes[]`` that the
-business sent from the WhatsApp Business app.
+``statuses[]`` of the messages sent through the API: not messages, read as ``SendReport``s);
+``field: smb_message_echoes`` holds ``message_echoes[]`` that the business sent from the
+WhatsApp Business app.
+
+Sending: ``POST /{version}/{phone_number_id}/messages`` with the access token; Meta's error
+object (``code``, ``error_subcode``, ``error_data.details``) is said in words, 131047 (the
+24-hour window closed) with what to do.
 
 A customer who has a WhatsApp username may come without a phone: Meta's business-scoped
 user id (BSUID, ``US.13491208655302741918``) is in ``from_user_id`` (echoes:
@@ -22,6 +27,18 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from chathooks.sources.answers import (
+    answer,
+    digits,
+    excerpt,
+    json_call,
+    not_the_sender,
+    public_api,
+    root,
+    segment,
+    sending,
+    transient,
+)
 from chathooks.sources.fields import (
     clipped,
     message_event,
@@ -33,10 +50,23 @@ from chathooks.sources.fields import (
     text,
     unix_time,
 )
-from chathooks.sources.protocol import JSON, Handshake, RawRequest, Reading, Secret
+from chathooks.sources.protocol import (
+    JSON,
+    Call,
+    CheckAnswer,
+    Handshake,
+    RawRequest,
+    Reading,
+    Reply,
+    Secret,
+    SendAnswer,
+    SendReport,
+)
 from chathooks.sources.screening import HmacScreen, Screen
 
 NAME = "whatsapp_cloud"
+GRAPH_URL = "https://graph.facebook.com"
+GRAPH_VERSION = "v23.0"
 LABEL = "WhatsApp Cloud API (Meta)"
 SECRETS = (
     Secret(
@@ -51,7 +81,25 @@ SECRETS = (
         generated=False,
         hint="From Meta's App Dashboard › App settings › Basic › App secret.",
     ),
+    sending(
+        "access_token",
+        "Access token",
+        role="credential",
+        hint="To send replies: a system user's token with the whatsapp_business_messaging "
+        "permission (Meta Business Settings › Users › System users › Generate new token).",
+    ),
+    sending(
+        "phone_number_id",
+        "Phone number ID",
+        role="name",
+        hint="To send replies: the number's Phone number ID (App Dashboard › WhatsApp › API "
+        "Setup), as in the webhooks' metadata.phone_number_id.",
+    ),
+    public_api("Graph API URL", GRAPH_URL),
 )
+SEND_SECRETS = ("access_token", "phone_number_id")
+"""``api_url`` is optional: Meta's Graph API unless set."""
+PER_SECOND = 20.0
 SETUP = (
     "In Meta's App Dashboard open your app's WhatsApp › Configuration and press Edit "
     "next to Webhook.",
@@ -109,7 +157,9 @@ def read(body: Any) -> Reading:
 def _received(value: dict[str, Any], reading: Reading) -> None:
     account = phone(obj(value.get("metadata")).get("display_phone_number"))
     contacts = objs(value.get("contacts"))
-    reading.ignored += len(objs(value.get("statuses"))) + len(objs(value.get("errors")))
+    statuses = objs(value.get("statuses"))
+    reading.ignored += len(statuses) + len(objs(value.get("errors")))
+    reading.reports += [report for status in statuses if (report := _report(status))]
     for message, content, when in _readable(value.get("messages"), reading):
         sender, user_id = phone(message.get("from")), _user_id(message.get("from_user_id"))
         if not sender and not user_id:
@@ -302,3 +352,162 @@ def sample(secrets: Mapping[str, str], message_id: str, now: datetime, url: str)
         },
         body,
     )
+
+
+def send_call(secrets: Mapping[str, str], reply: Reply) -> Call:
+    """A text, or the ``template`` (name, language, body parameters) Meta takes outside the
+    24-hour window. A person is addressed by phone, else by the business-scoped user id
+    the chat is named by (``recipient``); a group by its id."""
+    chat = reply.chat_external_id
+    payload: dict[str, Any] = {"messaging_product": "whatsapp"}
+    if reply.is_group:
+        payload |= {"recipient_type": "group", "to": chat}
+    elif reply.phone or chat.endswith("@c.us"):
+        payload |= {"recipient_type": "individual", "to": digits(reply.phone or chat)}
+    else:
+        payload |= {"recipient_type": "individual", "recipient": chat}
+    if reply.template is None:
+        payload |= {"type": "text", "text": {"preview_url": False, "body": reply.text}}
+    else:
+        template: dict[str, Any] = {
+            "name": reply.template.name,
+            "language": {"code": reply.template.language},
+        }
+        if reply.template.parameters:
+            parameters = [{"type": "text", "text": p} for p in reply.template.parameters]
+            template["components"] = [{"type": "body", "parameters": parameters}]
+        payload |= {"type": "template", "template": template}
+    return json_call("POST", _url(secrets, "messages"), _bearer(secrets), payload)
+
+
+def read_send(status: int, body: str) -> SendAnswer:
+    """``messages[0].id``, the wamid its ``statuses`` and echoes carry; Meta's rate limits
+    and its own failures are sent again later, any other error fails the send."""
+    found = answer(body)
+    if 200 <= status < 300:
+        sent = objs(found.get("messages"))
+        return SendAnswer("sent", message_id=text(sent[0].get("id")) if sent else "")
+    code, words = _error(status, found, body)
+    if transient(status) or code in RATE_LIMITS or code in PASSING:
+        return SendAnswer("retry", error=words)
+    return SendAnswer("failed", error=words)
+
+
+def check_call(secrets: Mapping[str, str]) -> Call:
+    """The number's own fields: the cheapest read that needs both the token and the id."""
+    url = f"{_url(secrets)}?fields=display_phone_number,verified_name,quality_rating"
+    return json_call("GET", url, _bearer(secrets))
+
+
+def read_check(status: int, body: str) -> CheckAnswer:
+    found = answer(body)
+    if status == 200 and not found.get("display_phone_number"):
+        return CheckAnswer(False, not_the_sender("the Graph API", "Graph API URL", body))
+    if status == 200:
+        number = f"{name(found.get('verified_name'))} ({text(found.get('display_phone_number'))})"
+        quality = text(found.get("quality_rating")) or "UNKNOWN"
+        if quality == "RED":
+            return CheckAnswer(
+                True,
+                f"Connected to {number}, but its quality rating is RED: Meta may soon limit "
+                "its sends. See WhatsApp Manager › Phone numbers › Insights.",
+            )
+        return CheckAnswer(True, f"Connected to {number}, quality rating {quality}.")
+    return CheckAnswer(False, _error(status, found, body)[1])
+
+
+def _error(status: int, found: dict[str, Any], body: str) -> tuple[int | None, str]:
+    """The code of Meta's error object and the error in words (an answer without one,
+    from a proxy say, is quoted)."""
+    error = obj(found.get("error"))
+    if not error:
+        return None, f"Meta answered {status}: {excerpt(body) or 'no reason given'}."
+    code = _code(error.get("code"))
+    subcode = _code(error.get("error_subcode"))
+    return code, explained(code, subcode, text(error.get("message")), error)
+
+
+RATE_LIMITS = {4, 80007, 130429, 131048, 131056}
+"""Meta's rate limits (app, WhatsApp account, number's throughput, spam, one customer):
+the same send is accepted later."""
+PASSING = {1, 2, 131000, 131016}
+"""Meta's own temporary failures (unknown, service, "something went wrong", unavailable)."""
+OUTSIDE_WINDOW = 131047
+ADVICE = {
+    OUTSIDE_WINDOW: "More than 24 hours have passed since the customer last wrote, so Meta "
+    "refuses free text (the 24-hour customer-service window is closed). Send an approved "
+    "message template instead (the send's template: name, language, parameters); once the "
+    "customer answers, free text works again for 24 hours.",
+    190: "The access token is expired, revoked or wrong: generate a system user's token "
+    "with whatsapp_business_messaging and save it as the Access token.",
+    131030: "The number is not in the test number's allowed list: add it in the App "
+    "Dashboard › WhatsApp › API Setup, or send from a registered business number.",
+    131026: "WhatsApp could not deliver it: the number may not be on WhatsApp, or the "
+    "customer has not accepted WhatsApp's latest terms or uses an old version.",
+    131031: "Meta has locked this WhatsApp Business account: see WhatsApp Manager.",
+    133010: "The phone number is not registered on the Cloud API: register it first.",
+}
+PERMISSION = "The access token lacks a permission: give the system user "
+PERMISSION_FIX = (
+    "whatsapp_business_messaging on this WhatsApp Business account, then generate a new token."
+)
+UNKNOWN_NUMBER_SUBCODE = 33
+"""Graph's "object does not exist or cannot be loaded": the phone number id is wrong, or
+this token cannot use it."""
+
+
+def explained(code: int | None, subcode: int | None, message: str, error: dict[str, Any]) -> str:
+    """Meta's error in words: what it said (``message`` or ``title``, ``error_data.details``),
+    its code, and what to do when the code says it."""
+    details = text(obj(error.get("error_data")).get("details"))
+    said = message or text(error.get("title")) or "no reason given"
+    number = "" if code is None else f" (error {code}{f'/{subcode}' if subcode else ''})"
+    words = f"Meta refused it{number}: {said}"
+    if details and details not in said:
+        words += f". {details}"
+    words = words.rstrip(".") + "."
+    if code in ADVICE:
+        return f"{words} {ADVICE[code]}"
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        return f"{words} {PERMISSION}{PERMISSION_FIX}"
+    if code == 100 and subcode == UNKNOWN_NUMBER_SUBCODE:
+        return f"{words} Check the Phone number ID (App Dashboard › WhatsApp › API Setup)."
+    if code in RATE_LIMITS:
+        return f"{words} chathooks sends it again later."
+    return words
+
+
+def _report(status: dict[str, Any]) -> SendReport | None:
+    """A status of a message sent through the API: ``failed`` with its first error in
+    words (131047 explained), or not; ``None`` without an id or a known status."""
+    message_id, state = text(status.get("id")), text(status.get("status"))
+    if not message_id or state not in ("sent", "delivered", "read", "failed"):
+        return None
+    if state != "failed":
+        return SendReport(message_id, failed=False)
+    errors = objs(status.get("errors"))
+    if not errors:
+        return SendReport(message_id, failed=True, error="Meta reports the send failed.")
+    error = errors[0]
+    code = _code(error.get("code"))
+    words = explained(code, None, text(error.get("title")) or text(error.get("message")), error)
+    return SendReport(message_id, failed=True, error=words)
+
+
+def _code(value: Any) -> int | None:
+    """A code as Meta writes it: a number, sometimes a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
+def _url(secrets: Mapping[str, str], edge: str = "") -> str:
+    """The number's node (``edge``: one of its edges) on the Graph API."""
+    number = segment(secrets.get("phone_number_id", ""))
+    return f"{root(secrets, GRAPH_URL)}/{GRAPH_VERSION}/{number}" + (f"/{edge}" if edge else "")
+
+
+def _bearer(secrets: Mapping[str, str]) -> dict[str, str]:
+    return {"authorization": f"Bearer {secrets.get('access_token', '')}"}

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 
 from chathooks.errors import BadField, NotFound
 from chathooks.public_url import GUIDE_PATH, reachability_warning
-from chathooks.sources import manage
-from chathooks.sources.kinds import KINDS
+from chathooks.sources import check, manage
+from chathooks.sources.kinds import KINDS, SENDERS
 from chathooks.store.models import Source
 from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
+from chathooks.web.forms import sentence
 from chathooks.web.render import flash, render, runtime
-from chathooks.web.source_forms import SourceForm, user_secrets
+from chathooks.web.source_forms import SourceForm, receiving_secrets, user_secrets
 from chathooks.web.viewer import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False)
@@ -108,7 +109,7 @@ def _list(
         status_code=status_code,
         sources=[(s, manage.url(rt.settings.base_url, s)) for s in found],
         kinds=KINDS,
-        user_secrets={name: user_secrets(name) for name in KINDS},
+        user_secrets={name: receiving_secrets(name) for name in KINDS},
         form=form,
     )
 
@@ -131,18 +132,23 @@ def source_create(
     form = SourceForm.parse(kind, name, posted, new=True)
     with rt.transaction() as session:
         if not form.errors:
-            source = manage.create(
-                session,
-                viewer.workspace_id,
-                kind=form.kind,
-                name=form.name,
-                secrets=form.secrets,
-                teammate_email=None,
-                now=rt.clock.now(),
-            )
-            session.flush()
-            created = source.id
-        else:
+            try:
+                source = manage.create(
+                    session,
+                    viewer.workspace_id,
+                    kind=form.kind,
+                    name=form.name,
+                    secrets=form.secrets,
+                    teammate_email=None,
+                    now=rt.clock.now(),
+                    settings=rt.settings,
+                )
+                session.flush()
+                created = source.id
+            except BadField as error:
+                form.errors[error.key or error.field] = sentence(str(error))
+        if form.errors:
+            session.rollback()
             return _list(request, session, viewer, form, status.HTTP_422_UNPROCESSABLE_CONTENT)
     flash(request, "Source created. Paste its URL into the sender, as the steps below say.")
     return _see_other(_page(created))
@@ -171,6 +177,7 @@ def _detail(
         guide_path=GUIDE_PATH,
         steps=setup_steps(source, url),
         generated=[s for s in kind.SECRETS if s.generated],
+        can_send=source.kind in SENDERS,
         user_secrets=user_secrets(source.kind),
         form=form or SourceForm.of(source),
         requests=manage.request_log(session, viewer.workspace_id, source.id),
@@ -215,19 +222,27 @@ def source_save(
     posted: PostedSecrets,
     name: Annotated[str, Form()] = "",
 ) -> Response:
-    with runtime(request).transaction() as session:
+    rt = runtime(request)
+    with rt.transaction() as session:
         source = _source(session, viewer, source_id)
         form = SourceForm.parse(source.kind, name, posted, new=False)
+        if not form.errors:
+            try:
+                manage.update(
+                    session, source, {"name": form.name, "secrets": form.secrets}, rt.settings
+                )
+            except BadField as error:
+                form.errors[error.key or error.field] = sentence(str(error))
         if form.errors:
+            session.rollback()
             return _detail(
                 request,
                 session,
                 viewer,
-                source,
+                _source(session, viewer, source_id),
                 form=form,
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             )
-        manage.update(session, source, {"name": form.name, "secrets": form.secrets})
     flash(request, "Settings saved.")
     return _see_other(_page(source_id))
 
@@ -235,10 +250,11 @@ def source_save(
 @router.post("/whatsapp/sources/{source_id}/regenerate/{secret}", dependencies=CsrfChecked)
 def source_regenerate(request: Request, source_id: int, secret: str, viewer: ViewerDep) -> Response:
     """A new value for a secret chathooks generated; the sender needs the new one."""
-    with runtime(request).transaction() as session:
+    rt = runtime(request)
+    with rt.transaction() as session:
         source = _source(session, viewer, source_id)
         try:
-            manage.update(session, source, {"secrets": {secret: None}})
+            manage.update(session, source, {"secrets": {secret: None}}, rt.settings)
         except BadField:
             raise PageNotFound() from None
     flash(request, "New value created: paste it into the sender's configuration.")
@@ -264,6 +280,19 @@ async def source_sample(request: Request, source_id: int, viewer: ViewerDep) -> 
         return response
     result = outcome.status or outcome.error
     flash(request, f"Sample sent: {result}.", "ok" if outcome.success else "error")
+    return _see_other(_page(source_id))
+
+
+@router.post("/whatsapp/sources/{source_id}/check", dependencies=CsrfChecked)
+async def source_check(request: Request, source_id: int, viewer: ViewerDep) -> Response:
+    """Asks the sender whether this source can send, and shows its answer in words."""
+    try:
+        found = await check.check(runtime(request), viewer.workspace_id, source_id)
+    except NotFound:
+        raise PageNotFound() from None
+    if request.headers.get("hx-request"):
+        return render(request, "_check_result.html", viewer, check=found)
+    flash(request, found.words, "ok" if found.ok else "error")
     return _see_other(_page(source_id))
 
 
