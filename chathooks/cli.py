@@ -227,19 +227,19 @@ def _run_http(rt: Runtime, *, run_worker: bool, log_level: str) -> None:
 
 @app.command(epilog=CONFIGURATION_HELP)
 def serve(host: Host = None, port: Port = None, log_level: LogLevel = "warning") -> None:
-    """Run everything in one process: API, pages, delivery worker and period scheduler."""
+    """Run everything in one process: API, pages, delivery and send workers, periods."""
     _run_http(_prepared(host=host, port=port), run_worker=True, log_level=log_level)
 
 
 @app.command(epilog=CONFIGURATION_HELP)
 def api(host: Host = None, port: Port = None, log_level: LogLevel = "warning") -> None:
-    """Run only the API and pages (deliveries are left to "chathooks worker" processes)."""
+    """Run only the API and pages (deliveries and sends are left to "chathooks worker")."""
     _run_http(_prepared(host=host, port=port), run_worker=False, log_level=log_level)
 
 
 @app.command(epilog=CONFIGURATION_HELP)
 def worker() -> None:
-    """Run only a delivery worker; start as many as you like on PostgreSQL. It serves
+    """Run only a delivery and send worker; start as many as you like on PostgreSQL. It serves
     /healthz, /readyz and /metrics on CHATHOOKS_METRICS_PORT; SIGTERM stops it gracefully."""
     rt = _prepared()
     s = rt.settings

@@ -5,18 +5,23 @@ once when it refuses; the sent message reaches the webhooks once, echo or not.""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from chathooks.send import queue
-from chathooks.sources.protocol import SendReport
+from chathooks.sources import waha as waha_kind
+from chathooks.sources.protocol import SendAnswer, SendReport
+from chathooks.store.models import Message
 from tests.conftest import Service, Workspace, wait_for
 from tests.fake_senders.waha import API_KEY, SESSION, FakeWaha, Scripted, unavailable
 from tests.receiver import Receiver
-from tests.test_sources import Sender
+from tests.test_sources import Sender, fixture
 
 CUSTOMER = "79111111111@c.us"
 """The chat of the WAHA fixture ``text_received``."""
@@ -60,6 +65,18 @@ class Line:
         return dict(answer.json())
 
 
+def _sends(service: Service) -> dict[tuple[str, str], float]:
+    """The process' send counters by (kind, outcome), and the queue's depth as ``queued``."""
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(service.http.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "chathooks_sends_total":
+                found[(sample.labels["kind"], sample.labels["outcome"])] = sample.value
+            elif sample.name == "chathooks_sends_queued":
+                found[("queue", "queued")] = sample.value
+    return found
+
+
 def _sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
     return [
         r.json["message"]
@@ -80,6 +97,7 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
+    before = _sends(service)
     queued = [line.send(f"reply {n}") for n in range(5)]
     assert {q["status"] for q in queued} == {"queued"}
     ids = [q["id"] for q in queued]
@@ -97,6 +115,9 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
     assert {m["sender"]["full_name"] for m in delivered} == {"Acme"}
     assert all(m["message_id"].startswith(f"true_{CUSTOMER}_") for m in delivered)
     assert len(_sent_deliveries(receiver)) == 5
+    after = _sends(service)
+    assert after[("waha", "sent")] - before[("waha", "sent")] == 5
+    assert after[("queue", "queued")] == 0
 
 
 def test_an_echo_that_arrives_before_the_answer_is_one_message(
@@ -110,6 +131,9 @@ def test_an_echo_that_arrives_before_the_answer_is_one_message(
     wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
     assert [m["text"] for m in _sent_deliveries(receiver)] == ["the echo wins"]
     assert line.outgoing(sent["id"])["chat_id"] == line.chat_id
+    with service.rt.transaction() as session:  # stored from the echo, then attributed
+        stored = session.scalars(select(Message).where(Message.text == "the echo wins")).one()
+        assert (stored.direction, stored.sender_name) == ("sent", "Acme")
 
 
 def test_unavailable_and_timed_out_sends_are_retried(
@@ -148,6 +172,12 @@ def test_a_refusal_fails_at_once_with_the_senders_words(
     later = line.send("now")  # the failed send no longer holds its chat
     wait_for(lambda: _settled(line, service, [later["id"]]), what="the next send")
     assert waha.texts() == ["now"]
+    with service.rt.transaction() as session:  # the chat page's retry
+        workspace_id = line.team.created["id"]
+        assert queue.retry(session, workspace_id, int(refused["id"]), service.clock.now())
+    wait_for(lambda: _settled(line, service, [refused["id"]]), what="the retried send")
+    assert waha.texts() == ["now", "not now"]
+    assert line.outgoing(refused["id"])["last_error"] == ""
 
 
 def test_a_wrong_api_key_is_reported_as_waha_words_it(
@@ -263,3 +293,30 @@ def test_a_failure_the_sender_reports_later_fails_the_send(
         assert queue.apply_reports(session, source_id, reports) == 1
     failed = line.outgoing(sent["id"])
     assert (failed["status"], failed["last_error"]) == ("failed", "131047: Re-engagement message")
+
+
+def test_waha_answers_of_every_engine_give_the_id_its_echo_carries() -> None:
+    """WEBJS answers whatsapp-web.js' message, NOWEB Baileys' (``key``), GOWS ``{id, _data}``
+    (``messageResponse``): each read as the ``payload.id`` its echo is stored under."""
+    echo = json.loads(fixture("waha", "noweb_text_sent"))
+    stored = waha_kind.read(echo).messages[0]["message_id"]
+    key = echo["payload"]["_data"]["key"]
+    noweb = {"key": key, "message": {}, "messageTimestamp": "1745913660", "status": "PENDING"}
+    assert waha_kind.read_send(201, json.dumps(noweb)) == SendAnswer("sent", stored)
+    own = f"true_{CUSTOMER}_3EB0F6A1B2C3D4E5F6A7"
+    webjs = {"id": {"fromMe": True, "remote": CUSTOMER, "id": "3EB0F6A1", "_serialized": own}}
+    assert waha_kind.read_send(201, json.dumps(webjs)).message_id == own
+    assert waha_kind.read_send(201, json.dumps({"id": own, "_data": None})).message_id == own
+
+
+def test_waha_errors_are_read_as_nestjs_writes_them() -> None:
+    invalid = {"statusCode": 400, "message": ["chatId must be a string"], "error": "Bad Request"}
+    assert waha_kind.read_send(400, json.dumps(invalid)) == SendAnswer(
+        "failed", error="WAHA answered HTTP 400: chatId must be a string"
+    )
+    unexpected = {"statusCode": 500, "exception": {"message": "Evaluation failed", "name": "Error"}}
+    assert waha_kind.read_send(500, json.dumps(unexpected)) == SendAnswer(
+        "retry", error="WAHA answered HTTP 500: Evaluation failed"
+    )
+    assert waha_kind.read_send(429, "Too Many Requests").outcome == "retry"
+    assert waha_kind.read_send(502, "").error == "WAHA answered HTTP 502: no answer body"

@@ -14,7 +14,7 @@ from chathooks.schemas import ChatSendIn, ErrorOut, OutgoingOut, PhoneSendIn, Te
 from chathooks.send import queue
 from chathooks.sources.protocol import Template
 
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix="/api/v1", tags=["sending"], responses=ERRORS)
 
 IdempotencyKey = Annotated[
     str | None,

@@ -44,6 +44,13 @@ TAGS: list[tuple[str, str, str]] = [
     ),
     ("/api/v1/chats", "chats", "Chats, created by their first message event."),
     (
+        "/api/v1/outgoing",
+        "sending",
+        "Answer on WhatsApp: a text to a chat or a phone number, sent through the account's "
+        "source (WAHA, Evolution API, Cloud API), in order per chat and retried; it comes back "
+        "to your webhooks as a `sent` message, once.",
+    ),
+    (
         "/api/v1/outbound-webhooks",
         "outbound webhooks",
         "Where messages go: settings, status, activity, the request log, test, flush, replay.",

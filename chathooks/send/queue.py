@@ -76,7 +76,7 @@ def enqueue_to_chat(
         raise NotFound("chat")
     account = tenants.get_account(session, workspace_id, chat.account_id)
     if account is None:
-        raise NotFound("chat")
+        raise Conflict("this chat's WhatsApp account was removed: nothing can be sent from it")
     lane = {
         "chat_id": chat.id,
         "chat_key": chat.external_id,

@@ -226,7 +226,6 @@ class SendWorker:
                 outgoing.retry_later(session, lease, error=error, at=now + self._back_off(send))
             else:
                 outgoing.mark_failed(session, lease, error=error, attempted=send.kind is not None)
-        rt.wake_local()  # delivery's workers: the sent message is queued for the webhooks
         metrics.count_send(send.kind or "removed", answer.outcome)
         if answer.outcome == "failed":
             log_failed(send.id, send.source_id, error)
@@ -239,9 +238,12 @@ class SendWorker:
         event = _sent_event(send, message_id, now)
         base_url = self.rt.settings.base_url
         try:
-            return ingest.ingest(session, send.workspace_id, [event], now, base_url)[0].chat_id
+            stored = ingest.ingest(session, send.workspace_id, [event], now, base_url)[0]
         except ingest.UnknownAccount:
             return None
+        if stored.status == "duplicate":  # its echo came first
+            outgoing.attribute_sent(session, send.workspace_id, message_id, send.sender_name)
+        return stored.chat_id
 
     def _back_off(self, send: Claimed) -> timedelta:
         settings = self.rt.settings

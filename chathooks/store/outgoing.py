@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import BindParameter
 from chathooks.states import OutgoingStatus
 from chathooks.store.deliveries import Lease, live_holders
 from chathooks.store.dialect import changed, table
-from chathooks.store.models import Outgoing, Source, WhatsappAccount
+from chathooks.store.models import Message, Outgoing, Source, WhatsappAccount
 
 QUEUED = OutgoingStatus.QUEUED
 
@@ -196,6 +196,21 @@ def mark_sent(
                 last_error="",
             ),
         )
+    )
+
+
+def attribute_sent(session: Session, workspace_id: int, message_id: str, sender_name: str) -> None:
+    """A sent message stored from its echo before its send was recorded takes the send's
+    author as its sender (a delivery of it that has not gone out yet shows them too)."""
+    changed(
+        session,
+        update(Message)
+        .where(
+            Message.workspace_id == workspace_id,
+            Message.external_id == message_id,
+            Message.direction == "sent",
+        )
+        .values(sender_name=sender_name),
     )
 
 

@@ -68,6 +68,8 @@ class FakeWaha:
     """(URL, HMAC key): post a ``message.any`` for each sent message, as WAHA does."""
     echo_first: bool = False
     """Post the webhook before answering the send (WAHA's webhook may win the race)."""
+    answer_delay: float = 0.0
+    """Seconds between sending a message and answering: a send in flight."""
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -159,6 +161,7 @@ class FakeWaha:
                 return web.json_response(scripted.body, status=scripted.status)
         message = self._message(body)
         self.sent.append(body)
+        await asyncio.sleep(self.answer_delay)
         if self.webhook is not None and self.echo_first:
             await asyncio.to_thread(self._echo, message)
         elif self.webhook is not None:
