@@ -104,8 +104,23 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
     page.reload()
     expect(page.get_by_role("status")).to_have_text("Reply already queued.")
     expect(page.locator("ol.replies li")).to_have_count(1)
-    assert waha.texts() == ["Thanks, your quote is attached"]
-    assert len(_sent_deliveries(receiver)) == 1
+    # that form with its text changed (Back, edit, Send): kept, sent only when asked again
+    page.locator("input[name=reply_token]").evaluate("(el, token) => el.value = token", form_token)
+    _reply(page, "Thanks, your quote is attached (v2)")
+    expect(page.get_by_role("alert")).to_have_text(
+        "This form was sent before with another text: press Send again to send this one as "
+        "a new reply."
+    )
+    assert _queued_count(service) == 1
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("ol.replies li")).to_have_count(2)
+    expect(page.locator("ol.replies li").last.locator(".badge")).to_have_text("sent")
+    assert waha.texts() == [
+        "Thanks, your quote is attached",
+        "Thanks, your quote is attached (v2)",
+    ]
+    wait_for(lambda: len(_sent_deliveries(receiver)) == 2, what="the second sent delivery")
+    assert [m["text"] for m in _sent_deliveries(receiver)] == waha.texts()
 
 
 def test_an_empty_or_too_long_reply_is_refused_and_kept(

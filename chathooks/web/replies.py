@@ -31,7 +31,9 @@ CsrfChecked = [Depends(require_csrf)]
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """A form's token as ``reply_box.new_token`` makes it; anything else is no form of ours."""
 STALE = "This form is out of date: reload the page and send the reply again."
-REUSED = "This form was already sent with another text: reload the page to write a new reply."
+REUSED = (
+    "This form was sent before with another text: press Send again to send this one as a new reply."
+)
 
 
 def _answer(request: Request, viewer: Viewer, box: ReplyBox, fragment: str) -> Response:
@@ -78,8 +80,8 @@ def send_reply(
                     teammate_id=viewer.teammate_id,
                     idempotency_key=f"page-{reply_token}",
                 )
-            except errors.Conflict:
-                problem = REUSED
+            except errors.Conflict:  # a form sent before, then edited (Back)
+                problem, reply_token = REUSED, ""
             else:
                 box.notice = "Reply already queued." if queued.replayed else "Reply queued."
                 box.sends = queue.chat_sends(session, viewer.workspace_id, box.chat_id)
