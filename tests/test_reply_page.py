@@ -123,9 +123,11 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
     assert [m["text"] for m in _sent_deliveries(receiver)] == waha.texts()
 
 
+@desktop_and_phone
 def test_an_empty_or_too_long_reply_is_refused_and_kept(
     start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
 ) -> None:
+    """On a phone too: a long reply without a space wraps, nothing reaches off the screen."""
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
     _open_chat(page, service, line)
