@@ -13,7 +13,7 @@ from chathooks.store.models import Outgoing
 from tests import test_send
 from tests.browsing import desktop_and_phone, needs_chromium, set_password, sqlite_only
 from tests.conftest import Service, event, wait_for
-from tests.fake_senders.waha import FakeWaha
+from tests.fake_senders.waha import FakeWaha, unavailable
 from tests.receiver import Receiver
 from tests.test_send import FAST, Line
 
@@ -179,6 +179,27 @@ def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
     assert again.status == 303
     wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
     assert waha.texts() == ["Are you still there?"]
+
+
+def test_a_reply_the_sender_cannot_take_yet_stays_queued_with_why_then_goes(
+    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+) -> None:
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    waha.script.append(unavailable())  # WAHA answers 503 once: tried again after a back-off
+    _open_chat(page, service, line)
+    _reply(page, "Hello again")
+    reply = page.locator("ol.replies li").last
+    expect(reply.locator(".reason")).to_contain_text("Will try again: WAHA answered HTTP 503")
+    expect(reply.locator(".badge")).to_have_text("queued")
+    expect(reply.get_by_role("button", name="Retry")).to_have_count(0)
+    # while nothing changes, the page's poll answers 204 and leaves the page alone
+    polled = page.locator("#replies").get_attribute("hx-get")
+    assert polled and page.request.get(service.url + polled).status == 204
+    service.clock.advance(5)  # past the back-off
+    expect(reply.locator(".badge")).to_have_text("sent")
+    expect(reply.locator(".reason")).to_have_count(0)
+    assert waha.texts() == ["Hello again"]
 
 
 def _only_id(service: Service) -> int:

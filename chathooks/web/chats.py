@@ -16,7 +16,7 @@ from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
 from chathooks.web.render import flash, render, runtime, see_other
-from chathooks.web.reply_box import ReplyBox, reply_box
+from chathooks.web.reply_box import ReplyBox, fingerprinted, reply_box
 from chathooks.web.viewer import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False)
@@ -70,7 +70,7 @@ def render_chat(
     with rt.transaction() as session:
         try:
             ctx = workspaces.get_chat(session, viewer.workspace_id, chat_id)
-            box = box or reply_box(session, viewer, chat_id)
+            box = fingerprinted(request, viewer, box or reply_box(session, viewer, chat_id))
         except errors.NotFound:
             raise PageNotFound() from None
         return render(

@@ -13,7 +13,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from chathooks import errors
 from chathooks.send import queue
@@ -22,7 +22,7 @@ from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
 from chathooks.web.forms import sentence
 from chathooks.web.render import flash, render, runtime, see_other
-from chathooks.web.reply_box import ReplyBox, checked_text, reply_box
+from chathooks.web.reply_box import ReplyBox, checked_text, fingerprinted, reply_box
 from chathooks.web.viewer import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +41,7 @@ def _answer(request: Request, viewer: Viewer, box: ReplyBox, fragment: str) -> R
     retry, so a reply being written stays). A plain form: back to the page with a notice,
     or the page again with the error and the text kept (422)."""
     if request.headers.get("hx-request"):
-        return render(request, fragment, viewer, box=box)
+        return render(request, fragment, viewer, box=fingerprinted(request, viewer, box))
     if box.error:
         return render_chat(request, viewer, box.chat_id, box, status.HTTP_422_UNPROCESSABLE_CONTENT)
     flash(request, box.notice)
@@ -111,11 +111,15 @@ def retry_reply(request: Request, chat_id: int, outgoing_id: int, viewer: Viewer
 
 
 @router.get("/chat/{chat_id}/replies")
-def replies_live(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse:
-    """What the page polls while a reply is queued: the replies with their states."""
+def replies_live(request: Request, chat_id: int, viewer: ViewerDep, seen: str = "") -> Response:
+    """What the page polls every 2 s while a reply is queued: the replies with their
+    states; 204 when they are as the page shows them (its focus and scroll stay)."""
     with runtime(request).transaction() as session:
         try:
             box = reply_box(session, viewer, chat_id)
         except errors.NotFound:
             raise PageNotFound() from None
+    box = fingerprinted(request, viewer, box)
+    if box.polling and box.seen == seen:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
     return render(request, "_replies.html", viewer, box=box)

@@ -4,9 +4,10 @@ form to write one, or why this chat cannot be answered from here and where to se
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from chathooks import errors
@@ -16,6 +17,7 @@ from chathooks.states import OutgoingStatus
 from chathooks.store import messages, tenants
 from chathooks.store.models import Outgoing
 from chathooks.web.forms import checked
+from chathooks.web.render import fragment_digest
 from chathooks.web.viewer import Viewer
 
 TOO_LONG = (
@@ -44,6 +46,8 @@ class ReplyBox:
     error: str = ""
     notice: str = ""
     max_chars: int = SEND_TEXT_CHARS
+    seen: str = ""
+    """The replies' fingerprint as shown: a poll that finds them unchanged answers 204."""
 
     @property
     def polling(self) -> bool:
@@ -66,6 +70,15 @@ def reply_box(session: Session, viewer: Viewer, chat_id: int, **shown: Any) -> R
         setup_label="Open the source's page" if source_id else "Open the WhatsApp sources",
         **shown,
     )
+
+
+def fingerprinted(request: Request, viewer: Viewer, box: ReplyBox) -> ReplyBox:
+    """``box`` with the fingerprint of its replies as a poll would render them now (only
+    while one is queued: nothing polls otherwise)."""
+    if box.polling:
+        polled = replace(box, notice="", seen="")
+        box.seen = fragment_digest(request, "_replies.html", viewer, box=polled)
+    return box
 
 
 def checked_text(text: str) -> tuple[str, str]:
