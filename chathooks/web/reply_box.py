@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -55,7 +54,7 @@ class ReplyBox:
         return any(send.status is OutgoingStatus.QUEUED for send in self.sends)
 
 
-def reply_box(session: Session, viewer: Viewer, chat_id: int, **shown: Any) -> ReplyBox:
+def reply_box(session: Session, viewer: Viewer, chat_id: int) -> ReplyBox:
     """The reply section of a chat of the viewer's workspace (``NotFound`` otherwise)."""
     chat = messages.get_chat(session, viewer.workspace_id, chat_id)
     if chat is None:
@@ -68,7 +67,6 @@ def reply_box(session: Session, viewer: Viewer, chat_id: int, **shown: Any) -> R
         problem=queue.sending_problem(session, viewer.workspace_id, chat.account_id),
         setup_url=f"/whatsapp/sources/{source_id}" if source_id else "/whatsapp/sources",
         setup_label="Open the source's page" if source_id else "Open the WhatsApp sources",
-        **shown,
     )
 
 
