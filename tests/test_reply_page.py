@@ -11,7 +11,13 @@ from playwright.sync_api import Page, expect
 
 from chathooks.store.models import Outgoing
 from tests import test_send
-from tests.browsing import desktop_and_phone, needs_chromium, set_password, sqlite_only
+from tests.browsing import (
+    desktop_and_phone,
+    needs_chromium,
+    screenshot,
+    set_password,
+    sqlite_only,
+)
 from tests.conftest import Service, event, wait_for
 from tests.fake_senders.waha import FakeWaha, unavailable
 from tests.receiver import Receiver
@@ -74,7 +80,6 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
     _reply(page, "Thanks, your quote is attached")
     reply = page.locator("ol.replies li").last
     expect(reply).to_contain_text("Thanks, your quote is attached")
-    expect(page.get_by_role("status")).to_have_text("Reply queued.")
     expect(box).to_have_value("")  # a fresh form for the next reply, ready to type in
     expect(box).to_be_focused()
     expect(reply.locator(".badge")).to_have_text("sent")  # live: no reload
@@ -149,8 +154,9 @@ def test_an_empty_or_too_long_reply_is_refused_and_kept(
     assert waha.texts() == ["x" * 4096] and _queued_count(service) == 1
 
 
+@desktop_and_phone
 def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page, viewport: str
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -161,6 +167,8 @@ def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
     expect(reply.locator(".badge")).to_have_text("failed")
     expect(reply.locator(".reason")).to_have_text(REFUSED)
     assert waha.texts() == []
+    if viewport == "phone":
+        screenshot(page, "chat-reply-mobile")
 
     waha.status = "WORKING"  # the session was scanned again
     reply.get_by_role("button", name="Retry").click()
@@ -199,6 +207,7 @@ def test_a_reply_the_sender_cannot_take_yet_stays_queued_with_why_then_goes(
     service.clock.advance(5)  # past the back-off
     expect(reply.locator(".badge")).to_have_text("sent")
     expect(reply.locator(".reason")).to_have_count(0)
+    expect(page.get_by_role("status")).to_have_count(0)  # "Reply queued." went with it
     assert waha.texts() == ["Hello again"]
 
 
