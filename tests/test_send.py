@@ -93,7 +93,7 @@ def _settled(line: Line, service: Service, ids: list[str], status: str = "sent")
 
 
 def test_replies_go_out_in_order_and_reach_the_webhooks_once(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -121,7 +121,7 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
 
 
 def test_an_echo_that_arrives_before_the_answer_is_one_message(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -137,7 +137,7 @@ def test_an_echo_that_arrives_before_the_answer_is_one_message(
 
 
 def test_unavailable_and_timed_out_sends_are_retried(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(total_timeout_seconds=1.0, **FAST)
     line = Line(service, waha, receiver)
@@ -151,7 +151,7 @@ def test_unavailable_and_timed_out_sends_are_retried(
 
 
 def test_a_refusal_fails_at_once_with_the_senders_words(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, caplog: pytest.LogCaptureFixture
+    receiver: Receiver, waha: FakeWaha, start_service: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -181,7 +181,7 @@ def test_a_refusal_fails_at_once_with_the_senders_words(
 
 
 def test_a_wrong_api_key_is_reported_as_waha_words_it(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver, x_api_key="wrong-key")
@@ -191,7 +191,7 @@ def test_a_wrong_api_key_is_reported_as_waha_words_it(
 
 
 def test_the_same_idempotency_key_sends_once(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -213,7 +213,7 @@ def test_the_same_idempotency_key_sends_once(
 
 
 def test_another_workspace_gets_404_and_nothing_is_sent(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -226,7 +226,7 @@ def test_another_workspace_gets_404_and_nothing_is_sent(
 
 
 def test_a_source_without_sending_credentials_says_what_to_set(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver, api_url=None)
@@ -240,7 +240,7 @@ def test_a_source_without_sending_credentials_says_what_to_set(
 
 
 def test_a_template_is_refused_for_waha(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -255,7 +255,7 @@ def test_a_template_is_refused_for_waha(
 
 
 def test_a_text_to_a_phone_number_starts_its_chat(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -275,7 +275,7 @@ def test_a_text_to_a_phone_number_starts_its_chat(
 
 
 def test_a_failure_the_sender_reports_later_fails_the_send(
-    start_service: Any, waha: FakeWaha, receiver: Receiver
+    receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:
     """Cloud API reports failures in ``statuses[]``; the service applies them by id."""
     service = start_service(**FAST)

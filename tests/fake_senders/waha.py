@@ -87,6 +87,7 @@ class FakeWaha:
         return self
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -98,14 +99,13 @@ class FakeWaha:
         app = web.Application()
         app.router.add_post("/api/sendText", self._send_text)
         app.router.add_get("/api/sessions/{session}", self._session)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._started.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
         self._loop.close()
 
     def _refusal(self, request: web.Request, session: str) -> web.Response | None:
