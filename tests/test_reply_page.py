@@ -63,7 +63,7 @@ def _csrf(page: Page) -> str:
 
 @desktop_and_phone
 def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page, viewport: str
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page, viewport: str
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -130,7 +130,7 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
 
 @desktop_and_phone
 def test_an_empty_or_too_long_reply_is_refused_and_kept(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page
 ) -> None:
     """On a phone too: a long reply without a space wraps, nothing reaches off the screen."""
     service = start_service(**FAST)
@@ -156,7 +156,7 @@ def test_an_empty_or_too_long_reply_is_refused_and_kept(
 
 @desktop_and_phone
 def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page, viewport: str
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page, viewport: str
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -190,7 +190,7 @@ def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
 
 
 def test_a_reply_the_sender_cannot_take_yet_stays_queued_with_why_then_goes(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
@@ -217,7 +217,7 @@ def _only_id(service: Service) -> int:
 
 
 def test_a_chat_that_cannot_send_says_why_and_where_to_set_it_up(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver, api_url=None)
@@ -253,7 +253,7 @@ def test_a_chat_that_cannot_send_says_why_and_where_to_set_it_up(
 
 
 def test_only_the_chats_workspace_sees_and_posts_replies(
-    start_service: Any, waha: FakeWaha, receiver: Receiver, page: Page
+    receiver: Receiver, waha: FakeWaha, start_service: Any, page: Page
 ) -> None:
     service = start_service(**FAST)
     line = Line(service, waha, receiver)
