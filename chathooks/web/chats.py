@@ -1,5 +1,6 @@
-"""The Chats list, the chat page (every payload's ``chat_url``), bundle permalinks that
-open it, and the chat's responsible teammate, set from the page."""
+"""The Chats list, the chat page (every payload's ``chat_url``, with its reply section:
+``replies.py``), bundle permalinks that open it, and the chat's responsible teammate, set
+from the page."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from chathooks.store import deliveries, messages
 from chathooks.web.csrf import require_csrf
 from chathooks.web.errors import PageNotFound
 from chathooks.web.render import flash, render, runtime, see_other
+from chathooks.web.reply_box import ReplyBox, fingerprinted, reply_box
 from chathooks.web.viewer import Viewer, ViewerDep
 
 router = APIRouter(include_in_schema=False)
 
 
-def _chat_path(chat_id: int) -> str:
+def chat_path(chat_id: int) -> str:
     return f"/chat/{chat_id}/messages/"
 
 
@@ -51,22 +53,37 @@ def chats_page(request: Request, viewer: ViewerDep, q: str = "", after: str = ""
 @router.get("/chat/{chat_id}/messages/")
 def chat_page(request: Request, chat_id: int, viewer: ViewerDep) -> HTMLResponse:
     """All of a chat's messages by timestamp, then arrival; ``#m{id}`` marks one."""
+    return render_chat(request, viewer, chat_id)
+
+
+def render_chat(
+    request: Request,
+    viewer: Viewer,
+    chat_id: int,
+    box: ReplyBox | None = None,
+    status_code: int = status.HTTP_200_OK,
+) -> HTMLResponse:
+    """The chat page, with its reply section as ``box`` has it (a refused reply's text and
+    error) or fresh."""
     rt = runtime(request)
     kept_since = retention.horizon(rt)
     with rt.transaction() as session:
         try:
             ctx = workspaces.get_chat(session, viewer.workspace_id, chat_id)
+            box = fingerprinted(request, viewer, box or reply_box(session, viewer, chat_id))
         except errors.NotFound:
             raise PageNotFound() from None
         return render(
             request,
             "chat.html",
             viewer,
+            status_code=status_code,
             ctx=ctx,
             messages=messages.chat_messages(session, chat_id),
             teammates=workspaces.list_teammates(session, viewer.workspace_id),
             removed_before=kept_since if _older(session, viewer, chat_id, kept_since) else None,
             retention_days=rt.settings.retention_days,
+            box=box,
         )
 
 
@@ -93,9 +110,9 @@ def set_responsible(
         raise PageNotFound() from None
     except errors.BadField as error:
         flash(request, f"Not changed: {error}.", "error")
-        return see_other(_chat_path(chat_id))
+        return see_other(chat_path(chat_id))
     flash(request, f"Responsible set to {email}." if email else "This chat has no responsible now.")
-    return see_other(_chat_path(chat_id))
+    return see_other(chat_path(chat_id))
 
 
 @router.get("/permalink/{uuid}/")
@@ -118,5 +135,5 @@ def permalink(request: Request, uuid: str, viewer: ViewerDep) -> Response:
         if chat is None:
             raise PageNotFound()
         first = deliveries.first_bundle_message(session, delivery.id)
-        target = _chat_path(delivery.chat_id) + (f"#m{first.id}" if first else "")
+        target = chat_path(delivery.chat_id) + (f"#m{first.id}" if first else "")
     return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)

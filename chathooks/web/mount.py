@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chathooks.logins import session_secret
 from chathooks.page_sessions import SESSION_DAYS
 from chathooks.runtime import Runtime
-from chathooks.web import chats, login, setup, sources, team, webhooks, workspace
+from chathooks.web import chats, login, replies, setup, sources, team, webhooks, workspace
 from chathooks.web.csrf import CsrfRefused
 from chathooks.web.errors import PageNotFound
 from chathooks.web.render import render
@@ -56,6 +56,7 @@ def install_pages(app: FastAPI, rt: Runtime) -> None:
         setup.router,
         webhooks.router,
         chats.router,
+        replies.router,
         sources.router,
         team.router,
         workspace.router,

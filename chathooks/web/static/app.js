@@ -1,5 +1,5 @@
 // The only hand-written script: copy and reveal buttons, closing a request panel, and
-// moving focus to what was just opened. Everything else works without JavaScript (htmx
+// moving focus to what was just opened (or back to the reply box). Everything else works without JavaScript (htmx
 // adds live refresh and in-page results).
 document.addEventListener("click", async (event) => {
   const copy = event.target.closest("[data-copy]");
@@ -31,6 +31,11 @@ document.addEventListener("click", async (event) => {
     const panel = document.querySelector(clear.dataset.clear);
     if (panel) panel.replaceChildren();
   }
+});
+
+// A reply just sent (or refused): back in the reply box, ready for the next one.
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (event.target.id === "reply") document.getElementById("reply-text")?.focus();
 });
 
 // A request opened from the activity: focus its heading, so keyboard and screen reader
