@@ -5,12 +5,15 @@ answer, and every message they take must be stored as FastAPI's route would."""
 from __future__ import annotations
 
 import json
+import logging
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
 
 from chathooks.store.models import Message
-from tests.conftest import Service, event
+from tests.conftest import Service, event, wait_for
 
 
 def _stored(service: Service) -> int:
@@ -77,3 +80,27 @@ def test_paths_beside_the_doors_are_answered_as_routed(
     assert answer.status_code == status, answer.text
     if status == 405:
         assert answer.headers["allow"] == "POST"
+
+
+def test_a_sender_gone_before_its_body_arrived_is_no_error(service: Service) -> None:
+    team = service.workspace()
+    team.account()
+    logged: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # type: ignore[method-assign]
+    errors = logging.getLogger("uvicorn.error")
+    errors.addHandler(handler)
+    try:
+        address = urlsplit(service.url)
+        with socket.create_connection((address.hostname, address.port)) as client:
+            client.sendall(
+                b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: Bearer {team.token}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+            )
+            wait_for(lambda: service.server.server_state.tasks, what="the request's task")
+        wait_for(lambda: not service.server.server_state.tasks, what="the request to end")
+    finally:
+        errors.removeHandler(handler)
+    assert [r.getMessage() for r in logged if r.levelno >= logging.ERROR] == []
+    assert _stored(service) == 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.datastructures import State
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chathooks.api import inbound, messages
@@ -59,7 +59,10 @@ async def _message(
     state: State, routed: ASGIApp, scope: Scope, receive: Receive, send: Send
 ) -> None:
     request = Request(scope, receive)
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # gone before its body arrived: nothing to store or answer
+        return
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     event = _event(request.headers.get("content-type"), body)
     if event is not None and token and scheme.lower() == "bearer":
