@@ -66,7 +66,8 @@ async def post_message(event: MessageEvent, token: TokenHashDep, request: Reques
 
 async def stored(group_commit: GroupCommit, token: str, event: MessageEvent) -> JSONResponse:
     """A single message stored, as the route and ``api.lean`` answer it; raises
-    ``UnknownToken`` if no workspace has the token (hash)."""
+    ``UnknownToken`` if no workspace has the token (hash), ``ingest.UnknownAccount`` if the
+    event names an account its workspace has not added (nothing stored either way)."""
     result = await group_commit.store(store_token_events, TokenEvent(token, event))
     duplicate = result["status"] == "duplicate"
     metrics.count_ingested("api", 0 if duplicate else 1)
