@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from chathooks import __version__
-from chathooks.api import ops
+from chathooks.api import lean, ops
 from chathooks.api.methods import install_allow_header
 from chathooks.api.mount import install_api
 from chathooks.deliver.wakeups import wake_on_notices
@@ -70,9 +71,16 @@ def _lifespan(rt: Runtime, *, deliver: bool) -> Lifespan:
     return lifespan
 
 
+class _Chathooks(FastAPI):
+    """FastAPI, with a message's two doors answered before its stack (``api.lean``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await lean.answer(self.state, super().__call__, scope, receive, send)
+
+
 def create_app(rt: Runtime, *, run_worker: bool) -> FastAPI:
     """``run_worker`` makes this process also deliver (``serve``); ``api`` leaves it out."""
-    app = FastAPI(
+    app = _Chathooks(
         title="chathooks",
         version=__version__,
         lifespan=_lifespan(rt, deliver=run_worker),

@@ -3,6 +3,7 @@ reference at ``/docs``. What chathooks sends to webhooks is in ``payload_models`
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from enum import Enum
@@ -122,10 +123,15 @@ class Strict(BaseModel):
         a 422), and loses its surrounding spaces only now, after its checks: its limits and
         patterns judge what was sent, as the published schema does."""
         if isinstance(value, str) and not isinstance(value, Enum):  # a StrEnum is checked
-            field = cls.model_fields[info.field_name or ""]
-            required = any(getattr(rule, "min_length", 0) for rule in field.metadata)
-            return _trimmed(value, required=required)
+            return _trimmed(value, required=_required(cls, info.field_name or ""))
         return value
+
+
+@functools.cache
+def _required(model: type[BaseModel], name: str) -> bool:
+    """Whether the field has a minimum length: read once per field, not per value (every
+    message's every text passes here)."""
+    return any(getattr(rule, "min_length", 0) for rule in model.model_fields[name].metadata)
 
 
 class ErrorOut(BaseModel):

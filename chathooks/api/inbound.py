@@ -41,13 +41,16 @@ def _called(request: Request, base_url: str) -> str:
     return base_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
+def _headers(request: Request) -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
 @router.get("/{key}", summary="Answer Meta's subscription check", responses=RESPONSES)
 async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
     """Meta's subscription check: ``?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…``
     is answered with the challenge when the token matches, else 403."""
-    headers = {name.lower(): value for name, value in request.headers.items()}
     raw = RawRequest(
-        headers, b"", dict(request.query_params), _called(request, rt.settings.base_url)
+        _headers(request), b"", dict(request.query_params), _called(request, rt.settings.base_url)
     )
     return _answer(await asyncio.to_thread(receive.handshake, rt, key, raw))
 
@@ -56,8 +59,12 @@ async def verify(key: str, request: Request, rt: RuntimeDep) -> Response:
 @router.post("/{key}/{event}", responses=RESPONSES, include_in_schema=False)
 async def deliver(key: str, request: Request) -> Response:
     """A sender's webhook: answered 200 once its messages are stored. (Evolution's
-    "Webhook by events" appends the event's name to the URL; that is accepted too.)"""
-    inbound: receive.Inbound = request.app.state.inbound
-    headers = {name.lower(): value for name, value in request.headers.items()}
+    "Webhook by events" appends the event's name to the URL; that is accepted too.)
+    ``api.lean`` answers these before FastAPI routes them; this route describes them."""
+    return await received(request.app.state.inbound, key, request)
+
+
+async def received(inbound: receive.Inbound, key: str, request: Request) -> Response:
+    """A sender's POST to ``/in/{key}``, as the route and ``api.lean`` take it."""
     url = _called(request, inbound.rt.settings.base_url)
-    return _answer(await inbound.receive(key, headers, request.stream(), url=url))
+    return _answer(await inbound.receive(key, _headers(request), request.stream(), url=url))

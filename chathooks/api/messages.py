@@ -58,11 +58,17 @@ async def post_message(event: MessageEvent, token: TokenHashDep, request: Reques
     together with the other requests that arrive meanwhile: see ``group_commit``.) The
     answer is rendered without FastAPI validating it, which cost about a tenth of a
     request."""
-    group_commit: GroupCommit = request.app.state.group_commit
     try:
-        result = await group_commit.store(store_token_events, TokenEvent(token, event))
+        return await stored(request.app.state.group_commit, token, event)
     except UnknownToken:
         raise unauthorized() from None
+
+
+async def stored(group_commit: GroupCommit, token: str, event: MessageEvent) -> JSONResponse:
+    """A single message stored, as the route and ``api.lean`` answer it; raises
+    ``UnknownToken`` if no workspace has the token (hash), ``ingest.UnknownAccount`` if the
+    event names an account its workspace has not added (nothing stored either way)."""
+    result = await group_commit.store(store_token_events, TokenEvent(token, event))
     duplicate = result["status"] == "duplicate"
     metrics.count_ingested("api", 0 if duplicate else 1)
     return JSONResponse(result, status.HTTP_200_OK if duplicate else status.HTTP_202_ACCEPTED)

@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from chathooks.states import WebhookStatus
 from chathooks.storable import text_problem
-from chathooks.store.dialect import count_by, insert_for, insert_ignoring_conflicts, table
+from chathooks.store.dialect import built, count_by, insert_for, insert_ignoring_conflicts, table
 from chathooks.store.models import BundleMessage, Delivery, Lane, Message, Webhook
 
 SENDABLE_STATUSES = (WebhookStatus.ENABLED, WebhookStatus.DISABLED)
@@ -68,28 +68,28 @@ def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """New pending deliveries; a lane that had nothing pending gets its first as head."""
     if not rows:
         return
-    inserted = session.execute(
-        insert(_deliveries).returning(
-            _deliveries.c.id, _deliveries.c.webhook_id, _deliveries.c.chat_id, _deliveries.c.due_at
-        ),
-        list(rows),
-    )
+    inserted = session.execute(_INSERT_SINGLES, list(rows))
     heads: dict[LaneKey, tuple[int, datetime]] = {}
     for id_, webhook_id, chat_id, due_at in inserted:
         first = heads.get((webhook_id, chat_id))
         if first is None or id_ < first[0]:
             heads[(webhook_id, chat_id)] = (id_, due_at)
-    upsert = insert_for(session, Lane)
     session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["webhook_id", "chat_id"],
-            set_={"head_id": upsert.excluded.head_id, "due_at": upsert.excluded.due_at},
-            where=_lanes.c.head_id.is_(None),
-        ),
+        built(session, _heading_lanes),
         [
             {"webhook_id": lane[0], "chat_id": lane[1], "head_id": id_, "due_at": due_at}
             for lane, (id_, due_at) in sorted(heads.items())
         ],
+    )
+
+
+def _heading_lanes(session: Session) -> Any:
+    """Lanes upserted with a new head where they had none (``insert_singles``)."""
+    upsert = insert_for(session, Lane)
+    return upsert.on_conflict_do_update(
+        index_elements=["webhook_id", "chat_id"],
+        set_={"head_id": upsert.excluded.head_id, "due_at": upsert.excluded.due_at},
+        where=_lanes.c.head_id.is_(None),
     )
 
 
@@ -218,6 +218,9 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
 _deliveries = table(Delivery)
 _webhooks = table(Webhook)
 _lanes = table(Lane)
+_INSERT_SINGLES = insert(_deliveries).returning(
+    _deliveries.c.id, _deliveries.c.webhook_id, _deliveries.c.chat_id, _deliveries.c.due_at
+)
 _head = (
     select(_deliveries.c.id, _deliveries.c.due_at)
     .where(

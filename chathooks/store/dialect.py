@@ -3,6 +3,7 @@ that skip or merge into a conflicting row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, Update, func, select
@@ -19,6 +20,19 @@ def insert_for(session: Session, model: Any) -> Any:
     """``INSERT`` of the session's backend, which knows ``ON CONFLICT``."""
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return module.insert(table(model))
+
+
+_built: dict[tuple[Callable[[Session], Any], str], Any] = {}
+
+
+def built(session: Session, build: Callable[[Session], Any]) -> Any:
+    """``build``'s statement for the session's dialect, built once rather than per request
+    (building one and computing its cache key cost more than running it)."""
+    key = (build, session.get_bind().dialect.name)
+    statement = _built.get(key)
+    if statement is None:
+        statement = _built[key] = build(session)
+    return statement
 
 
 def insert_ignoring_conflicts(session: Session, model: Any) -> Any:

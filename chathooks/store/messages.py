@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from chathooks.store.dialect import changed, count_by, insert_ignoring_conflicts, table
+from chathooks.store.dialect import built, changed, count_by, insert_ignoring_conflicts, table
 from chathooks.store.ids import get_by_id
 from chathooks.store.models import BundleMessage, Chat, Message, Teammate, WhatsappAccount
 
@@ -51,19 +51,6 @@ def chats_by_key(session: Session, keys: Iterable[ChatKey]) -> dict[ChatKey, Any
     return {key: row for key, row in found.items() if key in wanted}
 
 
-_built: dict[tuple[Callable[[Session], Any], str], Any] = {}
-
-
-def _statement(session: Session, build: Callable[[Session], Any]) -> Any:
-    """``build``'s statement for the session's dialect, built once rather than per request
-    (building one and computing its cache key cost more than running it)."""
-    key = (build, session.get_bind().dialect.name)
-    statement = _built.get(key)
-    if statement is None:
-        statement = _built[key] = build(session)
-    return statement
-
-
 def _inserting_chats(session: Session) -> Any:
     return insert_ignoring_conflicts(session, Chat).returning(
         _chats.c.id, _chats.c.account_id, _chats.c.external_id
@@ -74,7 +61,7 @@ def insert_chats(session: Session, rows: Sequence[dict[str, Any]]) -> dict[ChatK
     """Insert chats, skipping any a concurrent request created; returns the ones inserted."""
     if not rows:
         return {}
-    stmt = _statement(session, _inserting_chats)
+    stmt = built(session, _inserting_chats)
     return {
         (account, external): chat_id
         for chat_id, account, external in session.connection().execute(stmt, list(rows))
@@ -131,7 +118,7 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> dict[st
     activity on; returns external id -> row id."""
     if not rows:
         return {}
-    stmt = _statement(session, _inserting_messages)
+    stmt = built(session, _inserting_messages)
     result = session.connection().execute(stmt, list(rows))
     inserted = {external_id: row_id for row_id, external_id in result}
     _note_activity(session, [row for row in rows if row["external_id"] in inserted])

@@ -46,6 +46,13 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the database")
         return value.astimezone(UTC).replace(tzinfo=None)
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite straight to the text the dialect stores (its ``DATETIME`` format), in
+        one step rather than two: every message stored binds several of these."""
+        if dialect.name == "sqlite":
+            return _utc_as_text
+        return super().bind_processor(dialect)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -59,6 +66,15 @@ class UtcDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return _utc_from_text
         return super().result_processor(dialect, coltype)
+
+
+def _utc_as_text(value: datetime | None) -> str | None:
+    """As SQLAlchemy's SQLite ``DATETIME`` writes naive UTC: ``2021-02-24 16:25:29.000000``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _utc_from_text(value: str | None) -> datetime | None:
