@@ -2,9 +2,11 @@
 
 Removed, in small batches of one transaction each (so delivery never waits long for the
 database): delivered deliveries (and test bundles) with their bundle links, messages that
-no waiting delivery will send, and request-log, activity and sent-alert rows. Waiting
-deliveries and their messages stay, however old: an auto-disabled webhook keeps its
-backlog. Workers sweep every ``CHATHOOKS_RETENTION_INTERVAL_SECONDS``, one at a time.
+no waiting delivery will send, sent and failed sends (``outgoing``, with their
+idempotency keys: kept at least a day, the shortest retention), and request-log,
+activity and sent-alert rows. Waiting deliveries and their messages stay, however old: an
+auto-disabled webhook keeps its backlog; so do queued sends. Workers sweep every
+``CHATHOOKS_RETENTION_INTERVAL_SECONDS``, one at a time.
 """
 
 from __future__ import annotations
@@ -98,6 +100,20 @@ class Sweep:
 
         return self._batch(work), last
 
+    def outgoing(self, after: int) -> tuple[bool, int]:
+        size = self.rt.settings.retention_batch_size
+        last = after
+
+        def work(session: Session) -> bool:
+            nonlocal last
+            rows = store.outgoing_after(session, after, size)
+            gone = [r.id for r in rows if store.finished_before(r, self.horizon)]
+            self.removed.update(outgoing=store.delete_outgoing(session, gone))
+            last = rows[-1].id if rows else after
+            return len(rows) == size and rows[-1].created_at < self.horizon
+
+        return self._batch(work), last
+
     def logs(self) -> bool:
         size = self.rt.settings.retention_batch_size
 
@@ -115,7 +131,7 @@ class Sweep:
 async def sweep(rt: Runtime, stop: asyncio.Event | None = None) -> dict[str, int]:
     """One full pass; returns the rows removed per table."""
     pass_ = Sweep(rt)
-    for step in (pass_.deliveries, pass_.messages):
+    for step in (pass_.deliveries, pass_.messages, pass_.outgoing):
         after = 0
         more = True
         while more and not (stop and stop.is_set()):

@@ -79,9 +79,12 @@ class Settings(BaseSettings):
 
     send_per_second: Positive | None = None
     """Messages per second sent through one WhatsApp account; unset: each kind's own pace
-    (WAHA and Evolution 1, the Cloud API 20)."""
+    (WAHA and Evolution 1, the Cloud API and Twilio 20), held by every worker together."""
     send_concurrency: Count = 16
     """Sends in flight at once per worker (each chat sends one at a time)."""
+    send_give_up_seconds: Positive = 86400.0
+    """A send the sender keeps answering with a 5xx or a timeout fails this long after it
+    was queued (by then WhatsApp's 24-hour window for a free-form reply has closed)."""
 
     retention_days: Count = 30
     retention_interval_seconds: Positive = 300.0

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from chathooks import metrics
 from chathooks.deliver.jobs import Job, load_jobs
-from chathooks.deliver.ratelimit import rate_limiter_for
+from chathooks.deliver.ratelimit import rate_limiter_for, webhook_target
 from chathooks.deliver.signing import signed_headers, signing_secrets, webhook_id
 from chathooks.deliver.transport import failed
 from chathooks.health import Heartbeat
@@ -204,7 +204,8 @@ class DeliveryWorker:
         assert task is not None
         self._waiting.add(task)
         try:
-            await self._limiter.wait(job.claimed.webhook_id, job.claimed.max_requests_per_second)
+            target = webhook_target(job.claimed.webhook_id)
+            await self._limiter.wait(target, job.claimed.max_requests_per_second)
             await self._slots.acquire()
             return True
         except asyncio.CancelledError:

@@ -234,6 +234,7 @@ def _enqueue(
         "idempotency_key": draft.idempotency_key,
         "request_hash": draft.fingerprint,
         "created_at": now,
+        "queued_at": now,
     }
     added = outgoing.add(session, row)
     if added is None:  # a concurrent request with the same key queued it first

@@ -4,10 +4,12 @@ records the result at once.
 Each chat's sends go out one at a time, in order: the claim hands out only a lane's
 oldest queued send, and that send holds its lane (also while it backs off) until it is
 sent or failed. Sends through one WhatsApp account are paced at its kind's
-``PER_SECOND`` (``CHATHOOKS_SEND_PER_SECOND`` overrides it), in this process: two worker
-processes each keep the pace. Leases work as delivery's: a send whose worker died is
-claimed again when its lease ends (SQLite: at the next start; PostgreSQL: as soon as
-that worker's liveness lock is gone).
+``PER_SECOND`` (``CHATHOOKS_SEND_PER_SECOND`` overrides it) by every worker together, as
+webhooks' ``max_requests_per_second`` (``deliver.ratelimit``). A send the sender keeps
+answering with a 5xx or a timeout backs off and is tried again until
+``send_give_up_seconds`` after it was queued, then fails. Leases work as delivery's: a
+send whose worker died is claimed again when its lease ends (SQLite: at the next start;
+PostgreSQL: as soon as that worker's liveness lock is gone).
 
 None of the senders takes an idempotency key, so the one send that can be repeated is
 the one in flight when a worker dies between the sender's answer and the commit that
@@ -20,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from chathooks import ingest, metrics
+from chathooks.deliver.ratelimit import account_target, rate_limiter_for
 from chathooks.deliver.transport import failed
 from chathooks.health import Heartbeat
 from chathooks.runtime import Runtime
@@ -54,8 +56,7 @@ class SendWorker:
         """Claimed sends still waiting for their account's pace: only their leases are
         extended (a send in flight keeps the lease it was checked to outlast)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._next_at: dict[int, float] = {}
-        """Per account: the monotonic moment its next send may start (its pace)."""
+        self._limiter = rate_limiter_for(runtime)
         self._wake = asyncio.Event()
         self._done = asyncio.Event()
         self._stopping = False
@@ -141,7 +142,7 @@ class SendWorker:
         self._pacing.add(send.id)
         try:
             if sender is not None:
-                await self._pace(send.account_id, self._per_second(sender))
+                await self._limiter.wait(account_target(send.account_id), self._per_second(sender))
         except asyncio.CancelledError:
             self._pacing.discard(send.id)
             await self._release(send)
@@ -169,13 +170,6 @@ class SendWorker:
 
     def _per_second(self, sender: Sender) -> float:
         return self.rt.settings.send_per_second or sender.PER_SECOND
-
-    async def _pace(self, account_id: int, per_second: float) -> None:
-        now = time.monotonic()
-        start = max(now, self._next_at.get(account_id, now))
-        self._next_at[account_id] = start + 1 / per_second
-        if start > now:
-            await asyncio.sleep(start - now)
 
     def _lease_outlasts_a_request(self, send_id: int) -> bool:
         """As delivery's: a call that could outlive the lease might overlap the same send
@@ -222,9 +216,10 @@ class SendWorker:
     def _record(self, send: Claimed, lease: tuple[int, datetime], answer: SendAnswer) -> None:
         """One transaction per result, right after its answer (the repeat window)."""
         rt = self.rt
-        error = answer.error[:ERROR_CHARS]
         with rt.transaction() as session:
             now = rt.clock.now()
+            answer = self._given_up(send, answer, now)
+            error = answer.error[:ERROR_CHARS]
             if answer.outcome == "sent":
                 message_id = answer.message_id or f"chathooks-send-{send.id}"
                 chat_id = self._store_sent(session, send, message_id, now)
@@ -233,7 +228,8 @@ class SendWorker:
                 ):
                     log.warning("send %d was sent after its lease ended", send.id)
             elif answer.outcome == "retry":
-                outgoing.retry_later(session, lease, error=error, at=now + self._back_off(send))
+                at = min(now + self._back_off(send), self._give_up_at(send))
+                outgoing.retry_later(session, lease, error=error, at=at)
             else:
                 outgoing.mark_failed(session, lease, error=error, attempted=send.kind is not None)
         metrics.count_send(send.kind or "removed", answer.outcome)
@@ -254,6 +250,19 @@ class SendWorker:
         if stored.status == "duplicate":  # its echo came first
             outgoing.attribute_sent(session, send.workspace_id, message_id, send.sender_name)
         return stored.chat_id
+
+    def _give_up_at(self, send: Claimed) -> datetime:
+        """The last try is made then (WhatsApp's 24-hour window has closed by default)."""
+        return send.queued_at + timedelta(seconds=self.rt.settings.send_give_up_seconds)
+
+    def _given_up(self, send: Claimed, answer: SendAnswer, now: datetime) -> SendAnswer:
+        """A retry answer at or past the give-up time fails the send, in plain words."""
+        if answer.outcome != "retry" or now < self._give_up_at(send):
+            return answer
+        tries = send.attempts + 1
+        over = _duration(now - send.queued_at)
+        error = f"gave up after {tries} attempt{'s' * (tries != 1)} over {over}: {answer.error}"
+        return SendAnswer("failed", error=error)
 
     def _back_off(self, send: Claimed) -> timedelta:
         settings = self.rt.settings
@@ -314,6 +323,16 @@ def _sent_event(send: Claimed, message_id: str, now: datetime) -> MessageEvent:
             "text": send.text or _template_text(send),
         }
     )
+
+
+def _duration(span: timedelta) -> str:
+    """``span`` as people say it: "24 h", "90 min", "45 s"."""
+    seconds = round(span.total_seconds())
+    if seconds >= 7200:
+        return f"{round(seconds / 3600)} h"
+    if seconds >= 120:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds} s"
 
 
 def _template_text(send: Claimed) -> str:

@@ -439,12 +439,13 @@ class InboundRequest(Base):
 
 
 class SendSlot(Base):
-    """One rate-limited webhook's request schedule, shared by every worker: the moment
-    (seconds since the epoch, on the database server's clock) at which its next request
-    may start."""
+    """One paced target's request schedule, shared by every worker: the moment (seconds
+    since the epoch, on the database server's clock) at which its next request may start.
+    ``target`` names what is paced: ``webhook:<id>`` or ``account:<id>`` (sends through
+    one WhatsApp account)."""
 
     __tablename__ = "send_slots"
-    webhook_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    target: Mapped[str] = mapped_column(String(40), primary_key=True)
     next_at: Mapped[float] = mapped_column(Float)
 
 
@@ -510,4 +511,7 @@ class Outgoing(Base):
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     """The first answer given for ``idempotency_key``: a retry with the key gets it again."""
     created_at: Mapped[datetime]
+    queued_at: Mapped[datetime]
+    """When it was last queued (created, or retried from the page or API): a send that
+    still cannot go out ``send_give_up_seconds`` later fails."""
     sent_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -34,6 +34,8 @@ class Claimed(NamedTuple):
     template: dict[str, Any] | None
     sender_name: str
     attempts: int
+    """Attempts since it was last queued."""
+    queued_at: datetime
     account_phone: str
     kind: str | None
     """None: the source was removed since the send was queued."""
@@ -60,6 +62,7 @@ _CLAIM = (
         _out.c.template,
         _out.c.sender_name,
         _out.c.attempts,
+        _out.c.queued_at,
         _accounts.c.phone,
         _sources.c.kind,
         _sources.c.secrets,
@@ -312,7 +315,8 @@ def fail_reported(session: Session, source_id: int, message_id: str, error: str)
 
 
 def requeue(session: Session, workspace_id: int, outgoing_id: int, now: datetime) -> bool:
-    """A failed send queued again (the chat page's retry); False if it is not failed."""
+    """A failed send queued again (the chat page's retry), as a new one: its attempts,
+    back-off and give-up time start over; False if it is not failed."""
     return bool(
         changed(
             session,
@@ -322,7 +326,14 @@ def requeue(session: Session, workspace_id: int, outgoing_id: int, now: datetime
                 _out.c.workspace_id == workspace_id,
                 _out.c.status == OutgoingStatus.FAILED,
             )
-            .values(status=QUEUED, next_try_at=now, last_error="", sender_message_id=""),
+            .values(
+                status=QUEUED,
+                next_try_at=now,
+                queued_at=now,
+                attempts=0,
+                last_error="",
+                sender_message_id="",
+            ),
         )
     )
 

@@ -14,8 +14,17 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
-from chathooks.states import DeliveryStatus
-from chathooks.store.models import Activity, Alert, Attempt, BundleMessage, Delivery, Message
+from chathooks.states import DeliveryStatus, OutgoingStatus
+from chathooks.store.models import (
+    Activity,
+    Alert,
+    Attempt,
+    Base,
+    BundleMessage,
+    Delivery,
+    Message,
+    Outgoing,
+)
 
 LOCK_KEY = 0x636874_726574
 """PostgreSQL advisory lock: one worker sweeps at a time."""
@@ -56,9 +65,36 @@ def messages_after(session: Session, after: int, limit: int) -> Sequence[Any]:
 
 
 def delete_messages(session: Session, ids: Sequence[int]) -> int:
+    return _delete(session, Message, ids)
+
+
+def outgoing_after(session: Session, after: int, limit: int) -> Sequence[Any]:
+    """Sends by id (``created_at`` grows with it), with what says they are finished."""
+    return session.execute(
+        select(
+            Outgoing.id, Outgoing.status, Outgoing.created_at, Outgoing.queued_at, Outgoing.sent_at
+        )
+        .where(Outgoing.id > after)
+        .order_by(Outgoing.id)
+        .limit(limit)
+    ).all()
+
+
+def finished_before(row: Any, horizon: datetime) -> bool:
+    """A sent or failed send whose last step (queued, or sent) was before ``horizon``."""
+    last = max(row.queued_at, row.sent_at or row.queued_at)
+    return row.status in (OutgoingStatus.SENT, OutgoingStatus.FAILED) and last < horizon
+
+
+def delete_outgoing(session: Session, ids: Sequence[int]) -> int:
+    return _delete(session, Outgoing, ids)
+
+
+def _delete(session: Session, model: type[Base], ids: Sequence[int]) -> int:
     if not ids:
         return 0
-    return int(session.execute(delete(Message).where(Message.id.in_(ids))).rowcount)  # type: ignore[attr-defined]
+    rows = session.execute(delete(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]
+    return int(rows.rowcount)  # type: ignore[attr-defined]
 
 
 def messages_still_needed(connection: Connection) -> set[int]:
