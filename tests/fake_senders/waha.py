@@ -62,6 +62,8 @@ class FakeWaha:
     script: deque[Scripted] = field(default_factory=deque)
     sent: list[dict[str, Any]] = field(default_factory=list)
     """Every accepted ``sendText`` body, in the order WAHA sent them."""
+    arrivals: list[float] = field(default_factory=list)
+    """When each of ``sent`` arrived (``time.monotonic()``): the pace senders see."""
     calls: int = 0
     webhook: tuple[str, str] | None = None
     """(URL, HMAC key): post a ``message.any`` for each sent message, as WAHA does."""
@@ -160,6 +162,7 @@ class FakeWaha:
                 return web.json_response(scripted.body, status=scripted.status)
         message = self._message(body)
         self.sent.append(body)
+        self.arrivals.append(time.monotonic())
         await asyncio.sleep(self.answer_delay)
         if self.webhook is not None and self.echo_first:
             await asyncio.to_thread(self._echo, message)
