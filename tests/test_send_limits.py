@@ -52,16 +52,16 @@ def test_two_workers_hold_one_accounts_pace_together(
     api = start_service(run_worker=False)
     line = Line(api, waha, receiver)
     waha.webhook = None
-    ids = []
-    for n in range(COUNT):
-        body = {"whatsapp_account_phone": "+79222222222", "phone": f"+1415555{n:04d}"}
-        answer = line.team.post("/messages/send", {**body, "text": f"r{n}"})
-        assert answer.status_code == 202, answer.text
-        ids.append(answer.json()["id"])
     ports = [_free_port() for _ in range(2)]
     env = {"CHATHOOKS_SEND_PER_SECOND": str(PACE), "CHATHOOKS_SEND_CONCURRENCY": "2"}
     workers = [_worker_process(database_url, port, tmp_path, **env) for port in ports]
     try:
+        ids = []  # queued once both workers run: each claims two at once
+        for n in range(COUNT):
+            body = {"whatsapp_account_phone": "+79222222222", "phone": f"+1415555{n:04d}"}
+            answer = line.team.post("/messages/send", {**body, "text": f"r{n}"})
+            assert answer.status_code == 202, answer.text
+            ids.append(answer.json()["id"])
         wait_for(
             lambda: all(line.outgoing(i)["status"] == "sent" for i in ids),
             timeout=60,
