@@ -10,7 +10,6 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from chathooks.store.models import Outgoing
-from tests import test_send
 from tests.browsing import (
     desktop_and_phone,
     needs_chromium,
@@ -23,8 +22,6 @@ from tests.fake_senders.waha import FakeWaha, unavailable
 from tests.receiver import Receiver
 from tests.test_send import FAST, Line
 
-waha = test_send.waha
-"""The fake WAHA of the API's send tests, started for each test."""
 pytestmark = [needs_chromium, sqlite_only]
 REFUSED = (
     "WAHA answered HTTP 422: Session status is not as expected. Try again later or restart "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ CUSTOMER = "79111111111@c.us"
 """The chat of the WAHA fixture ``text_received``."""
 FAST = {"send_per_second": 1000.0, "retry_base_seconds": 1.0, "retry_max_seconds": 2.0}
 """Sends paced for a test, and back-offs the test's clock passes quickly."""
-
-
-@pytest.fixture
-def waha() -> Iterator[FakeWaha]:
-    fake = FakeWaha().start()
-    yield fake
-    fake.stop()
 
 
 class Line:
