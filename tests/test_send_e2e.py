@@ -244,3 +244,78 @@ def test_twilio_a_status_callback_fails_the_send_in_words(
     assert failed["last_error"].startswith("Twilio reports it failed (error 63016).")
     assert "Send an approved Content template instead" in failed["last_error"]
     assert source.counts() == {"stored": 1, "duplicates": 0, "ignored": 1, "rejected": 0}
+
+
+def evolution_line(
+    service: Service, fake_evolution: FakeEvolution, team: Workspace | None = None
+) -> tuple[Sender, Crm]:
+    """An Evolution source that can send, and the chat its customer opened."""
+    team = team or service.workspace()
+    secrets = {"api_key": EVOLUTION_KEY, "api_url": fake_evolution.url, "instance": "sales"}
+    source = Sender(team, "evolution", secrets=secrets)
+    source.deliver("text_received", stored=1)
+    return source, Crm(team)
+
+
+def test_another_workspaces_token_can_neither_send_nor_follow(
+    fake_evolution: FakeEvolution, start_service: Callable[..., Service]
+) -> None:
+    service = start_service(**FAST)
+    _, crm = evolution_line(service, fake_evolution)
+    sent = crm.settled(crm.send({"text": "ours"}, **{"Idempotency-Key": "k1"})["id"])
+    rival = service.workspace("Rival", "owner@rival.test")
+    for headers in ({}, {"Idempotency-Key": "k1"}):  # nor replay the team's first answer
+        answer = rival.request(
+            "POST", f"/chats/{crm.chat_id}/messages", json={"text": "x"}, headers=headers
+        )
+        assert (answer.status_code, answer.json()) == (404, {"detail": "chat not found"})
+    followed = rival.get(f"/outgoing/{sent['id']}")
+    assert (followed.status_code, followed.json()) == (
+        404,
+        {"detail": "outgoing message not found"},
+    )
+
+    def by_phone(account_phone: str) -> Any:
+        body = {"whatsapp_account_phone": account_phone, "phone": "+5511900000000", "text": "x"}
+        answer = rival.post("/messages/send", body)
+        assert answer.status_code == 422
+        return answer.json()["detail"]
+
+    # the team's number is, to the rival, exactly a number no workspace has
+    theirs, nobodys = by_phone("+558196349077"), by_phone("+19990000000")
+    assert json.dumps(theirs).replace("+558196349077", "+19990000000") == json.dumps(nobodys)
+    assert theirs[0]["loc"] == ["body", "whatsapp_account_phone"]
+    assert len(fake_evolution.calls) == 1
+
+
+def test_a_private_sender_sends_only_with_the_operators_allowance(
+    fake_evolution: FakeEvolution, start_service: Callable[..., Service]
+) -> None:
+    strict = start_service(allow_private_targets=False, **FAST)
+    team = strict.workspace()
+    secrets = {"api_key": EVOLUTION_KEY, "api_url": fake_evolution.url, "instance": "sales"}
+    refused = team.post("/sources", {"kind": "evolution", "name": "line", "secrets": secrets})
+    assert refused.status_code == 422
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "secrets", "api_url"]
+    assert "CHATHOOKS_SENDER_HOSTS" in error["msg"]
+    assert team.get("/sources").json() == []
+    strict.stop()
+
+    hosts = f"waha.internal:3000,127.0.0.1:{fake_evolution.port}"
+    allowed = start_service(allow_private_targets=False, sender_hosts=hosts, **FAST)
+    team = Workspace(allowed, team.token, team.created)
+    _, crm = evolution_line(allowed, fake_evolution, team)
+    assert crm.settled(crm.send({"text": "through the allowance"})["id"])["status"] == "sent"
+    assert [c.json["text"] for c in fake_evolution.calls] == ["through the allowance"]
+    allowed.stop()
+
+    withdrawn = start_service(allow_private_targets=False, **FAST)
+    crm = Crm(Workspace(withdrawn, team.token, team.created))
+    failed = crm.settled(crm.send({"text": "not any more"})["id"], "failed")
+    assert failed["last_error"] == (
+        "chathooks may not call the sender: it resolves to 127.0.0.1, a loopback, private or "
+        "link-local address (the operator can allow this host and port in "
+        "CHATHOOKS_SENDER_HOSTS)"
+    )
+    assert len(fake_evolution.calls) == 1
