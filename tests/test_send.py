@@ -243,7 +243,10 @@ def test_a_template_is_refused_for_waha(
     answer = line.team.post(f"/chats/{line.chat_id}/messages", {"template": template})
     assert answer.status_code == 422
     assert [e["loc"] for e in answer.json()["detail"]] == [["body", "template"]]
-    assert "WhatsApp Cloud API sources only" in answer.json()["detail"][0]["msg"]
+    assert answer.json()["detail"][0]["msg"] == (
+        "templates are sent through WhatsApp Cloud API (Meta) and Twilio "
+        "(WhatsApp) sources only; this chat's account sends through WAHA: send text instead"
+    )
     empty = line.team.post(f"/chats/{line.chat_id}/messages", {"text": ""})
     assert empty.status_code == 422
     assert waha.calls == 0

@@ -319,3 +319,18 @@ def test_a_private_sender_sends_only_with_the_operators_allowance(
         "CHATHOOKS_SENDER_HOSTS)"
     )
     assert len(fake_evolution.calls) == 1
+
+
+def test_an_account_without_a_sending_source_names_every_kind_that_sends(service: Service) -> None:
+    team = service.workspace()
+    team.account()  # posted through the API: no source feeds it
+    body = {"whatsapp_account_phone": "+972500000000", "phone": "+5511900000000", "text": "x"}
+    answer = team.post("/messages/send", body)
+    assert (answer.status_code, answer.json()) == (
+        409,
+        {
+            "detail": "the WhatsApp account +972500000000 has no source to send through: "
+            "connect it through a WhatsApp Cloud API (Meta), WAHA, Evolution API or Twilio "
+            "(WhatsApp) source (Sources page)"
+        },
+    )
