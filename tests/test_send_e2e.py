@@ -101,10 +101,7 @@ def test_evolution_a_crm_answers_and_gets_it_back_once(
     service = start_service(**FAST)
     team = service.workspace()
     team.webhook(receiver.url)
-    secrets = {"api_key": EVOLUTION_KEY, "api_url": fake_evolution.url, "instance": "sales"}
-    source = Sender(team, "evolution", secrets=secrets)
-    source.deliver("text_received", stored=1)
-    crm = Crm(team)
+    source, crm = evolution_line(service, fake_evolution, team)
 
     key = {"Idempotency-Key": "deal-42-quote"}
     queued = crm.send({"text": "Thanks, your quote is attached"}, **key)
@@ -131,6 +128,23 @@ def test_evolution_a_crm_answers_and_gets_it_back_once(
     assert again == queued
     assert len(fake_evolution.calls) == 1
     assert len(sent_deliveries(receiver)) == 1
+
+
+def test_evolution_an_echo_that_arrives_before_the_answer_is_one_message(
+    receiver: Receiver, fake_evolution: FakeEvolution, start_service: Callable[..., Service]
+) -> None:
+    service = start_service(**FAST)
+    team = service.workspace()
+    team.webhook(receiver.url)
+    source, crm = evolution_line(service, fake_evolution, team)
+    fake_evolution.webhook = (service.url + source.path, EVOLUTION_OWNER)
+    sent = crm.settled(crm.send({"text": "the echo wins"})["id"])
+    assert source.counts() == {"stored": 2, "duplicates": 0, "ignored": 0, "rejected": 0}
+    message = delivered_once(service, receiver, sent["sender_message_id"])
+    assert (message["direction"], message["text"]) == ("sent", "the echo wins")
+    with service.rt.transaction() as session:  # stored from the echo, then attributed
+        stored = session.scalars(select(Message).where(Message.text == "the echo wins")).one()
+        assert (stored.direction, stored.sender_name) == ("sent", "Acme")
 
 
 def test_cloud_api_a_late_131047_fails_the_send_and_a_template_goes_through(

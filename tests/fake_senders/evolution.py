@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import httpx
+
 from tests.fake_senders.server import Called, FakeServer
 
 GLOBAL_KEY = "429683C4C977415CAAFCCE10F7D57E11"
@@ -34,6 +36,10 @@ class FakeEvolution(FakeServer):
         self._ids = (f"3EB0{n:018X}" for n in itertools.count(0xC4A2F6D1B8E47A21))
         self.answered: list[dict[str, Any]] = []
         """Every sent message as ``sendText`` answered it, in order."""
+        self.webhook: tuple[str, str] | None = None
+        """(URL, the instance's own JID): post each sent message's ``send.message`` there
+        before answering. Evolution starts that post (``sendDataWebhook``, not awaited)
+        before it answers, so the echo can arrive first."""
 
     def answer(self, called: Called) -> tuple[int, Any]:
         parts = called.path.strip("/").split("/")
@@ -49,9 +55,9 @@ class FakeEvolution(FakeServer):
             return error(401, "Unauthorized", "Unauthorized")
         if route == "instance/connectionState":
             return 200, {"instance": {"instanceName": instance, "state": self.state}}
-        return self._send(called)
+        return self._send(called, instance)
 
-    def _send(self, called: Called) -> tuple[int, Any]:
+    def _send(self, called: Called, instance: str) -> tuple[int, Any]:
         body = called.json
         if not isinstance(body.get("text"), str):
             return error(400, "Bad Request", ['instance requires property "text"'])
@@ -73,6 +79,10 @@ class FakeEvolution(FakeServer):
             "source": "unknown",
         }
         self.answered.append(message)
+        if self.webhook is not None:
+            url, owner = self.webhook
+            echo = send_message(message, instance, self.instances[instance], owner)
+            httpx.post(url, json=echo, timeout=10)
         return 201, message
 
 
