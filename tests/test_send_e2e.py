@@ -259,6 +259,16 @@ def test_twilio_a_status_callback_fails_the_send_in_words(
     assert "Send an approved Content template instead" in failed["last_error"]
     assert source.counts() == {"stored": 1, "duplicates": 0, "ignored": 1, "rejected": 0}
 
+    template = {
+        "name": "HXb5b62575e6e4ff6129ad7c8efe1f983e",
+        "language": "en",
+        "parameters": ["Ana"],
+    }
+    crm.settled(crm.send({"template": template})["id"])
+    form = parse_qs(fake_twilio.calls[-1].body)
+    assert form["ContentSid"] == ["HXb5b62575e6e4ff6129ad7c8efe1f983e"]
+    assert json.loads(form["ContentVariables"][0]) == {"1": "Ana"} and "Body" not in form
+
 
 def evolution_line(
     service: Service, fake_evolution: FakeEvolution, team: Workspace | None = None
