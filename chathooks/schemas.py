@@ -707,8 +707,9 @@ def _storable_parameters(values: list[str]) -> list[str]:
 
 
 class TemplateIn(Strict):
-    """A message template approved in Meta's WhatsApp Manager: WhatsApp Cloud API sources
-    only (Meta refuses free text outside the 24-hour customer-service window)."""
+    """An approved message template: Meta's (WhatsApp Manager) for WhatsApp Cloud API
+    sources, a Content template (``name``: its ``HX…`` SID) for Twilio sources. WhatsApp
+    refuses free text outside the 24-hour customer-service window."""
 
     name: str = Field(min_length=1, max_length=512, examples=["order_update"])
     language: str = Field(
@@ -727,14 +728,18 @@ class _SendIn(Strict):
     text: SendText = ""
     template: TemplateIn | None = Field(
         default=None,
-        description="Send this template instead of (or with) free text: WhatsApp Cloud API "
-        "sources only; any other kind answers 422.",
+        description="Send this approved template instead of free text: WhatsApp Cloud API "
+        "and Twilio sources only; any other kind answers 422. A `text` given with it is not "
+        "sent: it only becomes the sent message's text on your webhooks (without one: "
+        "`[template <name>]`).",
     )
 
     @model_validator(mode="after")
     def _text_or_template(self) -> Self:
         if self.template is None and not self.text:
-            raise ValueError("give a text (or, for WhatsApp Cloud API sources, a template)")
+            raise ValueError(
+                "give a text (or, for WhatsApp Cloud API and Twilio sources, a template)"
+            )
         return self
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from chathooks.store.models import Outgoing
-from tests import test_send
 from tests.browsing import (
     desktop_and_phone,
     needs_chromium,
@@ -21,10 +20,8 @@ from tests.browsing import (
 from tests.conftest import Service, event, wait_for
 from tests.fake_senders.waha import FakeWaha, unavailable
 from tests.receiver import Receiver
-from tests.test_send import FAST, Line
+from tests.test_send import FAST, Line, sent_deliveries
 
-waha = test_send.waha
-"""The fake WAHA of the API's send tests, started for each test."""
 pytestmark = [needs_chromium, sqlite_only]
 REFUSED = (
     "WAHA answered HTTP 422: Session status is not as expected. Try again later or restart "
@@ -45,14 +42,6 @@ def _reply(page: Page, text: str) -> None:
 def _queued_count(service: Service) -> int:
     with service.rt.transaction() as session:
         return session.query(Outgoing).count()
-
-
-def _sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
-    return [
-        r.json["message"]
-        for r in receiver.requests
-        if r.json.get("message", {}).get("direction") == "sent"
-    ]
 
 
 def _csrf(page: Page) -> str:
@@ -88,8 +77,8 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
     assert page.evaluate("window.samePage") is True
 
     wait_for(lambda: line.source.log()[0]["outcome"] == "duplicate" or None, what="the echo")
-    wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
-    delivered = _sent_deliveries(receiver)
+    wait_for(lambda: sent_deliveries(receiver), what="the sent delivery")
+    delivered = sent_deliveries(receiver)
     assert [m["text"] for m in delivered] == ["Thanks, your quote is attached"]
     assert delivered[0]["sender"]["full_name"] == "Olive Owner"
     assert waha.texts() == ["Thanks, your quote is attached"]
@@ -124,8 +113,8 @@ def test_a_reply_goes_out_once_as_the_teammate_and_its_state_follows_live(
         "Thanks, your quote is attached",
         "Thanks, your quote is attached (v2)",
     ]
-    wait_for(lambda: len(_sent_deliveries(receiver)) == 2, what="the second sent delivery")
-    assert [m["text"] for m in _sent_deliveries(receiver)] == waha.texts()
+    wait_for(lambda: len(sent_deliveries(receiver)) == 2, what="the second sent delivery")
+    assert [m["text"] for m in sent_deliveries(receiver)] == waha.texts()
 
 
 @desktop_and_phone
@@ -185,7 +174,7 @@ def test_a_refused_reply_shows_the_senders_reason_and_retry_sends_it(
         max_redirects=0,
     )
     assert again.status == 303
-    wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
+    wait_for(lambda: sent_deliveries(receiver), what="the sent delivery")
     assert waha.texts() == ["Are you still there?"]
 
 

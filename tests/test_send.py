@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,13 +26,6 @@ CUSTOMER = "79111111111@c.us"
 """The chat of the WAHA fixture ``text_received``."""
 FAST = {"send_per_second": 1000.0, "retry_base_seconds": 1.0, "retry_max_seconds": 2.0}
 """Sends paced for a test, and back-offs the test's clock passes quickly."""
-
-
-@pytest.fixture
-def waha() -> Iterator[FakeWaha]:
-    fake = FakeWaha().start()
-    yield fake
-    fake.stop()
 
 
 class Line:
@@ -77,7 +69,8 @@ def _sends(service: Service) -> dict[tuple[str, str], float]:
     return found
 
 
-def _sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
+def sent_deliveries(receiver: Receiver) -> list[dict[str, Any]]:
+    """The messages delivered to the webhook as ``sent``, in the order they arrived."""
     return [
         r.json["message"]
         for r in receiver.requests
@@ -106,15 +99,15 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
     assert {body["chatId"] for body in waha.sent} == {CUSTOMER}
     # WAHA echoes each as message.any fromMe: a duplicate of the stored sent message
     wait_for(lambda: line.source.log()[0]["outcome"] == "duplicate" or None, what="echoes")
-    wait_for(lambda: len(_sent_deliveries(receiver)) == 5, what="five sent deliveries")
-    delivered = _sent_deliveries(receiver)
+    wait_for(lambda: len(sent_deliveries(receiver)) == 5, what="five sent deliveries")
+    delivered = sent_deliveries(receiver)
     assert [m["text"] for m in delivered] == [f"reply {n}" for n in range(5)]
     assert [m["message_id"] for m in delivered] == [
         line.outgoing(i)["sender_message_id"] for i in ids
     ]
     assert {m["sender"]["full_name"] for m in delivered} == {"Acme"}
     assert all(m["message_id"].startswith(f"true_{CUSTOMER}_") for m in delivered)
-    assert len(_sent_deliveries(receiver)) == 5
+    assert len(sent_deliveries(receiver)) == 5
     after = _sends(service)
     assert after[("waha", "sent")] - before[("waha", "sent")] == 5
     assert after[("queue", "queued")] == 0
@@ -128,8 +121,8 @@ def test_an_echo_that_arrives_before_the_answer_is_one_message(
     waha.echo_first = True
     sent = line.send("the echo wins")
     wait_for(lambda: _settled(line, service, [sent["id"]]), what="the reply to be sent")
-    wait_for(lambda: _sent_deliveries(receiver), what="the sent delivery")
-    assert [m["text"] for m in _sent_deliveries(receiver)] == ["the echo wins"]
+    wait_for(lambda: sent_deliveries(receiver), what="the sent delivery")
+    assert [m["text"] for m in sent_deliveries(receiver)] == ["the echo wins"]
     assert line.outgoing(sent["id"])["chat_id"] == line.chat_id
     with service.rt.transaction() as session:  # stored from the echo, then attributed
         stored = session.scalars(select(Message).where(Message.text == "the echo wins")).one()
@@ -250,7 +243,10 @@ def test_a_template_is_refused_for_waha(
     answer = line.team.post(f"/chats/{line.chat_id}/messages", {"template": template})
     assert answer.status_code == 422
     assert [e["loc"] for e in answer.json()["detail"]] == [["body", "template"]]
-    assert "WhatsApp Cloud API sources only" in answer.json()["detail"][0]["msg"]
+    assert answer.json()["detail"][0]["msg"] == (
+        "templates are sent through WhatsApp Cloud API (Meta) and Twilio "
+        "(WhatsApp) sources only; this chat's account sends through WAHA: send text instead"
+    )
     empty = line.team.post(f"/chats/{line.chat_id}/messages", {"text": ""})
     assert empty.status_code == 422
     assert waha.calls == 0
@@ -345,8 +341,8 @@ def test_a_teammates_reply_is_delivered_as_theirs(
         sent_id = str(queued.outgoing.id)
         assert queue.sending_problem(session, workspace_id, queued.outgoing.account_id) == ""
     wait_for(lambda: _settled(line, service, [sent_id]), what="the reply")
-    wait_for(lambda: _sent_deliveries(receiver), what="its delivery")
-    assert [m["sender"]["full_name"] for m in _sent_deliveries(receiver)] == ["Olive Owner"]
+    wait_for(lambda: sent_deliveries(receiver), what="its delivery")
+    assert [m["sender"]["full_name"] for m in sent_deliveries(receiver)] == ["Olive Owner"]
     with service.rt.transaction() as session:
         assert [s.text for s in queue.chat_sends(session, workspace_id, int(line.chat_id))] == [
             "on my way"

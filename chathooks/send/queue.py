@@ -214,8 +214,8 @@ def _enqueue(
     if draft.template is not None and source.kind not in TEMPLATE_KINDS:
         raise BadField(
             "template",
-            f"templates are sent through WhatsApp Cloud API sources only; this chat's account "
-            f"sends through {KINDS[source.kind].LABEL}: send text instead",
+            f"templates are sent through {_labels(TEMPLATE_KINDS, 'and')} sources only; this "
+            f"chat's account sends through {KINDS[source.kind].LABEL}: send text instead",
         )
     row = {
         "workspace_id": workspace_id,
@@ -272,7 +272,7 @@ def _source_problem(account: WhatsappAccount, source: Source | None) -> str:
     if source is None:
         return (
             f"the WhatsApp account {account.phone} has no source to send through: connect it "
-            "through a WAHA, Evolution or WhatsApp Cloud API source (Sources page)"
+            f"through a {_labels(tuple(SENDERS), 'or')} source (Sources page)"
         )
     sender = SENDERS.get(source.kind)
     label = KINDS[source.kind].LABEL
@@ -289,6 +289,12 @@ def _source_problem(account: WhatsappAccount, source: Source | None) -> str:
             f"{', '.join(missing)} on the source's page to send through {label}"
         )
     return ""
+
+
+def _labels(kinds: tuple[SourceKind, ...], last: str) -> str:
+    """The kinds' labels as a list in words ("A, B or C")."""
+    labels = [KINDS[kind].LABEL for kind in kinds]
+    return f"{', '.join(labels[:-1])} {last} {labels[-1]}" if len(labels) > 1 else labels[0]
 
 
 def _sender_name(session: Session, workspace_id: int, teammate_id: int | None) -> str:

@@ -12,7 +12,8 @@ algorithm.
 
 Twilio posts one message per request as a form, without a time (it is dated when it
 arrives), and answers the customer with whatever TwiML it gets back: the answer is an
-empty ``<Response/>``. Status callbacks are ignored. Twilio never posts the business's own
+empty ``<Response/>``. Status callbacks are not messages (counted as ignored): they are read
+as ``SendReport``s on the messages chathooks sent. Twilio never posts the business's own
 messages, so every message read here is received.
 """
 

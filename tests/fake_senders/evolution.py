@@ -2,6 +2,10 @@
 handler, src/api/guards, the Baileys service's ``sendMessageWithTyping`` and
 ``prepareMessage``, ``instanceController.connectionState``).
 
+``send_message`` is the ``send.message`` webhook Evolution emits for a message it sent
+through its API (``sendMessageWithTyping`` → ``prepareMessage``; its Baileys connection
+does not echo its own sends as ``messages.upsert``).
+
 Guards run in Evolution's order: the instance must exist (404), then ``apikey`` must be
 the global key or the instance's token (401). Errors are ``{status, error, response:
 {message}}``; a number that is not on WhatsApp is a 400 whose message lists
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 from typing import Any
+
+import httpx
 
 from tests.fake_senders.server import Called, FakeServer
 
@@ -28,6 +34,12 @@ class FakeEvolution(FakeServer):
         self.connection_closed = False
         """Sends fail as Baileys does when the connection drops mid-send."""
         self._ids = (f"3EB0{n:018X}" for n in itertools.count(0xC4A2F6D1B8E47A21))
+        self.answered: list[dict[str, Any]] = []
+        """Every sent message as ``sendText`` answered it, in order."""
+        self.webhook: tuple[str, str] | None = None
+        """(URL, the instance's own JID): post each sent message's ``send.message`` there
+        before answering. Evolution starts that post (``sendDataWebhook``, not awaited)
+        before it answers, so the echo can arrive first."""
 
     def answer(self, called: Called) -> tuple[int, Any]:
         parts = called.path.strip("/").split("/")
@@ -43,9 +55,9 @@ class FakeEvolution(FakeServer):
             return error(401, "Unauthorized", "Unauthorized")
         if route == "instance/connectionState":
             return 200, {"instance": {"instanceName": instance, "state": self.state}}
-        return self._send(called)
+        return self._send(called, instance)
 
-    def _send(self, called: Called) -> tuple[int, Any]:
+    def _send(self, called: Called, instance: str) -> tuple[int, Any]:
         body = called.json
         if not isinstance(body.get("text"), str):
             return error(400, "Bad Request", ['instance requires property "text"'])
@@ -55,7 +67,7 @@ class FakeEvolution(FakeServer):
             return error(400, "Bad Request", [{"jid": jid, "exists": False, "number": number}])
         if self.connection_closed:
             return error(400, "Bad Request", ["Error: Connection Closed"])
-        return 201, {
+        message = {
             "key": {"remoteJid": jid, "fromMe": True, "id": next(self._ids)},
             "pushName": "Você",
             "status": "PENDING",
@@ -66,8 +78,30 @@ class FakeEvolution(FakeServer):
             "instanceId": "b5d1a6d2-3c4e-4f6a-9b8c-7d6e5f4a3b2c",
             "source": "unknown",
         }
+        self.answered.append(message)
+        if self.webhook is not None:
+            url, owner = self.webhook
+            echo = send_message(message, instance, self.instances[instance], owner)
+            httpx.post(url, json=echo, timeout=10)
+        return 201, message
 
 
 def error(status: int, name: str, message: Any) -> tuple[int, Any]:
     """The body of Evolution's error handler (src/main.ts)."""
     return status, {"status": status, "error": name, "response": {"message": message}}
+
+
+def send_message(message: dict[str, Any], instance: str, apikey: str, owner: str) -> Any:
+    """The ``send.message`` webhook for a message ``sendText`` answered with: the same
+    ``data`` (Evolution emits what ``prepareMessage`` built), in v2's envelope; ``owner``
+    is the instance's own JID (``sender``)."""
+    return {
+        "event": "send.message",
+        "instance": instance,
+        "data": message,
+        "destination": "https://crm.example.com/in/…/send-message",
+        "date_time": "2026-12-03T16:00:00.512Z",
+        "sender": owner,
+        "server_url": "http://localhost:8080",
+        "apikey": apikey,
+    }

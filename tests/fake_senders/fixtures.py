@@ -9,6 +9,7 @@ import pytest
 
 from tests.fake_senders.evolution import FakeEvolution
 from tests.fake_senders.twilio import FakeTwilio
+from tests.fake_senders.waha import FakeWaha
 from tests.fake_senders.whatsapp_cloud import FakeGraph
 
 EVOLUTION_KEY = "B6D711FCDE4D4FD5936544120E713976"
@@ -37,5 +38,12 @@ def graph() -> Iterator[FakeGraph]:
 @pytest.fixture
 def fake_twilio() -> Iterator[FakeTwilio]:
     server = FakeTwilio(TWILIO_SID, TWILIO_TOKEN, TWILIO_SENDER).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def waha() -> Iterator[FakeWaha]:
+    server = FakeWaha().start()
     yield server
     server.stop()

@@ -127,7 +127,16 @@ class FakeWaha:
         refused = self._refusal(request, session)
         if refused is not None:
             return refused
-        return web.json_response({"name": session, "status": self.status, "config": {}})
+        me = {"id": ME, "pushName": "Acme Store"} if self.status == "WORKING" else None
+        return web.json_response(
+            {
+                "name": session,
+                "status": self.status,
+                "config": {},
+                "me": me,
+                "engine": {"engine": "WEBJS"},
+            }
+        )
 
     async def _send_text(self, request: web.Request) -> web.Response:
         self.calls += 1

@@ -139,3 +139,26 @@ def failed_status(message_id: str, recipient: str, code: int, title: str, detail
             }
         ],
     }
+
+
+def message_echo(message_id: str, business: str, to: str, body: str) -> Any:
+    """The ``smb_message_echoes`` webhook (``message_echoes[]``, ``to`` with a ``+``) Meta
+    posts, when the app subscribes to it, for a text the business number sent."""
+    echo = {
+        "from": business,
+        "to": f"+{to}",
+        "id": message_id,
+        "timestamp": "1764780000",
+        "type": "text",
+        "text": {"body": body},
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": business, "phone_number_id": "106540352242922"},
+        "message_echoes": [echo],
+    }
+    change = {"value": value, "field": "smb_message_echoes"}
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [change]}],
+    }
