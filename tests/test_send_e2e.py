@@ -122,7 +122,7 @@ def test_evolution_a_crm_answers_and_gets_it_back_once(
     assert message["direction"] == "sent"
     assert message["text"] == "Thanks, your quote is attached"
     assert message["sender"] == {"full_name": "Acme", "phone": "+" + EVOLUTION_OWNER[:12]}
-    assert message["recipient"]["phone"] == "+" + EVOLUTION_CUSTOMER
+    assert message["recipient"] == {"full_name": "Maria Souza", "phone": "+" + EVOLUTION_CUSTOMER}
 
     again = crm.send({"text": "Thanks, your quote is attached"}, **key)  # the CRM's retry
     assert again == queued

@@ -305,13 +305,15 @@ class SendWorker:
 
 def _sent_event(send: Claimed, message_id: str, now: datetime) -> MessageEvent:
     """The sent message as ingest stores it: from the account, written by ``sender_name``
-    (the teammate, or the workspace), with the sender's id (its echo is then a duplicate)."""
+    (the teammate, or the workspace), with the sender's id (its echo is then a duplicate),
+    to the chat's contact or group as the chat is named."""
+    chat_name = send.chat_name or ""
     return MessageEvent.model_validate(
         {
             "whatsapp_account_phone": send.account_phone,
             "chat": {
                 "external_id": send.chat_key,
-                "full_name": "",
+                "full_name": chat_name,
                 "is_group": send.is_group,
                 "phone": send.phone,
             },
@@ -319,7 +321,7 @@ def _sent_event(send: Claimed, message_id: str, now: datetime) -> MessageEvent:
             "direction": "sent",
             "timestamp": now,
             "sender": {"full_name": send.sender_name, "phone": send.account_phone},
-            "recipient": {"full_name": "", "phone": send.phone},
+            "recipient": {"full_name": chat_name, "phone": send.phone},
             "text": send.text or _template_text(send),
         }
     )

@@ -15,7 +15,7 @@ from chathooks.states import OutgoingStatus
 from chathooks.store.deliveries import Lease, live_holders
 from chathooks.store.dialect import changed, table
 from chathooks.store.ids import ID_MAX, ID_MIN, get_by_id
-from chathooks.store.models import Message, Outgoing, Source, WhatsappAccount
+from chathooks.store.models import Chat, Message, Outgoing, Source, WhatsappAccount
 
 QUEUED = OutgoingStatus.QUEUED
 
@@ -40,6 +40,8 @@ class Claimed(NamedTuple):
     kind: str | None
     """None: the source was removed since the send was queued."""
     secrets: dict[str, Any] | None
+    chat_name: str | None
+    """The stored chat's name (None: a chat started by phone, not stored yet)."""
     lease_until: datetime
 
 
@@ -47,6 +49,7 @@ _out = table(Outgoing)
 _ahead = _out.alias("ahead")
 _sources = table(Source)
 _accounts = table(WhatsappAccount)
+_chats = table(Chat)
 _now: BindParameter[datetime] = bindparam("now")
 
 _CLAIM = (
@@ -66,10 +69,12 @@ _CLAIM = (
         _accounts.c.phone,
         _sources.c.kind,
         _sources.c.secrets,
+        _chats.c.full_name,
     )
     .select_from(_out)
     .join(_accounts, _accounts.c.id == _out.c.account_id)
     .outerjoin(_sources, _sources.c.id == _out.c.source_id)
+    .outerjoin(_chats, _chats.c.id == _out.c.chat_id)
     .where(
         _out.c.status == QUEUED,
         _out.c.next_try_at <= _now,
