@@ -165,12 +165,18 @@ def test_a_refusal_fails_at_once_with_the_senders_words(
     later = line.send("now")  # the failed send no longer holds its chat
     wait_for(lambda: _settled(line, service, [later["id"]]), what="the next send")
     assert waha.texts() == ["now"]
-    with service.rt.transaction() as session:  # the chat page's retry
-        workspace_id = line.team.created["id"]
-        assert queue.retry(session, workspace_id, int(refused["id"]), service.clock.now())
+    retried = line.team.post(f"/outgoing/{refused['id']}/retry", {})
+    assert (retried.status_code, retried.json()["status"]) == (200, "queued")
     wait_for(lambda: _settled(line, service, [refused["id"]]), what="the retried send")
     assert waha.texts() == ["now", "not now"]
     assert line.outgoing(refused["id"])["last_error"] == ""
+    again = line.team.post(f"/outgoing/{refused['id']}/retry", {})
+    assert (again.status_code, again.json()) == (
+        409,
+        {"detail": "only a failed send can be retried; this one is sent"},
+    )
+    rival = service.workspace("Rival", "owner@rival.test")
+    assert rival.post(f"/outgoing/{refused['id']}/retry", {}).status_code == 404
 
 
 def test_a_wrong_api_key_is_reported_as_waha_words_it(

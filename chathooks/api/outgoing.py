@@ -117,3 +117,17 @@ def get_outgoing(outgoing_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> O
         return OutgoingOut.model_validate(
             queue.answer_of(queue.get(session, workspace, outgoing_id))
         )
+
+
+@router.post(
+    "/outgoing/{outgoing_id}/retry",
+    summary="Send a failed message again",
+    response_model=OutgoingOut,
+    responses={409: {"model": ErrorOut, "description": "The send is not `failed`."}},
+)
+def retry_outgoing(outgoing_id: int, workspace: WorkspaceDep, rt: RuntimeDep) -> OutgoingOut:
+    """Queue a `failed` send again, as the chat page's **Retry** does: it goes out after the
+    chat's sends queued before it, with its attempts counted afresh."""
+    with rt.transaction() as session:
+        retried = queue.retry(session, workspace, outgoing_id, rt.clock.now())
+        return OutgoingOut.model_validate(queue.answer_of(retried))
