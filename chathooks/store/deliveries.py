@@ -210,7 +210,11 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
             insert_ignoring_conflicts(session, Lane),
             [{"webhook_id": w, "chat_id": c} for w, c in chunk],
         )
-        these = tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(chunk)
+        these = and_(
+            _lanes.c.webhook_id.in_(sorted({w for w, _ in chunk})),
+            _lanes.c.chat_id.in_(sorted({c for _, c in chunk})),
+            tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(chunk),
+        )
         if postgres:
             session.execute(
                 select(_lanes.c.webhook_id)
