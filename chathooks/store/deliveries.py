@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -195,12 +196,12 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
 
 def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
     """Point each lane at its oldest pending delivery (none: no head), after deliveries
-        became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
-        an ingest that adds to a lane holds its row until it commits, so the head read after
-        the lock sees that ingest's deliveries, and one that comes later finds no head and
-        sets its own (``insert_singles``). Nothing pending is ever left without a head.
+    became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
+    an ingest that adds to a lane holds its row until it commits, so the head read after
+    the lock sees that ingest's deliveries, and one that comes later finds no head and
+    sets its own (``insert_singles``). Nothing pending is ever left without a head.
 
-    The lanes are found by their primary key (webhook ids, then chat ids), the pairs only
+    The lanes are found by their primary key (webhook ids, then chat ids); the pairs only
     filter what that finds: PostgreSQL matched 2,000 pairs against every lane otherwise."""
     ordered = sorted(set(lanes))
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -274,6 +275,20 @@ _HEADS_AFTER = _HEADS.where(
 )
 """The next page of heads, after the last one read."""
 
+_behind = _deliveries.alias("behind")
+_HAS_FOLLOWERS = (
+    exists()
+    .where(
+        _behind.c.webhook_id == _deliveries.c.webhook_id,
+        _behind.c.chat_id == _deliveries.c.chat_id,
+        _behind.c.status == "pending",
+        _behind.c.id > _deliveries.c.id,
+    )
+    .label("has_followers")
+)
+"""Whether anything is pending behind a head (one probe of the lane index): a claim reads
+followers only for lanes that have some, and most claims then skip that statement."""
+
 _CLAIM = (
     select(
         *_DELIVERY_COLUMNS,
@@ -282,6 +297,7 @@ _CLAIM = (
         _webhooks.c.previous_secret,
         _webhooks.c.previous_secret_until,
         _webhooks.c.max_requests_per_second,
+        _HAS_FOLLOWERS,
     )
     .select_from(_deliveries)
     .join(_webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
@@ -452,9 +468,14 @@ def claim(
     if not sendable:
         return []
     live = live_holders(session)
-    heads = _heads(session, now, until, limit=limit, sendable=sendable, live=live)
+    heads, followed = _heads(session, now, until, limit=limit, sendable=sendable, live=live)
     claimed = heads + _followers(
-        session, heads, now, run=run, room=limit - len(heads), live=set(live)
+        session,
+        [h for h in heads if (h.webhook_id, h.chat_id) in followed],
+        now,
+        run=run,
+        room=limit - len(heads),
+        live=set(live),
     )
     if claimed:
         ids = [c.id for c in claimed]
@@ -471,12 +492,14 @@ def _heads(
     limit: int,
     sendable: list[int],
     live: list[int],
-) -> list[Claimed]:
+) -> tuple[list[Claimed], set[LaneKey]]:
     """Up to ``limit`` lane heads free to claim, oldest first, read a page at a time: the
     first heads are often still held (in flight at this or another worker), so a page
-    reads more than ``limit``, and the next page is read only if too few were free."""
+    reads more than ``limit``, and the next page is read only if too few were free.
+    Also the lanes with more pending behind their head."""
     page = 2 * limit + HEADS_PAGE_EXTRA
     heads: list[Claimed] = []
+    followed: set[LaneKey] = set()
     params: dict[str, Any] = {"now": now, "sendable": sendable, "page": page}
     statement = _HEADS
     while len(heads) < limit:
@@ -487,12 +510,16 @@ def _heads(
             _CLAIM,
             {"heads": [h for _, h in read], "now": now, "live": live, "limit": limit - len(heads)},
         )
-        heads += [Claimed._make((*row, until)) for row in found]
+        for *row, has_followers in found:
+            head = Claimed._make((*row, until))
+            heads.append(head)
+            if has_followers:
+                followed.add((head.webhook_id, head.chat_id))
         if len(read) < page:
             break
         statement = _HEADS_AFTER
         params = {**params, "after_due": read[-1][0], "after_id": read[-1][1]}
-    return heads
+    return heads, followed
 
 
 _NEXT_DUE = select(
