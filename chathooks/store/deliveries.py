@@ -194,7 +194,7 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
     return len(closed)
 
 
-def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
+def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, existing: bool = False) -> None:
     """Point each lane at its oldest pending delivery (none: no head), after deliveries
     became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
     an ingest that adds to a lane holds its row until it commits, so the head read after
@@ -202,15 +202,17 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
     sets its own (``insert_singles``). Nothing pending is ever left without a head.
 
     The lanes are found by their primary key (webhook ids, then chat ids); the pairs only
-    filter what that finds: PostgreSQL matched 2,000 pairs against every lane otherwise."""
+    filter what that finds: PostgreSQL matched 2,000 pairs against every lane otherwise.
+    ``existing``: every lane has its row already (those of deliveries just delivered)."""
     ordered = sorted(set(lanes))
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ordered), LANES_PER_STATEMENT):
         chunk = ordered[start : start + LANES_PER_STATEMENT]
-        session.execute(
-            insert_ignoring_conflicts(session, Lane),
-            [{"webhook_id": w, "chat_id": c} for w, c in chunk],
-        )
+        if not existing:
+            session.execute(
+                insert_ignoring_conflicts(session, Lane),
+                [{"webhook_id": w, "chat_id": c} for w, c in chunk],
+            )
         these = and_(
             _lanes.c.webhook_id.in_(sorted({w for w, _ in chunk})),
             _lanes.c.chat_id.in_(sorted({c for _, c in chunk})),
@@ -618,7 +620,7 @@ def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
     """Delivered, and their lanes move on to the next pending delivery."""
     if ids:
         lanes = session.execute(_DELIVERED, {"ids": list(ids), "at": now}).all()
-        refresh_lanes(session, [(w, c) for w, c in lanes])
+        refresh_lanes(session, [(w, c) for w, c in lanes], existing=True)
 
 
 def mark_failed(session: Session, ids: Sequence[int]) -> None:
