@@ -194,7 +194,7 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
     return len(closed)
 
 
-def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, existing: bool = False) -> None:
+def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, delivered: bool = False) -> None:
     """Point each lane at its oldest pending delivery (none: no head), after deliveries
     became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
     an ingest that adds to a lane holds its row until it commits, so the head read after
@@ -203,12 +203,12 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, existing: bool 
 
     The lanes are found by their primary key (webhook ids, then chat ids); the pairs only
     filter what that finds: PostgreSQL matched 2,000 pairs against every lane otherwise.
-    ``existing``: every lane has its row already (those of deliveries just delivered)."""
+    ``delivered``: after deliveries were delivered, whose lanes have their rows already."""
     ordered = sorted(set(lanes))
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ordered), LANES_PER_STATEMENT):
         chunk = ordered[start : start + LANES_PER_STATEMENT]
-        if not existing:
+        if not delivered:
             session.execute(
                 insert_ignoring_conflicts(session, Lane),
                 [{"webhook_id": w, "chat_id": c} for w, c in chunk],
@@ -225,7 +225,7 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, existing: bool 
                 .order_by(_lanes.c.webhook_id, _lanes.c.chat_id)
                 .with_for_update()
             )
-        session.execute(_REFRESH.where(these))
+        session.execute((_REFRESH_DELIVERED if delivered else _REFRESH).where(these))
 
 
 _deliveries = table(Delivery)
@@ -246,6 +246,17 @@ _REFRESH = update(_lanes).values(
     due_at=_head.with_only_columns(_deliveries.c.due_at).scalar_subquery(),
 )
 """Each lane's head, read from the lane index of the deliveries."""
+_from_head = _deliveries.c.id >= func.coalesce(_lanes.c.head_id, 0)
+"""Nothing pending in a lane is older than its head: a range of the lane index that starts
+there skips the lane's delivered rows, whose entries PostgreSQL's partial index keeps until
+a vacuum (a chat with 100 delivered messages made every head lookup step over 100)."""
+_head_after_delivered = _head.where(_from_head)
+_REFRESH_DELIVERED = update(_lanes).values(
+    head_id=_head_after_delivered.with_only_columns(_deliveries.c.id).scalar_subquery(),
+    due_at=_head_after_delivered.with_only_columns(_deliveries.c.due_at).scalar_subquery(),
+)
+"""``_REFRESH`` after deliveries were delivered: the new head is no older than the old one
+(one that became pending meanwhile, a closing bundle, moved the head to it first)."""
 _now: BindParameter[datetime] = bindparam("now")
 
 _DELIVERY_COLUMNS = (
@@ -383,6 +394,7 @@ _run_end = (
         _ahead.c.webhook_id == _lanes.c.webhook_id,
         _ahead.c.chat_id == _lanes.c.chat_id,
         _ahead.c.status == "pending",
+        _ahead.c.id >= func.coalesce(_lanes.c.head_id, 0),
     )
     .order_by(_ahead.c.id)
     .offset(bindparam("last", type_=Integer))
@@ -405,6 +417,7 @@ _FOLLOWERS = (
             _deliveries.c.webhook_id == _lanes.c.webhook_id,
             _deliveries.c.chat_id == _lanes.c.chat_id,
             _deliveries.c.status == "pending",
+            _from_head,
             _deliveries.c.id <= func.coalesce(_run_end, LAST_ID),
         ),
     )
@@ -620,7 +633,7 @@ def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
     """Delivered, and their lanes move on to the next pending delivery."""
     if ids:
         lanes = session.execute(_DELIVERED, {"ids": list(ids), "at": now}).all()
-        refresh_lanes(session, [(w, c) for w, c in lanes], existing=True)
+        refresh_lanes(session, [(w, c) for w, c in lanes], delivered=True)
 
 
 def mark_failed(session: Session, ids: Sequence[int]) -> None:
