@@ -62,7 +62,8 @@ LAST_ID = 2**31 - 1
 """Above every id (the column is a 32-bit integer on PostgreSQL)."""
 
 HEADS_PAGE_EXTRA = 100
-"""Lane heads read per page beyond twice the claim's size: room for heads still held."""
+"""Lane heads read per page beyond the claim's size and the heads its worker holds: room
+for heads other workers hold."""
 
 LANES_PER_STATEMENT = 2000
 """Lanes refreshed per statement: two parameters each, well under SQLite's limit."""
@@ -471,19 +472,24 @@ def claim(
     limit: int,
     run: int = 1,
     holder: int | None = None,
+    held: int = 0,
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold.
 
     Each lane (webhook, chat) comes with up to ``run`` of its due deliveries in order, to
     be sent one after another without a database round trip between them. A lease taken
     by a ``holder`` (a worker's liveness lock, PostgreSQL) ends when that worker's
-    connection does, or at its end, whichever comes first."""
+    connection does, or at its end, whichever comes first. ``held``: deliveries the
+    claiming worker holds already (their heads come first, and are skipped)."""
     until = now + lease
     sendable = list(session.scalars(_SENDABLE, {"now": now}))
     if not sendable:
         return []
     live = live_holders(session)
-    heads, followed = _heads(session, now, until, limit=limit, sendable=sendable, live=live)
+    page = limit + held + HEADS_PAGE_EXTRA
+    heads, followed = _heads(
+        session, now, until, page=page, limit=limit, sendable=sendable, live=live
+    )
     claimed = heads + _followers(
         session,
         [h for h in heads if (h.webhook_id, h.chat_id) in followed],
@@ -504,6 +510,7 @@ def _heads(
     now: datetime,
     until: datetime,
     *,
+    page: int,
     limit: int,
     sendable: list[int],
     live: list[int],
@@ -512,7 +519,6 @@ def _heads(
     first heads are often still held (in flight at this or another worker), so a page
     reads more than ``limit``, and the next page is read only if too few were free.
     Also the lanes with more pending behind their head."""
-    page = 2 * limit + HEADS_PAGE_EXTRA
     heads: list[Claimed] = []
     followed: set[LaneKey] = set()
     params: dict[str, Any] = {"now": now, "sendable": sendable, "page": page}
