@@ -303,30 +303,32 @@ _HAS_FOLLOWERS = (
 """Whether anything is pending behind a head (one probe of the lane index): a claim reads
 followers only for lanes that have some, and most claims then skip that statement."""
 
+_CLAIM_COLUMNS = (
+    *_DELIVERY_COLUMNS,
+    _webhooks.c.url,
+    _webhooks.c.secret,
+    _webhooks.c.previous_secret,
+    _webhooks.c.previous_secret_until,
+    _webhooks.c.max_requests_per_second,
+    _HAS_FOLLOWERS,
+)
+_FREE = and_(
+    _deliveries.c.status == "pending",
+    or_(
+        _deliveries.c.lease_until.is_(None),
+        _deliveries.c.lease_until < _now,
+        and_(
+            _deliveries.c.leased_by.is_not(None),
+            _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
+        ),
+    ),
+)
+"""A head no live worker holds."""
 _CLAIM = (
-    select(
-        *_DELIVERY_COLUMNS,
-        _webhooks.c.url,
-        _webhooks.c.secret,
-        _webhooks.c.previous_secret,
-        _webhooks.c.previous_secret_until,
-        _webhooks.c.max_requests_per_second,
-        _HAS_FOLLOWERS,
-    )
+    select(*_CLAIM_COLUMNS)
     .select_from(_deliveries)
     .join(_webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
-    .where(
-        _deliveries.c.id.in_(bindparam("heads", expanding=True)),
-        _deliveries.c.status == "pending",
-        or_(
-            _deliveries.c.lease_until.is_(None),
-            _deliveries.c.lease_until < _now,
-            and_(
-                _deliveries.c.leased_by.is_not(None),
-                _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
-            ),
-        ),
-    )
+    .where(_deliveries.c.id.in_(bindparam("heads", expanding=True)), _FREE)
     .order_by(_deliveries.c.due_at, _deliveries.c.id)
     .limit(bindparam("limit", type_=Integer))
     .with_for_update(of=_deliveries, skip_locked=True)
@@ -334,13 +336,30 @@ _CLAIM = (
 """Built once: the claim runs many times a second, and building it costs more than running it.
 
 Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
-the head is delivered. The claim reads a page of heads (``_HEADS``), then takes those not
-held by another worker by their ids: two plans no statistics can turn into a walk of the
-backlog (PostgreSQL, estimating from before 10,000 bundles closed, once joined the lanes
-to the deliveries backwards: 2.9 s a claim). A head's ``due_at`` is its lane's, so the
-order is the lanes' order. Per-chat order holds across workers, even under READ
-COMMITTED: a head another worker holds is locked (skipped) or leased, and the lane moves
-to its next delivery only in the transaction that records the head delivered."""
+the head is delivered. On PostgreSQL the claim reads a page of heads (``_HEADS``), then
+takes those not held by another worker by their ids: two plans no statistics can turn
+into a walk of the backlog (estimating from before 10,000 bundles closed, PostgreSQL once
+joined the lanes to the deliveries backwards: 2.9 s a claim). A head's ``due_at`` is its
+lane's, so the order is the lanes' order. Per-chat order holds across workers, even under
+READ COMMITTED: a head another worker holds is locked (skipped) or leased, and the lane
+moves to its next delivery only in the transaction that records the head delivered."""
+_CLAIM_JOINED = (
+    select(*_CLAIM_COLUMNS)
+    .select_from(_lanes)
+    .join(_deliveries, _deliveries.c.id == _lanes.c.head_id)
+    .join(_webhooks, _webhooks.c.id == _lanes.c.webhook_id)
+    .where(
+        _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
+        _lanes.c.head_id.is_not(None),
+        _lanes.c.due_at <= _now,
+        _FREE,
+    )
+    .order_by(_lanes.c.due_at, _lanes.c.head_id)
+    .limit(bindparam("limit", type_=Integer))
+)
+"""The same claim in one statement, for SQLite: its planner, without statistics, walks
+``ix_lanes_due`` in order and stops at the limit, and a page of heads brought into Python
+and back cost a serve delivering ``none`` 4.5 % of its samples (the joined claim: 0.9 %)."""
 
 _SENDABLE = select(_webhooks.c.id).where(
     _webhooks.c.status.in_(SENDABLE_STATUSES),
@@ -515,27 +534,42 @@ def _heads(
     sendable: list[int],
     live: list[int],
 ) -> tuple[list[Claimed], set[LaneKey]]:
-    """Up to ``limit`` lane heads free to claim, oldest first, read a page at a time: the
-    first heads are often still held (in flight at this or another worker), so a page
-    reads more than ``limit``, and the next page is read only if too few were free.
-    Also the lanes with more pending behind their head."""
+    """Up to ``limit`` lane heads free to claim, oldest first, and the lanes with more
+    pending behind their head. SQLite: one joined statement. PostgreSQL: a page of heads
+    at a time; the first heads are often still held (in flight at this or another
+    worker), so a page reads more than ``limit``, and the next page is read only if too
+    few were free."""
     heads: list[Claimed] = []
     followed: set[LaneKey] = set()
+
+    def take(found: Iterable[Any]) -> None:
+        for *row, has_followers in found:
+            head = Claimed._make((*row, until))
+            heads.append(head)
+            if has_followers:
+                followed.add((head.webhook_id, head.chat_id))
+
+    if session.get_bind().dialect.name == "sqlite":
+        claim_params = {"now": now, "sendable": sendable, "live": live, "limit": limit}
+        take(session.execute(_CLAIM_JOINED, claim_params))
+        return heads, followed
     params: dict[str, Any] = {"now": now, "sendable": sendable, "page": page}
     statement = _HEADS
     while len(heads) < limit:
         read = session.execute(statement, params).all()
         if not read:
             break
-        found = session.execute(
-            _CLAIM,
-            {"heads": [h for _, h in read], "now": now, "live": live, "limit": limit - len(heads)},
+        take(
+            session.execute(
+                _CLAIM,
+                {
+                    "heads": [h for _, h in read],
+                    "now": now,
+                    "live": live,
+                    "limit": limit - len(heads),
+                },
+            )
         )
-        for *row, has_followers in found:
-            head = Claimed._make((*row, until))
-            heads.append(head)
-            if has_followers:
-                followed.add((head.webhook_id, head.chat_id))
         if len(read) < page:
             break
         statement = _HEADS_AFTER
