@@ -238,7 +238,7 @@ def test_payload(
         sent = payload["messages"]
     for item in sent:
         item["message_id"] = TEST_ID_PREFIX + item["message_id"]
-    return payloads.encode(payload).decode(), chat_id, delivery_uuid
+    return payloads.dumps(payload), chat_id, delivery_uuid
 
 
 async def _post_test(

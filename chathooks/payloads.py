@@ -83,9 +83,13 @@ class ChatContext:
 
 def timestamp(moment: datetime) -> str:
     """``%Y-%m-%dT%H:%M:%S+0000``, with four-digit years also before 1000 (which
-    ``strftime`` writes as ``1``, not ``0001``, on Linux)."""
-    utc = moment.astimezone(UTC)
-    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}+0000"
+    ``strftime`` writes as ``1``, not ``0001``, on Linux). Written field by field: each
+    message of a bundle needs it, and ``strftime`` cost a tenth of building a bundle."""
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}+0000"
+    )
 
 
 def chat_url(base_url: str, chat_id: int) -> str:
@@ -140,8 +144,9 @@ def note_footer(link: str) -> str:
 def note_line(message: MessageRow) -> str:
     """One message as a line of the CRM note: escaped, line breaks as ``<br/>``."""
     text = html.escape(message.text).replace("\r\n", "\n").replace("\n", "<br/>")
-    utc = message.timestamp.astimezone(UTC)
-    when = f"{utc.year:04d}-{utc:%m-%d %H:%M}"
+    moment = message.timestamp
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    when = f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} {utc.hour:02d}:{utc.minute:02d}"
     return f"from {html.escape(message.sender_name)} on {when}: {text}"
 
 
@@ -187,9 +192,14 @@ def bundle_payload(
     }
 
 
+def dumps(payload: dict[str, Any]) -> str:
+    """JSON with emoji as they are, no padding: the body as text (the request log keeps it)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(payload: dict[str, Any]) -> bytes:
-    """UTF-8 JSON with emoji as they are, no padding."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """``dumps`` as the UTF-8 bytes sent."""
+    return dumps(payload).encode()
 
 
 def bundle_costs(message: MessageRow, footer_chars: int) -> tuple[int, int]:

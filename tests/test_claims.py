@@ -75,3 +75,28 @@ def test_every_lane_points_at_its_oldest_pending_delivery(
     assert all(stored[lane] is None for lane in stored if lane[0] == single["id"])
     assert team.post("/messages", event("m10", chat="c1")).status_code == 202
     assert_heads_right(api)  # an idle lane gets its new head
+
+
+def test_a_claim_reaches_past_a_page_of_heads_still_held(
+    start_service: Any, receiver: Receiver
+) -> None:
+    """The claim reads lane heads a page at a time, oldest first; when every head of the
+    first page is held (in flight), the free chats behind them are still claimed."""
+    api: Service = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    team.webhook(receiver.url)
+    held = 1 + deliveries.HEADS_PAGE_EXTRA  # one page of heads for a claim of one
+    batch = [event(f"m{i}", chat=f"c{i}") for i in range(held + 1)]
+    assert team.post("/messages/batch", {"messages": batch}).status_code == 202
+    clock = api.clock
+    lease = timedelta(seconds=60)
+    with api.rt.transaction() as session:
+        first = deliveries.claim(session, clock.now(), lease=lease, limit=held)
+    assert len(first) == held
+    with api.rt.transaction() as session:
+        behind = deliveries.claim(session, clock.now(), lease=lease, limit=1)
+    assert len(behind) == 1
+    assert behind[0].chat_id not in {c.chat_id for c in first}
+    with api.rt.transaction() as session:
+        assert deliveries.claim(session, clock.now(), lease=lease, limit=1) == []

@@ -52,7 +52,7 @@ def load_jobs(
         jobs.append(
             Job(
                 item,
-                payloads.encode(payload).decode(),
+                payloads.dumps(payload),
                 len(members),
                 generation,
                 tuple(m.received_at for m in members),

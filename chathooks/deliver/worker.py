@@ -105,7 +105,9 @@ class DeliveryWorker:
                 due: datetime | None = None
                 holder = self.rt.holder
                 try:
-                    jobs, due = await asyncio.to_thread(self._claim, room, self._generation, holder)
+                    jobs, due = await asyncio.to_thread(
+                        self._claim, room, self._generation, holder, len(self._owned)
+                    )
                 except Exception:
                     log.exception("claiming deliveries failed; trying again shortly")
                     jobs = []
@@ -144,7 +146,7 @@ class DeliveryWorker:
         return min(poll, max(until_due, MIN_SLEEP_SECONDS))
 
     def _claim(
-        self, limit: int, generation: int, holder: int | None
+        self, limit: int, generation: int, holder: int | None, held: int
     ) -> tuple[list[Job], datetime | None]:
         """Due deliveries as jobs and, if fewer than ``limit`` were due, when the next
         one will be (None: nothing is scheduled)."""
@@ -155,7 +157,7 @@ class DeliveryWorker:
                 notices.notify(session)  # other workers share the bundles just closed
             lease = timedelta(seconds=rt.settings.lease_seconds)
             claimed = deliveries.claim(
-                session, now, lease=lease, limit=limit, run=RUN_LENGTH, holder=holder
+                session, now, lease=lease, limit=limit, run=RUN_LENGTH, holder=holder, held=held
             )
             due = deliveries.next_due(session, now) if len(claimed) < limit else None
             return load_jobs(session, claimed, rt.settings.base_url, generation), due

@@ -12,6 +12,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     or_,
@@ -59,6 +60,10 @@ LaneKey = tuple[int, int]
 
 LAST_ID = 2**31 - 1
 """Above every id (the column is a 32-bit integer on PostgreSQL)."""
+
+HEADS_PAGE_EXTRA = 100
+"""Lane heads read per page beyond the claim's size and the heads its worker holds: room
+for heads other workers hold."""
 
 LANES_PER_STATEMENT = 2000
 """Lanes refreshed per statement: two parameters each, well under SQLite's limit."""
@@ -190,21 +195,30 @@ def close_bundles_now(session: Session, webhook_id: int, now: datetime) -> int:
     return len(closed)
 
 
-def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
+def refresh_lanes(session: Session, lanes: Iterable[LaneKey], *, delivered: bool = False) -> None:
     """Point each lane at its oldest pending delivery (none: no head), after deliveries
     became pending or delivered. On PostgreSQL the lane rows are locked first, in order:
     an ingest that adds to a lane holds its row until it commits, so the head read after
     the lock sees that ingest's deliveries, and one that comes later finds no head and
-    sets its own (``insert_singles``). Nothing pending is ever left without a head."""
+    sets its own (``insert_singles``). Nothing pending is ever left without a head.
+
+    The lanes are found by their primary key (webhook ids, then chat ids); the pairs only
+    filter what that finds: PostgreSQL matched 2,000 pairs against every lane otherwise.
+    ``delivered``: after deliveries were delivered, whose lanes have their rows already."""
     ordered = sorted(set(lanes))
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(ordered), LANES_PER_STATEMENT):
         chunk = ordered[start : start + LANES_PER_STATEMENT]
-        session.execute(
-            insert_ignoring_conflicts(session, Lane),
-            [{"webhook_id": w, "chat_id": c} for w, c in chunk],
+        if not delivered:
+            session.execute(
+                insert_ignoring_conflicts(session, Lane),
+                [{"webhook_id": w, "chat_id": c} for w, c in chunk],
+            )
+        these = and_(
+            _lanes.c.webhook_id.in_(sorted({w for w, _ in chunk})),
+            _lanes.c.chat_id.in_(sorted({c for _, c in chunk})),
+            tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(chunk),
         )
-        these = tuple_(_lanes.c.webhook_id, _lanes.c.chat_id).in_(chunk)
         if postgres:
             session.execute(
                 select(_lanes.c.webhook_id)
@@ -212,7 +226,7 @@ def refresh_lanes(session: Session, lanes: Iterable[LaneKey]) -> None:
                 .order_by(_lanes.c.webhook_id, _lanes.c.chat_id)
                 .with_for_update()
             )
-        session.execute(_REFRESH.where(these))
+        session.execute((_REFRESH_DELIVERED if delivered else _REFRESH).where(these))
 
 
 _deliveries = table(Delivery)
@@ -236,6 +250,17 @@ _REFRESH = update(_lanes).values(
     due_at=_head.with_only_columns(_deliveries.c.due_at).scalar_subquery(),
 )
 """Each lane's head, read from the lane index of the deliveries."""
+_from_head = _deliveries.c.id >= func.coalesce(_lanes.c.head_id, 0)
+"""Nothing pending in a lane is older than its head: a range of the lane index that starts
+there skips the lane's delivered rows, whose entries PostgreSQL's partial index keeps until
+a vacuum (a chat with 100 delivered messages made every head lookup step over 100)."""
+_head_after_delivered = _head.where(_from_head)
+_REFRESH_DELIVERED = update(_lanes).values(
+    head_id=_head_after_delivered.with_only_columns(_deliveries.c.id).scalar_subquery(),
+    due_at=_head_after_delivered.with_only_columns(_deliveries.c.due_at).scalar_subquery(),
+)
+"""``_REFRESH`` after deliveries were delivered: the new head is no older than the old one
+(one that became pending meanwhile, a closing bundle, moved the head to it first)."""
 _now: BindParameter[datetime] = bindparam("now")
 
 _DELIVERY_COLUMNS = (
@@ -249,15 +274,80 @@ _DELIVERY_COLUMNS = (
 )
 """What a worker needs of a claimed delivery (``Claimed``'s first fields)."""
 
-_CLAIM = (
-    select(
-        *_DELIVERY_COLUMNS,
-        _webhooks.c.url,
-        _webhooks.c.secret,
-        _webhooks.c.previous_secret,
-        _webhooks.c.previous_secret_until,
-        _webhooks.c.max_requests_per_second,
+_HEADS = (
+    select(_lanes.c.due_at, _lanes.c.head_id)
+    .where(
+        _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
+        _lanes.c.head_id.is_not(None),
+        _lanes.c.due_at <= _now,
     )
+    .order_by(_lanes.c.due_at, _lanes.c.head_id)
+    .limit(bindparam("page", type_=Integer))
+)
+"""Due lane heads of the webhooks that may send, oldest first: a range of ``ix_lanes_due``
+as long as the page, whatever waits behind the heads or behind a webhook backing off."""
+_HEADS_AFTER = _HEADS.where(
+    tuple_(_lanes.c.due_at, _lanes.c.head_id)
+    > tuple_(bindparam("after_due", type_=_lanes.c.due_at.type), bindparam("after_id"))
+)
+"""The next page of heads, after the last one read."""
+
+_behind = _deliveries.alias("behind")
+_HAS_FOLLOWERS = (
+    exists()
+    .where(
+        _behind.c.webhook_id == _deliveries.c.webhook_id,
+        _behind.c.chat_id == _deliveries.c.chat_id,
+        _behind.c.status == "pending",
+        _behind.c.id > _deliveries.c.id,
+    )
+    .label("has_followers")
+)
+"""Whether anything is pending behind a head (one probe of the lane index): a claim reads
+followers only for lanes that have some, and most claims then skip that statement."""
+
+_CLAIM_COLUMNS = (
+    *_DELIVERY_COLUMNS,
+    _webhooks.c.url,
+    _webhooks.c.secret,
+    _webhooks.c.previous_secret,
+    _webhooks.c.previous_secret_until,
+    _webhooks.c.max_requests_per_second,
+    _HAS_FOLLOWERS,
+)
+_FREE = and_(
+    _deliveries.c.status == "pending",
+    or_(
+        _deliveries.c.lease_until.is_(None),
+        _deliveries.c.lease_until < _now,
+        and_(
+            _deliveries.c.leased_by.is_not(None),
+            _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
+        ),
+    ),
+)
+"""A head no live worker holds."""
+_CLAIM = (
+    select(*_CLAIM_COLUMNS)
+    .select_from(_deliveries)
+    .join(_webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
+    .where(_deliveries.c.id.in_(bindparam("heads", expanding=True)), _FREE)
+    .order_by(_deliveries.c.due_at, _deliveries.c.id)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(of=_deliveries, skip_locked=True)
+)
+"""Built once: the claim runs many times a second, and building it costs more than running it.
+
+Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
+the head is delivered. On PostgreSQL the claim reads a page of heads (``_HEADS``), then
+takes those not held by another worker by their ids: two plans no statistics can turn
+into a walk of the backlog (estimating from before 10,000 bundles closed, PostgreSQL once
+joined the lanes to the deliveries backwards: 2.9 s a claim). A head's ``due_at`` is its
+lane's, so the order is the lanes' order. Per-chat order holds across workers, even under
+READ COMMITTED: a head another worker holds is locked (skipped) or leased, and the lane
+moves to its next delivery only in the transaction that records the head delivered."""
+_CLAIM_JOINED = (
+    select(*_CLAIM_COLUMNS)
     .select_from(_lanes)
     .join(_deliveries, _deliveries.c.id == _lanes.c.head_id)
     .join(_webhooks, _webhooks.c.id == _lanes.c.webhook_id)
@@ -265,28 +355,14 @@ _CLAIM = (
         _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
         _lanes.c.head_id.is_not(None),
         _lanes.c.due_at <= _now,
-        _deliveries.c.status == "pending",
-        or_(
-            _deliveries.c.lease_until.is_(None),
-            _deliveries.c.lease_until < _now,
-            and_(
-                _deliveries.c.leased_by.is_not(None),
-                _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
-            ),
-        ),
+        _FREE,
     )
     .order_by(_lanes.c.due_at, _lanes.c.head_id)
     .limit(bindparam("limit", type_=Integer))
-    .with_for_update(of=_deliveries, skip_locked=True)
 )
-"""Built once: the claim runs many times a second, and building it costs more than running it.
-
-Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
-the head is delivered. The claim walks the heads of the webhooks that may send, oldest
-first, on ``ix_lanes_due``: what waits behind a head, or behind a webhook backing off, is
-never read. Per-chat order holds across workers, even under READ COMMITTED: a head
-another worker holds is locked (skipped) or leased, and the lane moves to its next
-delivery only in the transaction that records the head delivered."""
+"""The same claim in one statement, for SQLite: its planner, without statistics, walks
+``ix_lanes_due`` in order and stops at the limit, and a page of heads brought into Python
+and back cost a serve delivering ``none`` 4.5 % of its samples (the joined claim: 0.9 %)."""
 
 _SENDABLE = select(_webhooks.c.id).where(
     _webhooks.c.status.in_(SENDABLE_STATUSES),
@@ -341,6 +417,7 @@ _run_end = (
         _ahead.c.webhook_id == _lanes.c.webhook_id,
         _ahead.c.chat_id == _lanes.c.chat_id,
         _ahead.c.status == "pending",
+        _ahead.c.id >= func.coalesce(_lanes.c.head_id, 0),
     )
     .order_by(_ahead.c.id)
     .offset(bindparam("last", type_=Integer))
@@ -363,6 +440,7 @@ _FOLLOWERS = (
             _deliveries.c.webhook_id == _lanes.c.webhook_id,
             _deliveries.c.chat_id == _lanes.c.chat_id,
             _deliveries.c.status == "pending",
+            _from_head,
             _deliveries.c.id <= func.coalesce(_run_end, LAST_ID),
         ),
     )
@@ -416,32 +494,90 @@ def claim(
     limit: int,
     run: int = 1,
     holder: int | None = None,
+    held: int = 0,
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries, oldest first, skipping rows other workers hold.
 
     Each lane (webhook, chat) comes with up to ``run`` of its due deliveries in order, to
     be sent one after another without a database round trip between them. A lease taken
     by a ``holder`` (a worker's liveness lock, PostgreSQL) ends when that worker's
-    connection does, or at its end, whichever comes first."""
+    connection does, or at its end, whichever comes first. ``held``: deliveries the
+    claiming worker holds already (their heads come first, and are skipped)."""
     until = now + lease
     sendable = list(session.scalars(_SENDABLE, {"now": now}))
     if not sendable:
         return []
     live = live_holders(session)
-    heads = [
-        Claimed._make((*row, until))
-        for row in session.execute(
-            _CLAIM, {"now": now, "limit": limit, "sendable": sendable, "live": live}
-        )
-    ]
+    page = limit + held + HEADS_PAGE_EXTRA
+    heads, followed = _heads(
+        session, now, until, page=page, limit=limit, sendable=sendable, live=live
+    )
     claimed = heads + _followers(
-        session, heads, now, run=run, room=limit - len(heads), live=set(live)
+        session,
+        [h for h in heads if (h.webhook_id, h.chat_id) in followed],
+        now,
+        run=run,
+        room=limit - len(heads),
+        live=set(live),
     )
     if claimed:
         ids = [c.id for c in claimed]
         session.execute(_LEASE, {"ids": ids, "until": until, "holder": holder})
     claimed.sort(key=lambda c: c.id)
     return claimed
+
+
+def _heads(
+    session: Session,
+    now: datetime,
+    until: datetime,
+    *,
+    page: int,
+    limit: int,
+    sendable: list[int],
+    live: list[int],
+) -> tuple[list[Claimed], set[LaneKey]]:
+    """Up to ``limit`` lane heads free to claim, oldest first, and the lanes with more
+    pending behind their head. SQLite: one joined statement. PostgreSQL: a page of heads
+    at a time; the first heads are often still held (in flight at this or another
+    worker), so a page reads more than ``limit``, and the next page is read only if too
+    few were free."""
+    heads: list[Claimed] = []
+    followed: set[LaneKey] = set()
+
+    def take(found: Iterable[Any]) -> None:
+        for *row, has_followers in found:
+            head = Claimed._make((*row, until))
+            heads.append(head)
+            if has_followers:
+                followed.add((head.webhook_id, head.chat_id))
+
+    if session.get_bind().dialect.name == "sqlite":
+        claim_params = {"now": now, "sendable": sendable, "live": live, "limit": limit}
+        take(session.execute(_CLAIM_JOINED, claim_params))
+        return heads, followed
+    params: dict[str, Any] = {"now": now, "sendable": sendable, "page": page}
+    statement = _HEADS
+    while len(heads) < limit:
+        read = session.execute(statement, params).all()
+        if not read:
+            break
+        take(
+            session.execute(
+                _CLAIM,
+                {
+                    "heads": [h for _, h in read],
+                    "now": now,
+                    "live": live,
+                    "limit": limit - len(heads),
+                },
+            )
+        )
+        if len(read) < page:
+            break
+        statement = _HEADS_AFTER
+        params = {**params, "after_due": read[-1][0], "after_id": read[-1][1]}
+    return heads, followed
 
 
 _NEXT_DUE = select(
@@ -540,7 +676,7 @@ def mark_delivered(session: Session, ids: Sequence[int], now: datetime) -> None:
     """Delivered, and their lanes move on to the next pending delivery."""
     if ids:
         lanes = session.execute(_DELIVERED, {"ids": list(ids), "at": now}).all()
-        refresh_lanes(session, [(w, c) for w, c in lanes])
+        refresh_lanes(session, [(w, c) for w, c in lanes], delivered=True)
 
 
 def mark_failed(session: Session, ids: Sequence[int]) -> None:
