@@ -39,7 +39,15 @@ import aiohttp
 from bench.busy import order_check
 from bench.common import PYTHON, ROOT, free_port, percentile, start, stop, wait_ready
 from bench.config import Config
-from bench.harness import ADMIN_TOKEN, Cleanup, Service, api, start_service
+from bench.harness import (
+    ADMIN_TOKEN,
+    Cleanup,
+    Service,
+    api,
+    start_profiler,
+    start_service,
+    stop_profiler,
+)
 from bench.payload import chat_phone, text_for
 from bench.procs import Watch
 
@@ -94,13 +102,18 @@ async def phase_sends(cleanup: Cleanup, cfg: Config) -> dict[str, Any]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
         tokens = {kind: await _sending_workspace(http, service, kind, fake.url) for kind in KINDS}
         for kind in KINDS:
-            results[kind] = await Run(http, service, fake, tokens[kind], kind).measure(
-                cfg, deadline
-            )
+            profiler = start_profiler(cleanup, service, f"sends-{kind}") if cfg.profile else None
+            run = Run(http, service, fake, tokens[kind], kind)
+            results[kind] = await run.measure(cfg.send_messages, cfg.send_chats, deadline)
+            stop_profiler(profiler)
             results[kind]["raw"] = await _raw(cleanup, fake, kind, cfg)
             results[kind]["ratio_to_raw"] = (
                 results[kind]["sends_per_s"] / results[kind]["raw"]["requests_per_second"]
             )
+        one_chat = Run(http, service, fake, tokens[KINDS[0]], KINDS[0])
+        results["one_chat"] = await one_chat.measure(cfg.send_messages, 1, deadline)
+    cloud_raw = results[KINDS[0]]["raw"]["requests_per_second"]
+    results["one_chat"]["ratio_to_raw"] = results["one_chat"]["sends_per_s"] / cloud_raw
     stop(service.proc)
     stop(fake.proc)
     return results
@@ -145,38 +158,49 @@ class Run:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def measure(self, cfg: Config, deadline: float) -> dict[str, Any]:
+    async def measure(self, count: int, chats: int, deadline: float) -> dict[str, Any]:
+        """``count`` sends to ``chats`` numbers in turn. Besides the whole run's figures,
+        those of its tail (after the last 202: the worker alone, the API idle)."""
         async with self.http.post(f"{self.fake.url}/_reset") as resp:
             resp.raise_for_status()
         before = await self._sends_counted()
         async with Watch([self.service.pid, self.fake.proc.pid]) as watch:
             started = time.time()
-            await self._queue(cfg.send_messages, cfg.send_chats)
+            await self._queue(count, chats)
             queued_at = time.time()
-            await self._wait(cfg.send_messages, deadline)
-            counted = await self._sends_counted(before, cfg.send_messages, deadline)
+            watch.sample()
+            cpu_queued = watch.cpu(self.service.pid)
+            await self._wait(count, deadline)
+            counted = await self._sends_counted(before, count, deadline)
             watch.sample()
         outgoing = await self._read_back()
         sent_at = {i: _wall(o["sent_at"]) for i, o in outgoing.items() if o["status"] == "sent"}
         latencies = [(sent_at[i] - self.queued[i][1]) * 1000 for i in sent_at]
-        last = max(sent_at.values(), default=None)
-        count = cfg.send_messages
+        last = max(sent_at.values(), default=started)
+        tail = sum(at > queued_at for at in sent_at.values())
+        serve_cpu = watch.cpu(self.service.pid)
         return {
             "queued": len(self.queued),
             "sent": len(sent_at),
+            "chats": chats,
             "outcomes": counted,
             "queue_per_s": len(self.queued) / (queued_at - started),
-            "sends_per_s": len(sent_at) / (last - started) if last else 0.0,
-            "seconds": (last - started) if last else None,
+            "sends_per_s": len(sent_at) / (last - started) if last > started else 0.0,
+            "seconds": last - started,
             "latency_ms_from_202": {
                 "p50": percentile(latencies, 50),
                 "p99": percentile(latencies, 99),
                 "max": max(latencies, default=None),
             },
-            "serve_cpu_ms_per_send": watch.cpu(self.service.pid) * 1000 / count,
+            "serve_cpu_ms_per_send": serve_cpu * 1000 / count,
             "fake_cpu_ms_per_send": watch.cpu(self.fake.proc.pid) * 1000 / count,
+            "after_last_202": {
+                "sends": tail,
+                "sends_per_s": tail / (last - queued_at) if tail else None,
+                "serve_cpu_ms_per_send": (serve_cpu - cpu_queued) * 1000 / tail if tail else None,
+            },
             "peak_rss_mib": watch.peak_rss_mib,
-            **await self._order(cfg.send_chats),
+            **await self._order(chats),
         }
 
     async def _queue(self, count: int, chats: int) -> None:
