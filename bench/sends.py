@@ -16,10 +16,12 @@ measurement is chathooks' own cost. No webhook is set up: the sent messages are 
 and queued for nobody (the delivery side is measured elsewhere).
 
 Figures per kind: sends/s (first POST start → last ``sent_at``), CPU ms per send of serve
-(the API's POSTs and the worker's sends) and of the fake, the 202 → ``sent_at`` latency
-p50/p99 (wall clock on both sides: ``sent_at`` is chathooks' clock), per-chat order at the
-fake; and the raw limit: ``bench.rawclient`` (plain aiohttp, keep-alive, as many requests
-in flight as chathooks' sends) against the same fake route, with its own CPU per request.
+(the API's POSTs and the worker's sends) and of the fake, the same after the last 202 (the
+worker alone), the 202 → ``sent_at`` latency p50/p99 (wall clock on both sides:
+``sent_at`` is chathooks' clock), per-chat order at the fake; then the same for N sends to
+one chat (Cloud API); and the raw limit: ``bench.rawclient`` (plain aiohttp, keep-alive,
+as many requests in flight as chathooks' sends) against the same fake route, with its own
+CPU per request.
 """
 
 from __future__ import annotations
