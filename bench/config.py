@@ -42,11 +42,15 @@ class Config:
     scale: bool
     scale_messages: int
     scale_workers: tuple[int, ...]
+    sends: bool
+    send_messages: int
+    send_chats: int
+    send_concurrency: int
 
     @property
     def run_timeout(self) -> float:
         """The whole run's hard limit: every phase's own, with room to spare."""
-        return self.phase_timeout * 18 + self.backlog_timeout + 300
+        return self.phase_timeout * 19 + self.backlog_timeout + 300
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -88,10 +92,23 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog phase")
     parser.add_argument(
         "--only",
-        choices=("hot-path", "operations", "backlog", "claims", "scale"),
+        choices=("hot-path", "operations", "backlog", "claims", "scale", "sends"),
         help="run only the throughput phases, the operations phases, the backlog phase, "
-        "the scale-out and recovery phases on PostgreSQL (each with the raw limit), or the "
-        "claim measurements (bench.claims)",
+        "the scale-out and recovery phases on PostgreSQL, the sends through each kind of "
+        "source (each with the raw limit), or the claim measurements (bench.claims)",
+    )
+    parser.add_argument("--no-sends", action="store_true", help="skip the sends phase")
+    parser.add_argument(
+        "--send-messages", type=int, help="sends per kind in the sends phase (2,000; quick 300)"
+    )
+    parser.add_argument(
+        "--send-chats", type=int, default=32, help="chats (phone numbers) the sends go to"
+    )
+    parser.add_argument(
+        "--send-concurrency",
+        type=int,
+        default=16,
+        help="CHATHOOKS_SEND_CONCURRENCY in the sends phase, and the raw client's in flight",
     )
     parser.add_argument(
         "--no-scale", action="store_true", help="skip the scale-out and recovery phases"
@@ -158,6 +175,10 @@ def parse_args(argv: list[str] | None = None) -> Config:
         scale=_scale_wanted(args),
         scale_messages=args.scale_messages or (3_000 if quick else 20_000),
         scale_workers=_counts(parser, args.scale_workers),
+        sends=args.only == "sends" or (args.only is None and not args.no_sends),
+        send_messages=args.send_messages or (300 if quick else 2_000),
+        send_chats=max(1, args.send_chats),
+        send_concurrency=max(1, args.send_concurrency),
     )
 
 

@@ -41,6 +41,7 @@ def table(results: dict[str, Any]) -> list[Row]:
         ("sources_sqlite", _single_rows),
         ("ingest_alone", _alone_rows),
         ("flood", _flood_rows),
+        ("sends", _sends_rows),
     ]
     for key, make in sections:
         if key in results:
@@ -216,6 +217,70 @@ def _flood_rows(flood: dict[str, Any], _ratio: Callable[[Any], str]) -> list[Row
             "",
         ),
     ]
+
+
+SENDERS = {
+    "whatsapp_cloud": "Cloud API",
+    "waha": "WAHA",
+    "evolution": "Evolution",
+    "twilio": "Twilio",
+}
+
+
+def _sends_rows(sends: dict[str, Any], _ratio: Callable[[Any], str]) -> list[Row]:
+    """Issue 18: each kind's sends through the API to the fake sender; "÷ raw" here is the
+    raw client against the same fake, as many in flight as chathooks sends."""
+    rows: list[Row] = []
+    runs = [(SENDERS[k], sends[k]) for k in SENDERS if k in sends]
+    if "one_chat" in sends:
+        runs.append(("Cloud API, one chat", sends["one_chat"]))
+    raws = {label: run["raw"] for label, run in runs if "raw" in run}
+    for label, run in runs:
+        chats = f"{run['chats']} chat{'' if run['chats'] == 1 else 's'}"
+        name = f"sends/{label} ({run['queued']:,} to {chats})"
+        lat, tail = run["latency_ms_from_202"], run["after_last_202"]
+        failed = run["outcomes"]["failed"]
+        rows += [
+            (
+                f"{name}: sent (sends/s; ÷ raw to the fake; CPU ms/send serve)",
+                _fmt(run["sends_per_s"]),
+                f"{run['ratio_to_raw']:.2f}" if "ratio_to_raw" in run else "",
+                _cpu(run, "serve_cpu_ms_per_send"),
+            ),
+            (
+                f"{name}: 202 → sent p50 / p99 (ms); queued (sends/s)",
+                f"{_fmt(lat['p50'], 0)} / {_fmt(lat['p99'], 0)}; {_fmt(run['queue_per_s'], 0)}",
+                "",
+                "",
+            ),
+            (
+                f"{name}: after the last 202, worker alone (sends/s; CPU ms/send serve)",
+                _fmt(tail["sends_per_s"]),
+                "",
+                _cpu(tail, "serve_cpu_ms_per_send"),
+            ),
+            (
+                f"{name}: not sent / failed / retried / duplicates / out of order",
+                f"{run['not_received']} / {failed:.0f} / {run['outcomes']['retry']:.0f} / "
+                f"{run['duplicates']} / {run['out_of_order']}",
+                "",
+                "",
+            ),
+        ]
+    for label, raw in raws.items():
+        rows.append(
+            (
+                f"sends/{label}: raw client → fake (req/s, c={sends['send_concurrency']}); "
+                "CPU ms/req client / fake",
+                _fmt(raw["requests_per_second"]),
+                "1.00",
+                f"{raw['client_cpu_ms_per_request']:.2f} / {raw['fake_cpu_ms_per_request']:.2f}",
+            )
+        )
+    labels = ", ".join(label for label, _ in runs)
+    fake = " / ".join(f"{run['fake_cpu_ms_per_send']:.2f}" for _, run in runs)
+    rows.append((f"sends: the fake's CPU ms per send ({labels})", fake, "", ""))
+    return rows
 
 
 def _ratio_of(a: dict[str, Any], b: dict[str, Any]) -> str:

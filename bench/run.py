@@ -15,7 +15,7 @@ Phases, all against one receiver process (``bench.receiver``):
 (e) one busy chat (``bench.busy``); the operations phases (``bench.operations``); the
     backlog of a million messages during an outage (``bench.backlog``); the claims
     (``bench.claims``); 1, 2 and 4 workers on PostgreSQL and a killed worker's recovery
-    (``bench.scale``).
+    (``bench.scale``); sends through each kind of source to a fake sender (``bench.sends``).
 
 Every phase records the CPU and peak RSS of every chathooks process (and its children).
 Writes ``bench/results/latest.json`` and prints a table, then the targets.
@@ -61,6 +61,7 @@ from bench.payload import batches
 from bench.procs import Watch
 from bench.report import print_report, table
 from bench.scale import scale_phases
+from bench.sends import phase_sends
 from bench.sources import (
     api_requests,
     create_source,
@@ -283,6 +284,12 @@ async def run(cfg: Config, cleanup: Cleanup) -> dict[str, Any]:
         )
     if cfg.scale:
         await scale_phases(cleanup, receiver, cfg, results, limit)
+    if cfg.sends:
+        results["sends"] = await guarded(
+            f"{cfg.send_messages:,} sends through each kind of source / SQLite",
+            phase_sends(cleanup, cfg),
+            limit,
+        )
     if cfg.claims:
         results["claims"] = await guarded(
             "claims: behind a backing-off webhook, and drains of two backlog sizes",
