@@ -16,6 +16,7 @@ HUGE = [2**31, 2**63, 10**30, -(2**63) - 1]
 BODIES: dict[str, dict[str, Any]] = {
     "/replay": {"since": "2021-01-01T00:00:00Z", "until": "2021-01-02T00:00:00Z"},
     "/chats/{chat_id}": {"responsible_email": None},
+    "/chats/{chat_id}/messages": {"text": "Thanks, your quote is attached"},
     "/whatsapp-accounts/{account_id}": {"name": "Sales line"},
 }
 """Routes whose body has required fields get a valid one, so only the id is wrong."""
