@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from chathooks.send import queue
 from chathooks.sources import waha as waha_kind
 from chathooks.sources.protocol import SendAnswer, SendReport
+from chathooks.store import outgoing
 from chathooks.store.models import Message, Teammate
 from tests.conftest import Service, Workspace, wait_for
 from tests.fake_senders.waha import API_KEY, FakeWaha, Scripted, unavailable
@@ -111,6 +113,43 @@ def test_replies_go_out_in_order_and_reach_the_webhooks_once(
     after = _sends(service)
     assert after[("waha", "sent")] - before[("waha", "sent")] == 5
     assert after[("queue", "queued")] == 0
+
+
+def test_a_busy_chats_later_sends_wait_out_of_sight_until_their_turn(
+    receiver: Receiver, waha: FakeWaha, start_service: Any
+) -> None:
+    """Only a chat's first queued send is due: the ones behind it are not even looked at
+    (a claim, and the check every stored message makes, would otherwise walk them all)
+    until the one ahead is sent or fails and hands its turn on."""
+    service = start_service(run_worker=False, **FAST)
+    line = Line(service, waha, receiver)
+    ids = [int(line.send(text)["id"]) for text in ("one", "two", "three")]
+    rt = service.rt
+
+    def claim_one() -> outgoing.Claimed:
+        with rt.transaction() as session:
+            claimed = outgoing.claim(
+                session, rt.clock.now(), lease=timedelta(minutes=1), limit=10, holder=None
+            )
+        assert len(claimed) == 1
+        return claimed[0]
+
+    def nothing_due() -> bool:
+        with rt.reading() as connection:
+            return not outgoing.any_due(connection, rt.clock.now())
+
+    first = claim_one()
+    assert first.id == ids[0] and nothing_due()
+    with rt.transaction() as session:
+        lease = (first.id, first.lease_until)
+        assert outgoing.mark_failed(session, lease, error="no", attempted=True, now=rt.clock.now())
+    second = claim_one()
+    assert second.id == ids[1] and nothing_due()
+    with rt.transaction() as session:
+        lease = (second.id, second.lease_until)
+        sent = outgoing.mark_sent(session, lease, message_id="m2", chat_id=None, now=rt.clock.now())
+        assert sent
+    assert claim_one().id == ids[2]
 
 
 def test_an_echo_that_arrives_before_the_answer_is_one_message(

@@ -231,7 +231,9 @@ class SendWorker:
                 at = min(now + self._back_off(send), self._give_up_at(send))
                 outgoing.retry_later(session, lease, error=error, at=at)
             else:
-                outgoing.mark_failed(session, lease, error=error, attempted=send.kind is not None)
+                outgoing.mark_failed(
+                    session, lease, error=error, attempted=send.kind is not None, now=now
+                )
         metrics.count_send(send.kind or "removed", answer.outcome)
         if answer.outcome == "failed":
             log_failed(send.id, send.source_id, error)

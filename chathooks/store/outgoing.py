@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Integer, and_, bindparam, func, or_, select, update
@@ -18,6 +18,10 @@ from chathooks.store.ids import ID_MAX, ID_MIN, get_by_id
 from chathooks.store.models import Chat, Message, Outgoing, Source, WhatsappAccount
 
 QUEUED = OutgoingStatus.QUEUED
+BEHIND = datetime(9999, 12, 31, tzinfo=UTC)
+"""The ``next_try_at`` of a send queued behind another of its lane (chat): never due by
+itself, so neither a claim nor the due index sees the sends waiting in a busy chat; the
+send ahead hands its lane on (``_hand_on``) when it is sent or fails."""
 
 
 class Claimed(NamedTuple):
@@ -112,7 +116,7 @@ _LEASE = (
 )
 _NEXT_DUE = (
     select(_out.c.next_try_at)
-    .where(_out.c.status == QUEUED, _out.c.next_try_at > _now)
+    .where(_out.c.status == QUEUED, _out.c.next_try_at > _now, _out.c.next_try_at < BEHIND)
     .order_by(_out.c.next_try_at)
     .limit(1)
 )
@@ -121,6 +125,8 @@ _NEXT_DUE = (
 def add(session: Session, row: dict[str, Any]) -> Outgoing | None:
     """A new queued send, or None if its idempotency key is taken (by now committed:
     ``by_key`` finds it)."""
+    if _lane_taken(session, row["account_id"], row["chat_key"]):
+        row = {**row, "next_try_at": BEHIND}
     outgoing = Outgoing(**row)
     try:
         with session.begin_nested():
@@ -129,6 +135,43 @@ def add(session: Session, row: dict[str, Any]) -> Outgoing | None:
     except IntegrityError:
         return None
     return outgoing
+
+
+def _lane_taken(session: Session, account_id: int, chat_key: str) -> bool:
+    """Whether a send of the lane is still queued. Its head is locked (PostgreSQL), so a
+    head being recorded meanwhile either hands on to this send (its record waits for this
+    transaction) or is seen finished here (this waits for the record)."""
+    head = (
+        select(_out.c.id)
+        .where(_out.c.account_id == account_id, _out.c.chat_key == chat_key)
+        .where(_out.c.status == QUEUED)
+        .order_by(_out.c.id)
+        .limit(1)
+        .with_for_update()
+    )
+    return session.execute(head).first() is not None
+
+
+def _hand_on(session: Session, finished_id: int, now: datetime) -> None:
+    """The lane of a send just finished: its next queued send (waiting ``BEHIND``) is due."""
+    lane = _out.alias("lane")
+    finished = _out.alias("finished")
+    following = (
+        select(func.min(lane.c.id))
+        .join(
+            finished,
+            and_(
+                finished.c.account_id == lane.c.account_id, finished.c.chat_key == lane.c.chat_key
+            ),
+        )
+        .where(finished.c.id == finished_id, lane.c.status == QUEUED)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(_out)
+        .where(_out.c.id == following, _out.c.next_try_at == BEHIND)
+        .values(next_try_at=now)
+    )
 
 
 def by_key(session: Session, workspace_id: int, key: str) -> Outgoing | None:
@@ -209,23 +252,24 @@ def mark_sent(
 ) -> bool:
     """Sent, with the sender's message id and the chat it is stored in; False if the
     lease was no longer this worker's (nothing changed)."""
-    return bool(
-        changed(
-            session,
-            update(_out)
-            .where(_owned(lease))
-            .values(
-                status=OutgoingStatus.SENT,
-                sender_message_id=message_id,
-                chat_id=chat_id,
-                sent_at=now,
-                lease_until=None,
-                leased_by=None,
-                attempts=_out.c.attempts + 1,
-                last_error="",
-            ),
-        )
+    sent = changed(
+        session,
+        update(_out)
+        .where(_owned(lease))
+        .values(
+            status=OutgoingStatus.SENT,
+            sender_message_id=message_id,
+            chat_id=chat_id,
+            sent_at=now,
+            lease_until=None,
+            leased_by=None,
+            attempts=_out.c.attempts + 1,
+            last_error="",
+        ),
     )
+    if sent:
+        _hand_on(session, lease[0], now)
+    return bool(sent)
 
 
 def attribute_sent(session: Session, workspace_id: int, message_id: str, sender_name: str) -> None:
@@ -258,22 +302,25 @@ def retry_later(session: Session, lease: Lease, *, error: str, at: datetime) -> 
     )
 
 
-def mark_failed(session: Session, lease: Lease, *, error: str, attempted: bool) -> bool:
+def mark_failed(
+    session: Session, lease: Lease, *, error: str, attempted: bool, now: datetime
+) -> bool:
     """Failed for good; False if the lease was no longer this worker's."""
-    return bool(
-        changed(
-            session,
-            update(_out)
-            .where(_owned(lease))
-            .values(
-                status=OutgoingStatus.FAILED,
-                last_error=error,
-                lease_until=None,
-                leased_by=None,
-                attempts=_out.c.attempts + int(attempted),
-            ),
-        )
+    failed = changed(
+        session,
+        update(_out)
+        .where(_owned(lease))
+        .values(
+            status=OutgoingStatus.FAILED,
+            last_error=error,
+            lease_until=None,
+            leased_by=None,
+            attempts=_out.c.attempts + int(attempted),
+        ),
     )
+    if failed:
+        _hand_on(session, lease[0], now)
+    return bool(failed)
 
 
 def release(session: Session, leases: Sequence[Lease]) -> None:
