@@ -108,6 +108,39 @@ _CLAIM = (
 off. Across workers, even under READ COMMITTED, a head another worker holds is locked
 (skipped) or leased, and it stays queued, holding back its lane, until recorded."""
 
+_LANE_HEAD = (
+    select(_out.c.id)
+    .where(
+        _out.c.account_id == bindparam("account"),
+        _out.c.chat_key == bindparam("chat_key"),
+        _out.c.status == QUEUED,
+    )
+    .order_by(_out.c.id)
+    .limit(1)
+    .with_for_update()
+)
+_lane = _out.alias("lane")
+_finished = _out.alias("finished")
+_HAND_ON = (
+    update(_out)
+    .where(
+        _out.c.id
+        == select(func.min(_lane.c.id))
+        .join(
+            _finished,
+            and_(
+                _finished.c.account_id == _lane.c.account_id,
+                _finished.c.chat_key == _lane.c.chat_key,
+            ),
+        )
+        .where(_finished.c.id == bindparam("finished"), _lane.c.status == QUEUED)
+        .scalar_subquery(),
+        _out.c.next_try_at == BEHIND,
+    )
+    .values(next_try_at=_now)
+)
+"""Built once (as ``_LANE_HEAD``): composing it for every record cost about 1 ms."""
+
 _by_ids = _out.c.id.in_(bindparam("ids", expanding=True))
 _LEASE = (
     update(_out)
@@ -141,37 +174,13 @@ def _lane_taken(session: Session, account_id: int, chat_key: str) -> bool:
     """Whether a send of the lane is still queued. Its head is locked (PostgreSQL), so a
     head being recorded meanwhile either hands on to this send (its record waits for this
     transaction) or is seen finished here (this waits for the record)."""
-    head = (
-        select(_out.c.id)
-        .where(_out.c.account_id == account_id, _out.c.chat_key == chat_key)
-        .where(_out.c.status == QUEUED)
-        .order_by(_out.c.id)
-        .limit(1)
-        .with_for_update()
-    )
-    return session.execute(head).first() is not None
+    lane = {"account": account_id, "chat_key": chat_key}
+    return session.execute(_LANE_HEAD, lane).first() is not None
 
 
 def _hand_on(session: Session, finished_id: int, now: datetime) -> None:
     """The lane of a send just finished: its next queued send (waiting ``BEHIND``) is due."""
-    lane = _out.alias("lane")
-    finished = _out.alias("finished")
-    following = (
-        select(func.min(lane.c.id))
-        .join(
-            finished,
-            and_(
-                finished.c.account_id == lane.c.account_id, finished.c.chat_key == lane.c.chat_key
-            ),
-        )
-        .where(finished.c.id == finished_id, lane.c.status == QUEUED)
-        .scalar_subquery()
-    )
-    session.execute(
-        update(_out)
-        .where(_out.c.id == following, _out.c.next_try_at == BEHIND)
-        .values(next_try_at=now)
-    )
+    session.execute(_HAND_ON, {"finished": finished_id, "now": now})
 
 
 def by_key(session: Session, workspace_id: int, key: str) -> Outgoing | None:
