@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from chathooks import metrics
 from chathooks.deliver.jobs import Job, load_jobs
+from chathooks.deliver.leasing import keep_leases
 from chathooks.deliver.ratelimit import rate_limiter_for, webhook_target
 from chathooks.deliver.signing import signed_headers, signing_secrets, webhook_id
 from chathooks.deliver.transport import failed
@@ -268,29 +269,12 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _lease_loop(self) -> None:
-        """Keep the leases of claimed deliveries while they wait (a rate-limited webhook's
-        queue can outlast one lease), so no other worker sends them too. Only a lease still
-        this worker's own is extended: one that ran out while the worker was paused may be
-        another's now, and its delivery is then handed back, never sent."""
-        lease = timedelta(seconds=self.rt.settings.lease_seconds)
-        while True:
-            await asyncio.sleep(lease.total_seconds() / 3)
-            held = list(self._owned.items())
-            if not held:
-                continue
-            until = self.rt.clock.now() + lease
-            try:
-                extended = await asyncio.to_thread(self._extend, held, until)
-            except Exception:
-                log.exception("extending leases failed; trying again shortly")
-                continue
-            for delivery_id in extended:
-                if delivery_id in self._owned:
-                    self._owned[delivery_id] = until
-
-    def _extend(self, held: list[deliveries.Lease], until: datetime) -> list[int]:
-        with self.rt.transaction() as session:
-            return deliveries.extend_leases(session, held, until)
+        """Keep the leases of claimed deliveries while they wait: a rate-limited webhook's
+        queue can outlast one lease, and no other worker may send them too."""
+        owned = self._owned
+        await keep_leases(
+            self.rt, owned, lambda: list(owned.items()), deliveries.extend_leases, log
+        )
 
     async def _mail_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from chathooks import ingest, metrics
+from chathooks.deliver.leasing import keep_leases
 from chathooks.deliver.ratelimit import account_target, rate_limiter_for
 from chathooks.deliver.transport import failed
 from chathooks.health import Heartbeat
@@ -38,6 +39,7 @@ from chathooks.sources.kinds import SENDERS
 from chathooks.sources.protocol import Reply, SendAnswer, Sender
 from chathooks.states import SourceKind
 from chathooks.store import outgoing
+from chathooks.store.deliveries import Lease
 from chathooks.store.outgoing import Claimed
 
 log = logging.getLogger("chathooks.send")
@@ -284,25 +286,12 @@ class SendWorker:
 
     async def _lease_loop(self) -> None:
         """Keep the leases of claimed sends while they wait for their account's pace."""
-        lease = timedelta(seconds=self.rt.settings.lease_seconds)
-        while True:
-            await asyncio.sleep(lease.total_seconds() / 3)
-            held = [(i, until) for i, until in self._owned.items() if i in self._pacing]
-            if not held:
-                continue
-            until = self.rt.clock.now() + lease
-            try:
-                extended = await asyncio.to_thread(self._extend, held, until)
-            except Exception:
-                log.exception("extending send leases failed; trying again shortly")
-                continue
-            for send_id in extended:
-                if send_id in self._owned:
-                    self._owned[send_id] = until
+        owned = self._owned
 
-    def _extend(self, held: list[tuple[int, datetime]], until: datetime) -> list[int]:
-        with self.rt.transaction() as session:
-            return outgoing.extend_leases(session, held, until)
+        def waiting() -> list[Lease]:
+            return [(i, until) for i, until in owned.items() if i in self._pacing]
+
+        await keep_leases(self.rt, owned, waiting, outgoing.extend_leases, log)
 
 
 def _sent_event(send: Claimed, message_id: str, now: datetime) -> MessageEvent:
