@@ -168,6 +168,36 @@ def test_an_echo_that_arrives_before_the_answer_is_one_message(
         assert (stored.direction, stored.sender_name) == ("sent", "Acme")
 
 
+def test_an_ack_error_from_waha_fails_the_send(
+    receiver: Receiver, waha: FakeWaha, start_service: Any
+) -> None:
+    """WAHA accepts a send, then WhatsApp refuses it: its ``message.ack`` with ``ERROR``
+    turns the send ``failed``; acks of other states, or of others' messages, change nothing."""
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    sent = line.send("this one bounces")
+    wait_for(lambda: _settled(line, service, [sent["id"]]), what="the send")
+    message_id = line.outgoing(sent["id"])["sender_message_id"]
+
+    def ack(number: int, name: str, *, from_me: bool = True) -> dict[str, int]:
+        payload = {"id": message_id, "from": CUSTOMER, "fromMe": from_me, "ack": number}
+        body = {
+            "event": "message.ack",
+            "session": "default",
+            "payload": {**payload, "ackName": name},
+        }
+        answer = line.source.post(json.dumps(body).encode())
+        assert answer.status_code == 200
+        return dict(answer.json())
+
+    assert ack(3, "READ")["ignored"] == 1
+    assert ack(-1, "ERROR", from_me=False)["ignored"] == 1
+    assert line.outgoing(sent["id"])["status"] == "sent"
+    assert ack(-1, "ERROR")["ignored"] == 1
+    failed = line.outgoing(sent["id"])
+    assert (failed["status"], failed["last_error"]) == ("failed", waha_kind.ACK_ERROR_WORDS)
+
+
 def test_unavailable_and_timed_out_sends_are_retried(
     receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:

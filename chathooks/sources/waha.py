@@ -3,7 +3,8 @@
 Verification: ``X-Webhook-Hmac``, the hex HMAC-SHA512 of the raw body with the HMAC key
 chathooks generates (WAHA's webhook ``hmac.key``). Events ``message.any`` (both directions)
 and ``message`` (received; the same message again is a duplicate) carry one message in
-``payload``; every other event is ignored.
+``payload``; a ``message.ack`` that says ``ERROR`` fails a message sent through WAHA's API
+(a send report); every other event is ignored.
 
 The engines tell the business's own messages apart: WEBJS writes the business in ``from``
 and the chat in ``to``; NOWEB and GOWS keep the chat in ``from`` and leave ``to`` out,
@@ -54,6 +55,7 @@ from chathooks.sources.protocol import (
     Reply,
     Secret,
     SendAnswer,
+    SendReport,
     posts_only,
 )
 from chathooks.sources.screening import HmacScreen, Screen
@@ -97,12 +99,19 @@ SETUP = (
     "In WAHA's Dashboard open the session's configuration (or send "
     "`POST /api/sessions` / `PUT /api/sessions/{{session}}`) and add a webhook:",
     "URL: `{url}`",
-    "Events: `message.any` (it carries both received and sent messages).",
+    "Events: `message.any` (it carries both received and sent messages); add "
+    "`message.ack` if chathooks sends through this WAHA, to learn of sends that fail later.",
     "HMAC key: `{hmac_key}`",
     "Save; WAHA signs every request with it (X-Webhook-Hmac, SHA-512).",
 )
 WIRE = JSON
 MESSAGE_EVENTS = ("message", "message.any")
+ACK_EVENT = "message.ack"
+ACK_ERROR = -1
+ACK_ERROR_WORDS = (
+    "WAHA reports the message failed (ack ERROR): WhatsApp did not take it. Check the "
+    "session in WAHA's Dashboard and the number, then retry."
+)
 NOT_MESSAGES = ("revoked", "protocol", "e2e_notification", "notification_template", "gp2")
 """WEBJS ``_data.type`` values of events that are notices, not messages."""
 WEBJS_MEDIA = {
@@ -149,6 +158,10 @@ def read(body: Any) -> Reading:
     event = obj(body)
     message = obj(event.get("payload"))
     raw = obj(message.get("_data"))
+    if event.get("event") == ACK_EVENT:
+        reading.ignored += 1
+        reading.reports.extend(_failed_send(message))
+        return reading
     if event.get("event") not in MESSAGE_EVENTS or raw.get("type") in NOT_MESSAGES:
         reading.ignored += 1
         return reading
@@ -176,6 +189,15 @@ def read(body: Any) -> Reading:
         )
     )
     return reading
+
+
+def _failed_send(ack: dict[str, Any]) -> list[SendReport]:
+    """A ``message.ack`` of the business's own message that says ``ERROR`` (``ack`` -1):
+    WhatsApp did not take a message WAHA had accepted; any other ack changes nothing."""
+    failed = ack.get("ack") == ACK_ERROR or ack.get("ackName") == "ERROR"
+    if ack.get("fromMe") is not True or not failed or not text(ack.get("id")):
+        return []
+    return [SendReport(text(ack["id"]), failed=True, error=ACK_ERROR_WORDS)]
 
 
 def _chat(message: dict[str, Any], raw: dict[str, Any], from_me: bool, *, own: set[str]) -> str:
