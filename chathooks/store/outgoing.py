@@ -261,24 +261,26 @@ def mark_sent(
 ) -> bool:
     """Sent, with the sender's message id and the chat it is stored in; False if the
     lease was no longer this worker's (nothing changed)."""
-    sent = changed(
+    values = {
+        "status": OutgoingStatus.SENT,
+        "sender_message_id": message_id,
+        "chat_id": chat_id,
+        "sent_at": now,
+        "attempts": _out.c.attempts + 1,
+        "last_error": "",
+    }
+    return _finish(session, lease, values, now)
+
+
+def _finish(session: Session, lease: Lease, values: dict[str, Any], now: datetime) -> bool:
+    """A held send sent or failed for good, its lease ended and its lane handed on."""
+    done = changed(
         session,
-        update(_out)
-        .where(_owned(lease))
-        .values(
-            status=OutgoingStatus.SENT,
-            sender_message_id=message_id,
-            chat_id=chat_id,
-            sent_at=now,
-            lease_until=None,
-            leased_by=None,
-            attempts=_out.c.attempts + 1,
-            last_error="",
-        ),
+        update(_out).where(_owned(lease)).values(lease_until=None, leased_by=None, **values),
     )
-    if sent:
+    if done:
         _hand_on(session, lease[0], now)
-    return bool(sent)
+    return bool(done)
 
 
 def attribute_sent(session: Session, workspace_id: int, message_id: str, sender_name: str) -> None:
@@ -315,21 +317,12 @@ def mark_failed(
     session: Session, lease: Lease, *, error: str, attempted: bool, now: datetime
 ) -> bool:
     """Failed for good; False if the lease was no longer this worker's."""
-    failed = changed(
-        session,
-        update(_out)
-        .where(_owned(lease))
-        .values(
-            status=OutgoingStatus.FAILED,
-            last_error=error,
-            lease_until=None,
-            leased_by=None,
-            attempts=_out.c.attempts + int(attempted),
-        ),
-    )
-    if failed:
-        _hand_on(session, lease[0], now)
-    return bool(failed)
+    values = {
+        "status": OutgoingStatus.FAILED,
+        "last_error": error,
+        "attempts": _out.c.attempts + int(attempted),
+    }
+    return _finish(session, lease, values, now)
 
 
 def release(session: Session, leases: Sequence[Lease]) -> None:
