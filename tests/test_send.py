@@ -248,6 +248,29 @@ def test_a_refusal_fails_at_once_with_the_senders_words(
     assert rival.post(f"/outgoing/{refused['id']}/retry", {}).status_code == 404
 
 
+def test_a_retry_while_its_chat_sends_waits_its_turn(
+    receiver: Receiver, waha: FakeWaha, start_service: Any
+) -> None:
+    """A failed send retried while a later one of its chat is in flight goes out after
+    that one is answered, before any send queued after the retry: one at a time, in order."""
+    service = start_service(**FAST)
+    line = Line(service, waha, receiver)
+    waha.status = "SCAN_QR_CODE"
+    refused = line.send("not now")
+    wait_for(lambda: _settled(line, service, [refused["id"]], "failed"), what="the failure")
+    waha.status, waha.answer_delay = "WORKING", 1.0
+    later = line.send("later")
+    wait_for(lambda: waha.texts() == ["later"] or None, what="the later send in flight")
+    retried = line.team.post(f"/outgoing/{refused['id']}/retry", {})
+    assert (retried.status_code, retried.json()["status"]) == (200, "queued")
+    last = line.send("last")
+    ids = [later["id"], refused["id"], last["id"]]
+    wait_for(lambda: _settled(line, service, ids), what="all three sent")
+    assert waha.texts() == ["later", "not now", "last"]
+    answered = waha.arrivals[0] + waha.answer_delay
+    assert waha.arrivals[1] >= answered  # the retried send waited for the answer
+
+
 def test_a_wrong_api_key_is_reported_as_waha_words_it(
     receiver: Receiver, waha: FakeWaha, start_service: Any
 ) -> None:

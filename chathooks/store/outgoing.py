@@ -96,6 +96,7 @@ _CLAIM = (
             _ahead.c.chat_key == _out.c.chat_key,
             _ahead.c.status == QUEUED,
             _ahead.c.id < _out.c.id,
+            _ahead.c.next_try_at < BEHIND,
         )
         .exists(),
     )
@@ -105,8 +106,10 @@ _CLAIM = (
 )
 """Only a lane's oldest queued send is claimable (the ``NOT EXISTS`` is one step on
 ``ix_outgoing_lane``): the next one waits until it is sent or failed, also while it backs
-off. Across workers, even under READ COMMITTED, a head another worker holds is locked
-(skipped) or leased, and it stays queued, holding back its lane, until recorded."""
+off. An older send waiting ``BEHIND`` (a failed one retried while its lane was busy) does
+not hold the lane: it comes next, handed on like any send queued behind. Across workers,
+even under READ COMMITTED, a head another worker holds is locked (skipped) or leased, and
+it stays queued, holding back its lane, until recorded."""
 
 _LANE_HEAD = (
     select(_out.c.id)
@@ -370,19 +373,26 @@ def fail_reported(session: Session, source_id: int, message_id: str, error: str)
 
 def requeue(session: Session, workspace_id: int, outgoing_id: int, now: datetime) -> bool:
     """A failed send queued again (the chat page's retry), as a new one: its attempts,
-    back-off and give-up time start over; False if it is not failed."""
+    back-off and give-up time start over; False if it is not failed. If its chat has sends
+    queued (one may be in flight), it waits behind them and goes next: never two at once."""
+    found = session.execute(
+        select(_out.c.account_id, _out.c.chat_key).where(
+            _out.c.id == outgoing_id,
+            _out.c.workspace_id == workspace_id,
+            _out.c.status == OutgoingStatus.FAILED,
+        )
+    ).first()
+    if found is None:
+        return False
+    due = BEHIND if _lane_taken(session, found.account_id, found.chat_key) else now
     return bool(
         changed(
             session,
             update(_out)
-            .where(
-                _out.c.id == outgoing_id,
-                _out.c.workspace_id == workspace_id,
-                _out.c.status == OutgoingStatus.FAILED,
-            )
+            .where(_out.c.id == outgoing_id, _out.c.status == OutgoingStatus.FAILED)
             .values(
                 status=QUEUED,
-                next_try_at=now,
+                next_try_at=due,
                 queued_at=now,
                 attempts=0,
                 last_error="",
