@@ -56,13 +56,17 @@ def ingest(
     events: Sequence[MessageEvent],
     now: datetime,
     base_url: str,
+    *,
+    accounts: Mapping[str, int] | None = None,
 ) -> list[Outcome]:
     """Store the events and queue them; one outcome per event, in order. An unknown
     account raises ``UnknownAccount`` before anything is written, so a caller may go on
-    without that event in the same transaction."""
-    accounts = tenants.account_ids_by_phone(
-        session, workspace_id, (e.whatsapp_account_phone for e in events)
-    )
+    without that event in the same transaction. ``accounts`` (phone → id), when the
+    caller read them in this transaction already, spares reading them again."""
+    if accounts is None:
+        accounts = tenants.account_ids_by_phone(
+            session, workspace_id, (e.whatsapp_account_phone for e in events)
+        )
     for index, event in enumerate(events):
         if event.whatsapp_account_phone not in accounts:
             raise UnknownAccount(index, event.whatsapp_account_phone)
@@ -109,7 +113,7 @@ def _chats_for(
     session: Session,
     workspace_id: int,
     events: Sequence[MessageEvent],
-    accounts: dict[str, int],
+    accounts: Mapping[str, int],
     now: datetime,
 ) -> tuple[dict[messages.ChatKey, int], set[int], set[int]]:
     """Chat ids for the events' chats, by the (account, external id) each event names,
@@ -175,7 +179,7 @@ def _chats_for(
     return {key: ids[resolved[key]] for key in named}, firsts, groups
 
 
-def _key(event: MessageEvent, accounts: dict[str, int]) -> messages.ChatKey:
+def _key(event: MessageEvent, accounts: Mapping[str, int]) -> messages.ChatKey:
     return accounts[event.whatsapp_account_phone], event.chat.external_id
 
 
@@ -207,7 +211,7 @@ def _message_rows(
     workspace_id: int,
     events: Sequence[MessageEvent],
     *,
-    accounts: dict[str, int],
+    accounts: Mapping[str, int],
     chat_ids: dict[messages.ChatKey, int],
     firsts: set[int],
     now: datetime,

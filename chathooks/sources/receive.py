@@ -505,11 +505,14 @@ def _store_workspace(
         if wanted
     }
     named = [
-        _with_business_name(e, owners[a.source.id][e.whatsapp_account_phone])
+        _with_business_name(e, owners[a.source.id][e.whatsapp_account_phone][1])
         for a in arrivals
         for e in a.events
     ]
-    outcomes = iter(ingest.ingest(session, workspace, named, now, base_url) if named else [])
+    accounts = {phone: found[0] for each in owners.values() for phone, found in each.items()}
+    outcomes = iter(
+        ingest.ingest(session, workspace, named, now, base_url, accounts=accounts) if named else []
+    )
     for arrival, tally in zip(arrivals, tallies, strict=True):
         for _ in arrival.events:
             if next(outcomes).status == "duplicate":
@@ -543,14 +546,14 @@ def _validated(candidate: dict[str, Any]) -> tuple[MessageEvent | None, str]:
 
 def _accounts(
     session: Session, source: sources.Feeding, phones: set[str], now: datetime
-) -> dict[str, str]:
-    """The business numbers' accounts (created on their first event) and owners' names."""
-    owners = tenants.account_owner_names(session, source.workspace_id, phones)
-    missing = phones - owners.keys()
+) -> dict[str, tuple[int, str]]:
+    """The business numbers' accounts (created on their first event): (id, owner's name)."""
+    found = tenants.accounts_with_owners(session, source.workspace_id, phones)
+    missing = phones - found.keys()
     if missing:
         add_accounts(session, source, missing, now)
-        owners = tenants.account_owner_names(session, source.workspace_id, phones)
-    return owners
+        found = tenants.accounts_with_owners(session, source.workspace_id, phones)
+    return found
 
 
 def _with_business_name(event: MessageEvent, owner_name: str) -> MessageEvent:
