@@ -56,13 +56,20 @@ def ingest(
     events: Sequence[MessageEvent],
     now: datetime,
     base_url: str,
+    *,
+    accounts: Mapping[str, int] | None = None,
+    owner_names: Mapping[str, str] | None = None,
 ) -> list[Outcome]:
     """Store the events and queue them; one outcome per event, in order. An unknown
     account raises ``UnknownAccount`` before anything is written, so a caller may go on
-    without that event in the same transaction."""
-    accounts = tenants.account_ids_by_phone(
-        session, workspace_id, (e.whatsapp_account_phone for e in events)
-    )
+    without that event in the same transaction. ``accounts`` (phone → id), when the
+    caller read them in this transaction already, spares reading them again.
+    ``owner_names`` (phone → its owner's name) names the business's side of a message
+    that leaves it unnamed, as the payload's ``whatsapp_account`` is (a source's events)."""
+    if accounts is None:
+        accounts = tenants.account_ids_by_phone(
+            session, workspace_id, (e.whatsapp_account_phone for e in events)
+        )
     for index, event in enumerate(events):
         if event.whatsapp_account_phone not in accounts:
             raise UnknownAccount(index, event.whatsapp_account_phone)
@@ -77,7 +84,13 @@ def ingest(
 
     chat_ids, firsts, groups = _chats_for(session, workspace_id, fresh, accounts, now)
     rows = _message_rows(
-        workspace_id, fresh, accounts=accounts, chat_ids=chat_ids, firsts=firsts, now=now
+        workspace_id,
+        fresh,
+        accounts=accounts,
+        chat_ids=chat_ids,
+        firsts=firsts,
+        owner_names=owner_names or {},
+        now=now,
     )
     new_ids = messages.insert_messages(session, rows)
     inserted = [
@@ -109,7 +122,7 @@ def _chats_for(
     session: Session,
     workspace_id: int,
     events: Sequence[MessageEvent],
-    accounts: dict[str, int],
+    accounts: Mapping[str, int],
     now: datetime,
 ) -> tuple[dict[messages.ChatKey, int], set[int], set[int]]:
     """Chat ids for the events' chats, by the (account, external id) each event names,
@@ -175,7 +188,7 @@ def _chats_for(
     return {key: ids[resolved[key]] for key in named}, firsts, groups
 
 
-def _key(event: MessageEvent, accounts: dict[str, int]) -> messages.ChatKey:
+def _key(event: MessageEvent, accounts: Mapping[str, int]) -> messages.ChatKey:
     return accounts[event.whatsapp_account_phone], event.chat.external_id
 
 
@@ -207,9 +220,10 @@ def _message_rows(
     workspace_id: int,
     events: Sequence[MessageEvent],
     *,
-    accounts: dict[str, int],
+    accounts: Mapping[str, int],
     chat_ids: dict[messages.ChatKey, int],
     firsts: set[int],
+    owner_names: Mapping[str, str],
     now: datetime,
 ) -> list[dict[str, Any]]:
     rows = []
@@ -219,6 +233,12 @@ def _message_rows(
         is_first = chat_id in firsts and not event.attachments
         if is_first:
             firsts.discard(chat_id)
+        sender_name, recipient_name = event.sender.full_name, event.recipient.full_name
+        owner_name = owner_names.get(event.whatsapp_account_phone, "")
+        if event.direction == "sent":
+            sender_name = sender_name or owner_name
+        elif not event.chat.is_group:
+            recipient_name = recipient_name or owner_name
         rows.append(
             {
                 "workspace_id": workspace_id,
@@ -227,9 +247,9 @@ def _message_rows(
                 "direction": event.direction,
                 "timestamp": event.timestamp,
                 "received_at": now,
-                "sender_name": event.sender.full_name,
+                "sender_name": sender_name,
                 "sender_phone": event.sender.phone,
-                "recipient_name": event.recipient.full_name,
+                "recipient_name": recipient_name,
                 "recipient_phone": "" if event.chat.is_group else event.recipient.phone,
                 "text": event.text,
                 "attachments": event.attachments,

@@ -164,10 +164,10 @@ def test_source_requests_share_a_transaction_and_fail_alone(
         bodies.append(json.dumps(body).encode())
     real_ingest = ingest.ingest
 
-    def failing_on_boom(session: Any, workspace: int, events: Any, *args: Any) -> Any:
+    def failing_on_boom(session: Any, workspace: int, events: Any, *args: Any, **named: Any) -> Any:
         if any(e.message_id == "boom" for e in events):
             raise RuntimeError("boom")
-        return real_ingest(session, workspace, events, *args)
+        return real_ingest(session, workspace, events, *args, **named)
 
     monkeypatch.setattr(ingest, "ingest", failing_on_boom)
     group_commit: GroupCommit = service.server.config.app.state.group_commit

@@ -38,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from chathooks import ingest, metrics
 from chathooks.group_commit import GroupCommit
 from chathooks.runtime import Runtime
-from chathooks.schemas import MessageEvent, Party
+from chathooks.schemas import MessageEvent
 from chathooks.send.queue import apply_reports
 from chathooks.sources import bodies
 from chathooks.sources.kinds import KINDS
@@ -490,7 +490,8 @@ def _store_workspace(
     now: datetime,
     base_url: str,
 ) -> list[Tally]:
-    """One workspace's events: business accounts made where missing, then one ``ingest``.
+    """One workspace's events: business accounts made where missing, then one ``ingest``
+    (given the accounts and their owners' names, read once).
     Each arrival's tally: what it was read with, and what of it was stored. (New tallies:
     a group that fails is stored again, one request at a time.)"""
     tallies = [Tally(ignored=a.read.ignored, rejected=list(a.read.rejected)) for a in arrivals]
@@ -499,17 +500,24 @@ def _store_workspace(
         phones.setdefault(arrival.source.id, set()).update(
             e.whatsapp_account_phone for e in arrival.events
         )
-    owners = {
-        source_id: _accounts(session, current[source_id], wanted, now)
-        for source_id, wanted in phones.items()
-        if wanted
-    }
-    named = [
-        _with_business_name(e, owners[a.source.id][e.whatsapp_account_phone])
-        for a in arrivals
-        for e in a.events
-    ]
-    outcomes = iter(ingest.ingest(session, workspace, named, now, base_url) if named else [])
+    accounts: dict[str, tuple[int, str]] = {}
+    for source_id, wanted in phones.items():
+        if wanted:
+            accounts |= _accounts(session, current[source_id], wanted, now)
+    events = [e for a in arrivals for e in a.events]
+    outcomes = iter(
+        ingest.ingest(
+            session,
+            workspace,
+            events,
+            now,
+            base_url,
+            accounts={phone: found[0] for phone, found in accounts.items()},
+            owner_names={phone: found[1] for phone, found in accounts.items()},
+        )
+        if events
+        else []
+    )
     for arrival, tally in zip(arrivals, tallies, strict=True):
         for _ in arrival.events:
             if next(outcomes).status == "duplicate":
@@ -543,26 +551,14 @@ def _validated(candidate: dict[str, Any]) -> tuple[MessageEvent | None, str]:
 
 def _accounts(
     session: Session, source: sources.Feeding, phones: set[str], now: datetime
-) -> dict[str, str]:
-    """The business numbers' accounts (created on their first event) and owners' names."""
-    owners = tenants.account_owner_names(session, source.workspace_id, phones)
-    missing = phones - owners.keys()
+) -> dict[str, tuple[int, str]]:
+    """The business numbers' accounts (created on their first event): (id, owner's name)."""
+    found = tenants.accounts_with_owners(session, source.workspace_id, phones)
+    missing = phones - found.keys()
     if missing:
         add_accounts(session, source, missing, now)
-        owners = tenants.account_owner_names(session, source.workspace_id, phones)
-    return owners
-
-
-def _with_business_name(event: MessageEvent, owner_name: str) -> MessageEvent:
-    """The business's side of a message is named after the account's owner, as the
-    payload's ``whatsapp_account`` is."""
-    if event.direction == "sent" and not event.sender.full_name:
-        party = Party(full_name=owner_name, phone=event.sender.phone)
-        return event.model_copy(update={"sender": party})
-    if event.direction == "received" and not event.chat.is_group and not event.recipient.full_name:
-        party = Party(full_name=owner_name, phone=event.recipient.phone)
-        return event.model_copy(update={"recipient": party})
-    return event
+        found = tenants.accounts_with_owners(session, source.workspace_id, phones)
+    return found
 
 
 def _masked(source: Known, method: str, request: RawRequest) -> dict[str, Any]:

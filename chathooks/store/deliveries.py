@@ -70,16 +70,19 @@ LANES_PER_STATEMENT = 2000
 
 
 def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """New pending deliveries; a lane that had nothing pending gets its first as head."""
+    """New pending deliveries; a lane that had nothing pending gets its first as head.
+    (Core statements on the session's connection: the ORM's ``execute`` adds its own
+    work to each, and this runs for every group of messages.)"""
     if not rows:
         return
-    inserted = session.execute(_INSERT_SINGLES, list(rows))
+    connection = session.connection()
+    inserted = connection.execute(_INSERT_SINGLES, list(rows))
     heads: dict[LaneKey, tuple[int, datetime]] = {}
     for id_, webhook_id, chat_id, due_at in inserted:
         first = heads.get((webhook_id, chat_id))
         if first is None or id_ < first[0]:
             heads[(webhook_id, chat_id)] = (id_, due_at)
-    session.execute(
+    connection.execute(
         built(session, _heading_lanes),
         [
             {"webhook_id": lane[0], "chat_id": lane[1], "head_id": id_, "due_at": due_at}

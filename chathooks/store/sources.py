@@ -54,7 +54,13 @@ class Feeding:
 
 
 def feeding(session: Session, ids: Iterable[int]) -> dict[int, Feeding]:
-    rows = session.connection().execute(_FEEDING, {"ids": sorted(set(ids))})
+    """(A group's requests are nearly always to one source: an ``IN`` list's expansion,
+    rendered again on every execution, is then spared.)"""
+    wanted = sorted(set(ids))
+    if len(wanted) == 1:
+        rows = session.connection().execute(_FEEDING_ONE, {"id": wanted[0]})
+    else:
+        rows = session.connection().execute(_FEEDING, {"ids": wanted})
     return {row.id: Feeding(*row) for row in rows}
 
 
@@ -78,13 +84,15 @@ def delete_source(session: Session, source: Source) -> None:
 
 _SOURCES = table(Source)
 _REQUESTS = table(InboundRequest)
-_FEEDING = select(
+_FEEDING_COLUMNS = select(
     _SOURCES.c.id,
     _SOURCES.c.workspace_id,
     _SOURCES.c.kind,
     _SOURCES.c.secrets,
     _SOURCES.c.teammate_id,
-).where(_SOURCES.c.id.in_(bindparam("ids", expanding=True)))
+)
+_FEEDING = _FEEDING_COLUMNS.where(_SOURCES.c.id.in_(bindparam("ids", expanding=True)))
+_FEEDING_ONE = _FEEDING_COLUMNS.where(_SOURCES.c.id == bindparam("id"))
 _COUNT = (
     update(_SOURCES)
     .where(_SOURCES.c.id == bindparam("source"))
@@ -129,10 +137,9 @@ def log_requests(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     connection = session.connection()
-    connection.execute(insert(_REQUESTS), list(rows))
-    connection.execute(
-        _KEEP_NEWEST, [{"source": s} for s in sorted({r["source_id"] for r in rows})]
-    )
+    connection.execute(_LOG, list(rows))
+    for source in sorted({r["source_id"] for r in rows}):
+        connection.execute(_KEEP_NEWEST, {"source": source})
 
 
 _LOG = insert(_REQUESTS)

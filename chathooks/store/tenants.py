@@ -173,8 +173,8 @@ def account_ids_by_phone(
 
 
 _teammates = table(Teammate)
-_ACCOUNT_OWNER_NAMES = (
-    select(_accounts.c.phone, _teammates.c.full_name)
+_ACCOUNTS_WITH_OWNERS = (
+    select(_accounts.c.phone, _accounts.c.id, _teammates.c.full_name)
     .join(_teammates, _teammates.c.id == _accounts.c.teammate_id)
     .where(
         _accounts.c.workspace_id == bindparam("workspace"),
@@ -184,15 +184,15 @@ _ACCOUNT_OWNER_NAMES = (
 )
 
 
-def account_owner_names(
+def accounts_with_owners(
     session: Session, workspace_id: int, phones: Iterable[str]
-) -> dict[str, str]:
-    """Of these phones, the workspace's accounts, with their owner's full name (a Core
-    read: a source's every request makes it)."""
+) -> dict[str, tuple[int, str]]:
+    """Of these phones, the workspace's accounts: (id, owner's full name). A Core read that a
+    source's every group of requests makes, once: ``ingest`` is given the ids."""
     rows = session.connection().execute(
-        _ACCOUNT_OWNER_NAMES, {"workspace": workspace_id, "phones": list(set(phones))}
+        _ACCOUNTS_WITH_OWNERS, {"workspace": workspace_id, "phones": list(set(phones))}
     )
-    return {account_phone: full_name for account_phone, full_name in rows}
+    return {phone: (account_id, full_name) for phone, account_id, full_name in rows}
 
 
 def insert_accounts(session: Session, rows: list[dict[str, object]]) -> None:
