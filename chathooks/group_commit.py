@@ -16,6 +16,7 @@ kind's ``Storer`` stores its own share, in the order they arrived, in the one tr
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,6 +70,7 @@ class GroupCommit:
 
     async def store(self, storer: Storer[Item_contra, Result_co], item: Item_contra) -> Result_co:
         """``item`` stored in the next group; its result once that group is committed."""
+        self.rt.arrived(time.monotonic())
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Result_co] = loop.create_future()
         self.waiting.append(_Waiting(storer, item, answer))

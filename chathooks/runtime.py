@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,6 +23,14 @@ from chathooks.store.database import (
     reading,
     unit_of_work,
 )
+
+INGEST_WINDOW_SECONDS = 0.05
+"""Ingest is busy while this window saw ``INGEST_STREAM`` requests, and for one window
+after the last of them: a worker that gives way resumes this soon after a burst."""
+
+INGEST_STREAM = 16
+"""Requests within ``INGEST_WINDOW_SECONDS`` that make a stream (over 300 msg/s): 100
+msg/s, even at random, is not one, and a message arriving alone is claimed at once."""
 
 
 @dataclass
@@ -46,6 +55,9 @@ class Runtime:
     """The liveness lock this process' LISTEN connection holds (PostgreSQL): the leases its
     worker takes last only while that connection does."""
     _wake: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+    _window_ends: float = -math.inf
+    _in_window: int = 0
+    _busy_until: float = -math.inf
 
     def __post_init__(self) -> None:
         event.listen(self.sessions, "after_commit", self._after_commit)
@@ -69,6 +81,21 @@ class Runtime:
         for loop, woken in self._wake:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(woken.set)
+
+    def arrived(self, now: float) -> None:
+        """A request to store came in at ``now`` (``time.monotonic()``; the group commit's,
+        on the event loop): no lock, a few attributes, as it runs for every request."""
+        if now >= self._window_ends:
+            self._window_ends = now + INGEST_WINDOW_SECONDS
+            self._in_window = 0
+        self._in_window += 1
+        if self._in_window >= INGEST_STREAM:
+            self._busy_until = now + INGEST_WINDOW_SECONDS
+
+    def ingest_busy(self, now: float) -> bool:
+        """Requests are streaming into this process (``now``: ``time.monotonic()``): its
+        worker gives way to them (see ``deliver.worker``)."""
+        return now < self._busy_until
 
     def _after_commit(self, session: Session) -> None:
         """A unit of work that queued work (``notices.notify``) wakes this process' workers

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from datetime import datetime, timedelta
 
 from chathooks import metrics
@@ -47,6 +48,21 @@ MIN_SLEEP_SECONDS = 0.005
 a short pause, not a busy loop."""
 
 
+CLAIM_INTERVAL_SECONDS = 0.005
+"""Claims start at least this far apart: the wakes of a stream of single messages (a
+NOTIFY or a group commit each) share a claim instead of each costing one, on every
+worker. A wake after a quiet moment still claims at once."""
+
+BUSY_CLAIM_INTERVAL_SECONDS = 0.25
+"""While requests stream into this process (``serve``), its worker claims at most this
+often: the API and the worker share one core and the SQLite writer, and a delivery costs
+more than a stored message, so senders get their answers first. The claims that still come
+keep deliveries going; they catch up once the stream ends. Claimed deliveries still go."""
+
+INGEST_CHECK_SECONDS = 0.01
+"""How often a worker that gives way looks whether the requests stopped."""
+
+
 class DeliveryWorker:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -72,6 +88,8 @@ class DeliveryWorker:
         self._recorded = asyncio.Event()
         self._to_record = asyncio.Event()
         self._slots = asyncio.Semaphore(runtime.settings.delivery_concurrency)
+        self._claimed_at = -math.inf
+        """When the last claim started (``time.monotonic()``)."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then hand back what was not sent and record the rest."""
@@ -101,6 +119,10 @@ class DeliveryWorker:
             self.heartbeat.beat()
             room = settings.claim_batch_size - len(self._owned)
             if room >= min(settings.delivery_concurrency, settings.claim_batch_size):
+                await self._pace(stop)
+                if stop.is_set():
+                    break
+                self._claimed_at = time.monotonic()
                 self._wake.clear()
                 self._generation += 1
                 due: datetime | None = None
@@ -136,6 +158,21 @@ class DeliveryWorker:
             await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiting:
                 waiter.cancel()
+
+    async def _pace(self, stop: asyncio.Event) -> None:
+        """Wait until the next claim may start: ``CLAIM_INTERVAL_SECONDS`` after the last
+        one, and while this process' API is busy, until its requests pause or
+        ``BUSY_CLAIM_INTERVAL_SECONDS`` have passed. Wakes meanwhile are taken by it."""
+        soonest = self._claimed_at + CLAIM_INTERVAL_SECONDS
+        latest = self._claimed_at + BUSY_CLAIM_INTERVAL_SECONDS
+        while not stop.is_set():
+            now = time.monotonic()
+            if now < latest and self.rt.ingest_busy(now):
+                await asyncio.sleep(min(INGEST_CHECK_SECONDS, latest - now))
+            elif now < soonest:
+                await asyncio.sleep(soonest - now)
+            else:
+                return
 
     def _sleep_seconds(self, due: datetime | None) -> float:
         """Until the next thing comes due, or the poll interval if that is sooner: nobody
