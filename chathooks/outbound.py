@@ -229,16 +229,32 @@ def test_payload(
         message, chat_id = latest, latest.chat_id
     delivery_uuid = ingest.new_delivery_uuid()
     if webhook.aggregation is Aggregation.NONE:
-        payload = payloads.single_payload(ctx, message, base_url)
-        sent = [payload["message"]]
+        body = payloads.single_body(ctx, _as_test(message), base_url)
     else:
         if latest is not None:
             deliveries.add_test_bundle(session, delivery_uuid, webhook, latest, now)
-        payload = payloads.bundle_payload(ctx, [message], base_url, delivery_uuid)
-        sent = payload["messages"]
-    for item in sent:
-        item["message_id"] = TEST_ID_PREFIX + item["message_id"]
-    return payloads.dumps(payload), chat_id, delivery_uuid
+        body = payloads.bundle_body(ctx, [_as_test(message)], base_url, delivery_uuid)
+    return body, chat_id, delivery_uuid
+
+
+_SHOWN = (
+    "id",
+    "direction",
+    "timestamp",
+    "sender_name",
+    "sender_phone",
+    "recipient_name",
+    "recipient_phone",
+    "text",
+    "is_first_in_chat",
+)
+
+
+def _as_test(message: Message) -> Message:
+    """The message as a test send shows it: its id ``test_``-prefixed (SPEC §5), in a copy
+    that is never added to the session."""
+    fields = {name: getattr(message, name) for name in _SHOWN}
+    return Message(**fields, external_id=TEST_ID_PREFIX + message.external_id)
 
 
 async def _post_test(

@@ -22,6 +22,7 @@ from chathooks.deliver.transport import (
     received,
     storable_headers,
 )
+from chathooks.payload_models import BundlePayload, MessagePayload, PayloadChat, PayloadMessage
 from chathooks.record import Sent, attempt_row
 from chathooks.runtime import build_runtime
 from chathooks.storable import text_problem
@@ -52,8 +53,11 @@ def test_a_single_payload_has_every_field_as_a_string_and_a_spec_timestamp(
 ) -> None:
     m = _message(1, when, text, sender)
     m.is_first_in_chat = first
-    body = json.loads(payloads.encode(payloads.single_payload(context(), m, BASE)))
-    assert set(body) == {"whatsapp_account", "chat", "message"}
+    raw = payloads.single_body(context(), m, BASE)
+    body = json.loads(raw)
+    assert raw == payloads.dumps(body), "written as json.dumps writes it, byte for byte"
+    assert list(body) == list(MessagePayload.model_fields)
+    assert list(body["message"]) == list(PayloadMessage.model_fields)
     assert TIMESTAMP.fullmatch(body["message"]["timestamp"])
     assert body["message"]["text"] == text
     assert body["chat"]["is_new_chat"] is first
@@ -67,7 +71,11 @@ def test_a_bundle_is_ordered_and_its_note_is_markup_only_where_chathooks_put_it(
     lines: list[tuple[datetime, str, str]],
 ) -> None:
     rows = [_message(i + 1, when, text, sender) for i, (when, text, sender) in enumerate(lines)]
-    body = json.loads(payloads.encode(payloads.bundle_payload(context(), rows, BASE, UUID)))
+    raw = payloads.bundle_body(context(), rows, BASE, UUID)
+    body = json.loads(raw)
+    assert raw == payloads.dumps(body), "written as json.dumps writes it, byte for byte"
+    assert list(body) == list(BundlePayload.model_fields)
+    assert list(body["chat"]) == list(PayloadChat.model_fields)
     stamps = [m["timestamp"] for m in body["messages"]]
     assert all(TIMESTAMP.fullmatch(s) for s in stamps)
     assert stamps == sorted(stamps)
