@@ -269,9 +269,10 @@ async def _post_test(
     secrets = signing_secrets(
         webhook.secret, webhook.previous_secret, webhook.previous_secret_until, now
     )
-    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, body)
+    data = body.encode()
+    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, data)
     headers[TEST_HEADER] = "true"
-    outcome = await transport.post(webhook.url, headers, body.encode())
+    outcome = await transport.post(webhook.url, headers, data)
     return Sent(webhook.id, None, chat_id, 1, webhook.url, headers, body, outcome, now)
 
 
