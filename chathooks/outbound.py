@@ -237,24 +237,11 @@ def test_payload(
     return body, chat_id, delivery_uuid
 
 
-_SHOWN = (
-    "id",
-    "direction",
-    "timestamp",
-    "sender_name",
-    "sender_phone",
-    "recipient_name",
-    "recipient_phone",
-    "text",
-    "is_first_in_chat",
-)
-
-
 def _as_test(message: Message) -> Message:
     """The message as a test send shows it: its id ``test_``-prefixed (SPEC §5), in a copy
     that is never added to the session."""
-    fields = {name: getattr(message, name) for name in _SHOWN}
-    return Message(**fields, external_id=TEST_ID_PREFIX + message.external_id)
+    fields = {name: getattr(message, name) for name in messages.PAYLOAD_FIELDS}
+    return Message(**{**fields, "external_id": TEST_ID_PREFIX + message.external_id})
 
 
 async def _post_test(
