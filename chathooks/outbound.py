@@ -229,16 +229,19 @@ def test_payload(
         message, chat_id = latest, latest.chat_id
     delivery_uuid = ingest.new_delivery_uuid()
     if webhook.aggregation is Aggregation.NONE:
-        payload = payloads.single_payload(ctx, message, base_url)
-        sent = [payload["message"]]
+        body = payloads.single_body(ctx, _as_test(message), base_url)
     else:
         if latest is not None:
             deliveries.add_test_bundle(session, delivery_uuid, webhook, latest, now)
-        payload = payloads.bundle_payload(ctx, [message], base_url, delivery_uuid)
-        sent = payload["messages"]
-    for item in sent:
-        item["message_id"] = TEST_ID_PREFIX + item["message_id"]
-    return payloads.dumps(payload), chat_id, delivery_uuid
+        body = payloads.bundle_body(ctx, [_as_test(message)], base_url, delivery_uuid)
+    return body, chat_id, delivery_uuid
+
+
+def _as_test(message: Message) -> Message:
+    """The message as a test send shows it: its id ``test_``-prefixed (SPEC §5), in a copy
+    that is never added to the session."""
+    fields = {name: getattr(message, name) for name in messages.PAYLOAD_FIELDS}
+    return Message(**{**fields, "external_id": TEST_ID_PREFIX + message.external_id})
 
 
 async def _post_test(
@@ -253,9 +256,10 @@ async def _post_test(
     secrets = signing_secrets(
         webhook.secret, webhook.previous_secret, webhook.previous_secret_until, now
     )
-    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, body)
+    data = body.encode()
+    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, data)
     headers[TEST_HEADER] = "true"
-    outcome = await transport.post(webhook.url, headers, body.encode())
+    outcome = await transport.post(webhook.url, headers, data)
     return Sent(webhook.id, None, chat_id, 1, webhook.url, headers, body, outcome, now)
 
 

@@ -4,6 +4,7 @@ bodies), which must never raise and must always be storable."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from standardwebhooks import Webhook
 
 from chathooks import payloads
+from chathooks.deliver.signing import signed_headers
 from chathooks.deliver.transport import (
     RETRY_AFTER_CAP_SECONDS,
     charset_of,
@@ -22,6 +25,7 @@ from chathooks.deliver.transport import (
     received,
     storable_headers,
 )
+from chathooks.payload_models import BundlePayload, MessagePayload, PayloadChat, PayloadMessage
 from chathooks.record import Sent, attempt_row
 from chathooks.runtime import build_runtime
 from chathooks.storable import text_problem
@@ -52,8 +56,11 @@ def test_a_single_payload_has_every_field_as_a_string_and_a_spec_timestamp(
 ) -> None:
     m = _message(1, when, text, sender)
     m.is_first_in_chat = first
-    body = json.loads(payloads.encode(payloads.single_payload(context(), m, BASE)))
-    assert set(body) == {"whatsapp_account", "chat", "message"}
+    raw = payloads.single_body(context(), m, BASE)
+    body = json.loads(raw)
+    assert raw == payloads.dumps(body), "written as json.dumps writes it, byte for byte"
+    assert list(body) == list(MessagePayload.model_fields)
+    assert list(body["message"]) == list(PayloadMessage.model_fields)
     assert TIMESTAMP.fullmatch(body["message"]["timestamp"])
     assert body["message"]["text"] == text
     assert body["chat"]["is_new_chat"] is first
@@ -67,7 +74,11 @@ def test_a_bundle_is_ordered_and_its_note_is_markup_only_where_chathooks_put_it(
     lines: list[tuple[datetime, str, str]],
 ) -> None:
     rows = [_message(i + 1, when, text, sender) for i, (when, text, sender) in enumerate(lines)]
-    body = json.loads(payloads.encode(payloads.bundle_payload(context(), rows, BASE, UUID)))
+    raw = payloads.bundle_body(context(), rows, BASE, UUID)
+    body = json.loads(raw)
+    assert raw == payloads.dumps(body), "written as json.dumps writes it, byte for byte"
+    assert list(body) == list(BundlePayload.model_fields)
+    assert list(body["chat"]) == list(PayloadChat.model_fields)
     stamps = [m["timestamp"] for m in body["messages"]]
     assert all(TIMESTAMP.fullmatch(s) for s in stamps)
     assert stamps == sorted(stamps)
@@ -196,3 +207,24 @@ def test_any_answer_is_stored_in_the_request_log(
         latest = logs.latest_attempts(session, hook_id)[0]
         assert latest.response_body == outcome.body
         assert latest.response_headers == outcome.headers
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=300),
+    key=st.binary(min_size=1, max_size=64),
+)
+def test_the_signatures_are_standardwebhooks_own_for_any_body_and_secret(
+    text: str, key: bytes
+) -> None:
+    """Signed over the bytes sent, each secret's signature is the one the library makes of
+    the text, and verifies with it."""
+    secrets = ("whsec_" + base64.b64encode(key).decode(), base64.b64encode(b"old" * 8).decode())
+    body = json.dumps({"text": text}, ensure_ascii=False)
+    now = datetime.now(UTC)
+    headers = signed_headers(secrets, "msg_1", now, body.encode())
+    assert headers["webhook-signature"] == " ".join(
+        Webhook(s).sign("msg_1", now, body) for s in secrets
+    )
+    for secret in secrets:
+        Webhook(secret).verify(body, headers)

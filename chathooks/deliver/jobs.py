@@ -45,14 +45,14 @@ def load_jobs(
         ctx = chats[item.chat_id]
         if item.message_id is not None:
             members = [rows[item.message_id]]
-            payload = payloads.single_payload(ctx, members[0], base_url)
+            body = payloads.single_body(ctx, members[0], base_url)
         else:
             members = bundles.get(item.id, [])
-            payload = payloads.bundle_payload(ctx, members, base_url, item.uuid)
+            body = payloads.bundle_body(ctx, members, base_url, item.uuid)
         jobs.append(
             Job(
                 item,
-                payloads.dumps(payload),
+                body,
                 len(members),
                 generation,
                 tuple(m.received_at for m in members),

@@ -259,11 +259,12 @@ class DeliveryWorker:
         secrets = signing_secrets(
             claimed.secret, claimed.previous_secret, claimed.previous_secret_until, at
         )
-        headers = signed_headers(secrets, webhook_id(claimed.uuid), at, job.body)
+        data = job.body.encode()
+        headers = signed_headers(secrets, webhook_id(claimed.uuid), at, data)
         if job.is_test:
             headers[TEST_HEADER] = "true"
         try:
-            outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
+            outcome = await self.rt.transport.post(claimed.url, headers, data)
         except Exception as error:
             log.exception(
                 "sending delivery %d failed unexpectedly",

@@ -17,16 +17,18 @@ ACTIVITY_KEPT = 10
 
 
 def _prune(session: Session, model: Any, webhook_id: int, keep: int) -> None:
-    """Delete all but the newest ``keep`` rows of one webhook, using (webhook_id, id)."""
-    cutoff = session.scalar(
-        select(model.id)
-        .where(model.webhook_id == webhook_id)
-        .order_by(model.id.desc())
+    """Delete all but the newest ``keep`` rows of one webhook, using (webhook_id, id): one
+    statement (no cutoff, no row: ``id <= NULL`` holds for none)."""
+    rows = table(model)
+    cutoff = (
+        select(rows.c.id)
+        .where(rows.c.webhook_id == webhook_id)
+        .order_by(rows.c.id.desc())
         .offset(keep)
         .limit(1)
+        .scalar_subquery()
     )
-    if cutoff is not None:
-        session.execute(delete(model).where(model.webhook_id == webhook_id, model.id <= cutoff))
+    session.execute(delete(rows).where(rows.c.webhook_id == webhook_id, rows.c.id <= cutoff))
 
 
 def _newest(rows: Sequence[dict[str, Any]], keep: int) -> dict[int, list[int]]:

@@ -197,23 +197,22 @@ def latest_message(session: Session, workspace_id: int) -> Message | None:
 
 _messages = table(Message)
 _bundled = table(BundleMessage)
-_PAYLOAD_COLUMNS = [
-    _messages.c[name]
-    for name in (
-        "id",
-        "chat_id",
-        "external_id",
-        "direction",
-        "timestamp",
-        "received_at",
-        "sender_name",
-        "sender_phone",
-        "recipient_name",
-        "recipient_phone",
-        "text",
-        "is_first_in_chat",
-    )
-]
+PAYLOAD_FIELDS = (
+    "id",
+    "chat_id",
+    "external_id",
+    "direction",
+    "timestamp",
+    "received_at",
+    "sender_name",
+    "sender_phone",
+    "recipient_name",
+    "recipient_phone",
+    "text",
+    "is_first_in_chat",
+)
+"""A message's columns that a payload shows (and when it arrived, for the latency metric)."""
+_PAYLOAD_COLUMNS = [_messages.c[name] for name in PAYLOAD_FIELDS]
 _MESSAGES_BY_ID = select(*_PAYLOAD_COLUMNS).where(
     _messages.c.id.in_(bindparam("ids", expanding=True))
 )
