@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from chathooks.runtime import build_runtime
-from chathooks.store.database import migrate
+from chathooks.store import database
+from chathooks.store.database import make_engine, migrate
 from tests.conftest import Service, make_settings, wait_for
 from tests.test_restart import _free_port
 from tests.workers import WorkerService
@@ -99,3 +100,26 @@ def test_readiness_while_the_database_stops_and_starts(private_postgres: Private
     finally:
         worker.stop()
         api.stop()
+
+
+@pytest.mark.parametrize("rested", [False, True], ids=["just used", "rested"])
+def test_the_pool_hands_out_no_connection_a_restart_closed(
+    private_postgres: PrivatePostgres, monkeypatch: pytest.MonkeyPatch, rested: bool
+) -> None:
+    """After PostgreSQL restarts, the first transactions succeed: the pooled connections
+    the old server closed are replaced, whether just used or rested long enough to be
+    pinged."""
+    if rested:
+        monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
+    engine = make_engine(make_settings(private_postgres.url).database_url)
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                conn.exec_driver_sql("SELECT 1")
+        private_postgres.stop()
+        private_postgres.start()
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()

@@ -8,18 +8,26 @@ from typing import Any, NamedTuple
 
 import psycopg
 from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
     Integer,
     and_,
+    any_,
     bindparam,
+    cast,
+    column,
     delete,
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
+from sqlalchemy import table as sql_table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
@@ -277,78 +285,90 @@ _DELIVERY_COLUMNS = (
 )
 """What a worker needs of a claimed delivery (``Claimed``'s first fields)."""
 
-_HEADS = (
-    select(_lanes.c.due_at, _lanes.c.head_id)
-    .where(
-        _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
+_SENDABLE = select(_webhooks.c.id).where(
+    _webhooks.c.status.in_(SENDABLE_STATUSES),
+    or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
+)
+"""Webhooks that may send now, looked up before the deliveries: a webhook backing off with
+a large backlog would otherwise make every claim walk its whole backlog (200,000 waiting
+deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to walk)."""
+
+
+def _heads_page(*, after: bool) -> Any:
+    """Due lane heads of the webhooks that may send, oldest first: for each such webhook
+    a range of ``ix_lanes_due`` as long as the page, whatever waits behind the heads or
+    behind a webhook backing off; the next page (``after``) starts past the last head
+    read. Each webhook's range is read on its own (a lateral join): a plan that no
+    estimate of how many lanes the webhooks have can turn into a scan of every lane."""
+    sendable = _SENDABLE.subquery("sendable")
+    own = [
+        _lanes.c.webhook_id == sendable.c.id,
         _lanes.c.head_id.is_not(None),
         _lanes.c.due_at <= _now,
+    ]
+    if after:
+        own.append(
+            tuple_(_lanes.c.due_at, _lanes.c.head_id)
+            > tuple_(bindparam("after_due", type_=_lanes.c.due_at.type), bindparam("after_id"))
+        )
+    page = bindparam("page", type_=Integer)
+    ranges = (
+        select(_lanes.c.due_at, _lanes.c.head_id)
+        .where(*own)
+        .order_by(_lanes.c.due_at, _lanes.c.head_id)
+        .limit(page)
+        .lateral("webhook_heads")
     )
-    .order_by(_lanes.c.due_at, _lanes.c.head_id)
-    .limit(bindparam("page", type_=Integer))
-)
-"""Due lane heads of the webhooks that may send, oldest first: a range of ``ix_lanes_due``
-as long as the page, whatever waits behind the heads or behind a webhook backing off."""
-_HEADS_AFTER = _HEADS.where(
-    tuple_(_lanes.c.due_at, _lanes.c.head_id)
-    > tuple_(bindparam("after_due", type_=_lanes.c.due_at.type), bindparam("after_id"))
-)
-"""The next page of heads, after the last one read."""
+    return (
+        select(ranges.c.due_at, ranges.c.head_id)
+        .select_from(sendable.join(ranges, true()))
+        .order_by(ranges.c.due_at, ranges.c.head_id)
+        .limit(page)
+    )
+
 
 _behind = _deliveries.alias("behind")
-_HAS_FOLLOWERS = (
-    exists()
-    .where(
-        _behind.c.webhook_id == _deliveries.c.webhook_id,
-        _behind.c.chat_id == _deliveries.c.chat_id,
-        _behind.c.status == "pending",
-        _behind.c.id > _deliveries.c.id,
-    )
-    .label("has_followers")
-)
-"""Whether anything is pending behind a head (one probe of the lane index): a claim reads
-followers only for lanes that have some, and most claims then skip that statement."""
 
-_CLAIM_COLUMNS = (
-    *_DELIVERY_COLUMNS,
+
+def _has_followers(pending: Any) -> Any:
+    """Whether anything is pending behind a head (one probe of the lane index): a claim
+    reads followers only for lanes that have some, and most claims then skip that
+    statement. ``pending``: the status, as a parameter or written into the statement."""
+    return (
+        exists()
+        .where(
+            _behind.c.webhook_id == _deliveries.c.webhook_id,
+            _behind.c.chat_id == _deliveries.c.chat_id,
+            _behind.c.status == pending,
+            _behind.c.id > _deliveries.c.id,
+        )
+        .label("has_followers")
+    )
+
+
+_WEBHOOK_COLUMNS = (
     _webhooks.c.url,
     _webhooks.c.secret,
     _webhooks.c.previous_secret,
     _webhooks.c.previous_secret_until,
     _webhooks.c.max_requests_per_second,
-    _HAS_FOLLOWERS,
 )
-_FREE = and_(
-    _deliveries.c.status == "pending",
-    or_(
-        _deliveries.c.lease_until.is_(None),
-        _deliveries.c.lease_until < _now,
-        and_(
-            _deliveries.c.leased_by.is_not(None),
-            _deliveries.c.leased_by.not_in(bindparam("live", expanding=True)),
-        ),
-    ),
-)
-"""A head no live worker holds."""
-_CLAIM = (
-    select(*_CLAIM_COLUMNS)
-    .select_from(_deliveries)
-    .join(_webhooks, _webhooks.c.id == _deliveries.c.webhook_id)
-    .where(_deliveries.c.id.in_(bindparam("heads", expanding=True)), _FREE)
-    .order_by(_deliveries.c.due_at, _deliveries.c.id)
-    .limit(bindparam("limit", type_=Integer))
-    .with_for_update(of=_deliveries, skip_locked=True)
-)
-"""Built once: the claim runs many times a second, and building it costs more than running it.
+"""What a worker needs of a claimed delivery's webhook (``Claimed``'s next fields)."""
+_CLAIM_COLUMNS = (*_DELIVERY_COLUMNS, *_WEBHOOK_COLUMNS, _has_followers("pending"))
 
-Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
-the head is delivered. On PostgreSQL the claim reads a page of heads (``_HEADS``), then
-takes those not held by another worker by their ids: two plans no statistics can turn
-into a walk of the backlog (estimating from before 10,000 bundles closed, PostgreSQL once
-joined the lanes to the deliveries backwards: 2.9 s a claim). A head's ``due_at`` is its
-lane's, so the order is the lanes' order. Per-chat order holds across workers, even under
-READ COMMITTED: a head another worker holds is locked (skipped) or leased, and the lane
-moves to its next delivery only in the transaction that records the head delivered."""
+
+def _free(live: Any) -> ColumnElement[bool]:
+    """A head no live worker holds: ``live``, the holders alive now."""
+    return and_(
+        _deliveries.c.status == "pending",
+        or_(
+            _deliveries.c.lease_until.is_(None),
+            _deliveries.c.lease_until < _now,
+            and_(_deliveries.c.leased_by.is_not(None), _deliveries.c.leased_by.not_in(live)),
+        ),
+    )
+
+
 _CLAIM_JOINED = (
     select(*_CLAIM_COLUMNS)
     .select_from(_lanes)
@@ -358,22 +378,15 @@ _CLAIM_JOINED = (
         _lanes.c.webhook_id.in_(bindparam("sendable", expanding=True)),
         _lanes.c.head_id.is_not(None),
         _lanes.c.due_at <= _now,
-        _FREE,
+        _free(bindparam("live", expanding=True)),
     )
     .order_by(_lanes.c.due_at, _lanes.c.head_id)
     .limit(bindparam("limit", type_=Integer))
 )
-"""The same claim in one statement, for SQLite: its planner, without statistics, walks
+"""The claim in one statement, for SQLite: its planner, without statistics, walks
 ``ix_lanes_due`` in order and stops at the limit, and a page of heads brought into Python
 and back cost a serve delivering ``none`` 4.5 % of its samples (the joined claim: 0.9 %)."""
 
-_SENDABLE = select(_webhooks.c.id).where(
-    _webhooks.c.status.in_(SENDABLE_STATUSES),
-    or_(_webhooks.c.retry_at.is_(None), _webhooks.c.retry_at <= _now),
-)
-"""Webhooks that may send now, looked up before the deliveries: a webhook backing off with
-a large backlog would otherwise make every claim walk its whole backlog (200,000 waiting
-deliveries: 850 ms a claim on SQLite, holding the writer lock; now nothing to walk)."""
 
 _by_ids = _deliveries.c.id.in_(bindparam("ids", expanding=True))
 _LEASE = (
@@ -471,6 +484,89 @@ _LIVE_HOLDERS = (
 )
 
 
+_pg_locks = sql_table(
+    "pg_locks",
+    column("locktype"),
+    column("granted"),
+    column("objsubid"),
+    column("classid"),
+    column("objid"),
+)
+_live = select(cast(_pg_locks.c.objid, BigInteger).label("holder")).where(
+    _pg_locks.c.locktype == "advisory",
+    _pg_locks.c.granted,
+    _pg_locks.c.objsubid == 2,
+    cast(_pg_locks.c.classid, BigInteger) == HOLDERS,
+)
+"""``_LIVE_HOLDERS`` inside a statement."""
+
+
+def _claimed_heads(*, after: bool) -> Any:
+    """PostgreSQL's claim of heads, in one round trip (each statement is one; a claim once
+    took six): the webhooks that may send, the live workers, a page of due heads
+    (``_heads_page``), and those free among them locked and leased, returned after one more
+    row that says how full the page was and who is alive (the next page's start, and the
+    followers' liveness test).
+
+    Only a lane's head, its oldest pending delivery, is claimable: the next one waits until
+    the head is delivered. The heads are taken by their ids, an array built before the
+    deliveries are read: no statistics can turn that into a walk of the backlog
+    (estimating from before 10,000 bundles closed, PostgreSQL once joined the lanes to the
+    deliveries backwards: 2.9 s a claim). A head's ``due_at`` is its lane's, so the order is
+    the lanes' order. Per-chat order holds across workers, even under READ COMMITTED: a
+    head another worker holds is locked (skipped) or leased, and the lane moves to its
+    next delivery only in the transaction that records the head delivered.
+
+    ``'pending'`` is written into the probe for followers: psycopg prepares a statement
+    run five times, and PostgreSQL's generic plan for it, with the status a parameter,
+    could not use the partial lane index and stepped over every later delivery (the
+    drain of 100,000: 11 ms → 500 ms a claim)."""
+    heads = _heads_page(after=after).cte("heads")
+    live = _live.cte("live")
+    picked = (
+        select(_deliveries.c.id)
+        .where(
+            _deliveries.c.id == any_(func.array(select(heads.c.head_id).scalar_subquery())),
+            _free(select(live.c.holder)),
+        )
+        .order_by(_deliveries.c.due_at, _deliveries.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = (
+        update(_deliveries)
+        .where(
+            _deliveries.c.id == any_(func.array(picked.scalar_subquery())),
+            _webhooks.c.id == _deliveries.c.webhook_id,
+        )
+        .values(lease_until=bindparam("until"), leased_by=bindparam("holder"))
+        .returning(
+            *_DELIVERY_COLUMNS,
+            *_WEBHOOK_COLUMNS,
+            _has_followers(literal_column("'pending'")),
+        )
+        .cte("claimed")
+    )
+    last = (
+        select(heads.c.due_at, heads.c.head_id)
+        .order_by(heads.c.due_at.desc(), heads.c.head_id.desc())
+        .limit(1)
+    )
+    page = select(
+        select(func.count()).select_from(heads).scalar_subquery().label("read"),
+        last.with_only_columns(heads.c.due_at).scalar_subquery().label("last_due"),
+        last.with_only_columns(heads.c.head_id).scalar_subquery().label("last_id"),
+        func.array(select(live.c.holder).scalar_subquery()).label("live"),
+    ).subquery("page")
+    return (
+        select(page, *claimed.c).select_from(page.outerjoin(claimed, true())).order_by(claimed.c.id)
+    )
+
+
+_CLAIMED_HEADS = _claimed_heads(after=False)
+_CLAIMED_HEADS_AFTER = _claimed_heads(after=True)
+
+
 async def hold(conn: psycopg.AsyncConnection[Any], holder: int) -> None:
     """Take a worker's liveness lock, on a connection it keeps open while it runs."""
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (HOLDERS, holder))
@@ -507,25 +603,20 @@ def claim(
     connection does, or at its end, whichever comes first. ``held``: deliveries the
     claiming worker holds already (their heads come first, and are skipped)."""
     until = now + lease
-    sendable = list(session.scalars(_SENDABLE, {"now": now}))
-    if not sendable:
-        return []
-    live = live_holders(session)
     page = limit + held + HEADS_PAGE_EXTRA
-    heads, followed = _heads(
-        session, now, until, page=page, limit=limit, sendable=sendable, live=live
-    )
-    claimed = heads + _followers(
+    heads, followed, live = _heads(session, now, until, page=page, limit=limit, holder=holder)
+    followers = _followers(
         session,
         [h for h in heads if (h.webhook_id, h.chat_id) in followed],
         now,
         run=run,
         room=limit - len(heads),
-        live=set(live),
+        live=live,
     )
-    if claimed:
-        ids = [c.id for c in claimed]
-        session.execute(_LEASE, {"ids": ids, "until": until, "holder": holder})
+    claimed = heads + followers
+    unleased = followers if session.get_bind().dialect.name == "postgresql" else claimed
+    if unleased:
+        session.execute(_LEASE, {"ids": [c.id for c in unleased], "until": until, "holder": holder})
     claimed.sort(key=lambda c: c.id)
     return claimed
 
@@ -537,14 +628,14 @@ def _heads(
     *,
     page: int,
     limit: int,
-    sendable: list[int],
-    live: list[int],
-) -> tuple[list[Claimed], set[LaneKey]]:
-    """Up to ``limit`` lane heads free to claim, oldest first, and the lanes with more
-    pending behind their head. SQLite: one joined statement. PostgreSQL: a page of heads
-    at a time; the first heads are often still held (in flight at this or another
-    worker), so a page reads more than ``limit``, and the next page is read only if too
-    few were free."""
+    holder: int | None,
+) -> tuple[list[Claimed], set[LaneKey], set[int]]:
+    """Up to ``limit`` lane heads free to claim, oldest first; the lanes with more pending
+    behind their head; the live workers. SQLite: one joined statement (``claim`` leases
+    what it finds). PostgreSQL: one statement a page of heads, which leases them to
+    ``holder`` (``_claimed_heads``); the first heads are often still held (in flight at
+    this or another worker), so a page reads more than ``limit``, and the next page is
+    read only if too few were free."""
     heads: list[Claimed] = []
     followed: set[LaneKey] = set()
 
@@ -555,32 +646,26 @@ def _heads(
             if has_followers:
                 followed.add((head.webhook_id, head.chat_id))
 
+    params: dict[str, Any] = {"now": now, "until": until, "holder": holder}
     if session.get_bind().dialect.name == "sqlite":
-        claim_params = {"now": now, "sendable": sendable, "live": live, "limit": limit}
-        take(session.execute(_CLAIM_JOINED, claim_params))
-        return heads, followed
-    params: dict[str, Any] = {"now": now, "sendable": sendable, "page": page}
-    statement = _HEADS
+        sendable = list(session.scalars(_SENDABLE, {"now": now}))
+        if sendable:
+            claim_params = {"now": now, "sendable": sendable, "live": [], "limit": limit}
+            take(session.execute(_CLAIM_JOINED, claim_params))
+        return heads, followed, set()
+    params |= {"page": page}
+    statement = _CLAIMED_HEADS
+    live: set[int] = set()
     while len(heads) < limit:
-        read = session.execute(statement, params).all()
-        if not read:
+        rows = session.execute(statement, {**params, "limit": limit - len(heads)}).all()
+        read, last_due, last_id, live_now = rows[0][:4]
+        live = set(live_now)
+        take(row[4:] for row in rows if row.id is not None)
+        if read < page:
             break
-        take(
-            session.execute(
-                _CLAIM,
-                {
-                    "heads": [h for _, h in read],
-                    "now": now,
-                    "live": live,
-                    "limit": limit - len(heads),
-                },
-            )
-        )
-        if len(read) < page:
-            break
-        statement = _HEADS_AFTER
-        params = {**params, "after_due": read[-1][0], "after_id": read[-1][1]}
-    return heads, followed
+        statement = _CLAIMED_HEADS_AFTER
+        params |= {"after_due": last_due, "after_id": last_id}
+    return heads, followed, live
 
 
 _NEXT_DUE = select(
