@@ -83,10 +83,18 @@ def _postgres_engine(url: str) -> Engine:
                 engine.dialect.do_ping(dbapi_connection)
             except psycopg.Error as error:
                 raise DisconnectionError("the database did not answer a ping") from error
-        elif dbapi_connection.closed or select.select([dbapi_connection.fileno()], [], [], 0)[0]:
+        elif dbapi_connection.closed or _readable(dbapi_connection.fileno()):
             raise DisconnectionError("the database closed the connection")
 
     return engine
+
+
+def _readable(fd: int) -> bool:
+    """Whether the socket has something to read now (``poll``: ``select`` refuses a
+    descriptor past 1023, which a busy worker's may be)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
