@@ -4,14 +4,17 @@ stall (no head) or go out of order (a later head)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select, text, update
 
-from chathooks.store import deliveries
-from chathooks.store.models import Delivery, Lane, Webhook
-from tests.conftest import Service, event
+from chathooks import ingest
+from chathooks.store import deliveries, webhooks
+from chathooks.store.models import Delivery, Lane, Message, Webhook
+from tests.conftest import Service, event, wait_for
 from tests.receiver import Receiver
 
 
@@ -100,3 +103,81 @@ def test_a_claim_reaches_past_a_page_of_heads_still_held(
     assert behind[0].chat_id not in {c.chat_id for c in first}
     with api.rt.transaction() as session:
         assert deliveries.claim(session, clock.now(), lease=lease, limit=1) == []
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_delivery_stored_while_another_takes_its_lane_is_still_reached(
+    start_service: Any, receiver: Receiver
+) -> None:
+    """Two ingests of one idle chat at once on PostgreSQL (two API processes, or a group
+    and a worker's record): the one that commits first heads the lane, and the other's
+    delivery still comes after it, never behind the head where no claim looks."""
+    api: Service = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    for name in ("m1", "m2"):  # stored before the webhook: no deliveries yet
+        assert team.post("/messages", event(name, chat="c0")).status_code == 202
+    webhook = team.webhook(receiver.url)
+    with api.rt.transaction() as session:
+        first, second = session.scalars(select(Message).order_by(Message.id)).all()
+        deliveries.refresh_lanes(session, [(webhook["id"], first.chat_id)])  # an idle lane
+    blocked = threading.Event()
+
+    def other_ingest() -> None:
+        with api.rt.transaction() as session:
+            ingest.queue_singles(session, webhook["id"], [first], api.clock.now())
+        blocked.set()
+
+    with api.rt.transaction() as session:
+        session.execute(select(Lane).with_for_update())  # this ingest takes the lane first
+        other = threading.Thread(target=other_ingest)
+        other.start()
+        wait_for(lambda: _waiting_for_a_lock(api), what="the other ingest to wait")
+        ingest.queue_singles(session, webhook["id"], [second], api.clock.now())
+    other.join(10)
+    assert blocked.is_set()
+    assert_heads_right(api)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_ingest_never_waits_for_a_recorder_of_its_webhook(
+    start_service: Any, receiver: Receiver
+) -> None:
+    """A worker recording results holds its webhook's row while it waits for the chats'
+    lanes; an ingest holding one of those lanes must not wait for that row (PostgreSQL
+    broke the deadlock by failing one of them: an API request or a batch of results)."""
+    api: Service = start_service(run_worker=False)
+    team = api.workspace()
+    team.account()
+    assert team.post("/messages", event("m1", chat="c0")).status_code == 202
+    webhook = team.webhook(receiver.url)
+    with api.rt.transaction() as session:
+        (message,) = session.scalars(select(Message)).all()
+    stored = threading.Event()
+
+    def ingest_meanwhile() -> None:
+        with api.rt.transaction() as session:
+            ingest.queue_singles(session, webhook["id"], [message], api.clock.now())
+            stored.set()
+
+    with api.rt.transaction() as session:
+        assert webhooks.lock(session, [webhook["id"]])  # as record does, first
+        other = threading.Thread(target=ingest_meanwhile)
+        other.start()
+        stored_while_locked = stored.wait(10)
+    other.join(10)
+    assert stored_while_locked
+    assert_heads_right(api)
+
+
+def _waiting_for_a_lock(service: Service) -> bool:
+    """Whether a backend waits for a lock (read afresh: a transaction keeps its first
+    look at ``pg_stat_activity``)."""
+    with service.rt.reading() as connection:
+        waiting = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)

@@ -80,10 +80,20 @@ LANES_PER_STATEMENT = 2000
 def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """New pending deliveries; a lane that had nothing pending gets its first as head.
     (Core statements on the session's connection: the ORM's ``execute`` adds its own
-    work to each, and this runs for every group of messages.)"""
+    work to each, and this runs for every group of messages.)
+
+    On PostgreSQL the lanes are locked first, in order: a lane's deliveries then take
+    their ids in the order their transactions commit. Without it, a transaction that
+    took a lower id but committed after another had made its higher id the head left
+    its delivery behind the head, where nothing ever looked (never delivered)."""
     if not rows:
         return
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            built(session, _locking_lanes),
+            [{"webhook_id": w, "chat_id": c} for w, c in sorted(_lanes_of(rows))],
+        )
     inserted = connection.execute(_INSERT_SINGLES, list(rows))
     heads: dict[LaneKey, tuple[int, datetime]] = {}
     for id_, webhook_id, chat_id, due_at in inserted:
@@ -96,6 +106,18 @@ def insert_singles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             {"webhook_id": lane[0], "chat_id": lane[1], "head_id": id_, "due_at": due_at}
             for lane, (id_, due_at) in sorted(heads.items())
         ],
+    )
+
+
+def _lanes_of(rows: Sequence[dict[str, Any]]) -> set[LaneKey]:
+    return {(row["webhook_id"], row["chat_id"]) for row in rows}
+
+
+def _locking_lanes(session: Session) -> Any:
+    """Lanes created if new and locked either way (an update that changes nothing)."""
+    upsert = insert_for(session, Lane)
+    return upsert.on_conflict_do_update(
+        index_elements=["webhook_id", "chat_id"], set_={"head_id": _lanes.c.head_id}
     )
 
 

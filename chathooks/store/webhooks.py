@@ -30,11 +30,19 @@ def get(session: Session, workspace_id: int, webhook_id: int) -> Webhook | None:
 
 
 def lock(session: Session, webhook_ids: Sequence[int]) -> dict[int, Webhook]:
-    """The webhooks that still exist, locked in id order (no deadlocks between recorders)."""
+    """The webhooks that still exist, locked in id order (no deadlocks between recorders).
+
+    ``FOR NO KEY UPDATE`` (``key_share``): it serializes the webhook's writers, but not an
+    ingest storing deliveries, whose foreign key only needs the webhook's key to stay: an
+    ingest that had locked a chat's lane waited here for a recorder waiting for that lane
+    (a deadlock on PostgreSQL)."""
     if not webhook_ids:
         return {}
     rows = session.scalars(
-        select(Webhook).where(Webhook.id.in_(webhook_ids)).order_by(Webhook.id).with_for_update()
+        select(Webhook)
+        .where(Webhook.id.in_(webhook_ids))
+        .order_by(Webhook.id)
+        .with_for_update(key_share=True)
     )
     return {webhook.id: webhook for webhook in rows}
 
