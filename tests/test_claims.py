@@ -113,29 +113,16 @@ def test_a_delivery_stored_while_another_takes_its_lane_is_still_reached(
     and a worker's record): the one that commits first heads the lane, and the other's
     delivery still comes after it, never behind the head where no claim looks."""
     api: Service = start_service(run_worker=False)
-    team = api.workspace()
-    team.account()
-    for name in ("m1", "m2"):  # stored before the webhook: no deliveries yet
-        assert team.post("/messages", event(name, chat="c0")).status_code == 202
-    webhook = team.webhook(receiver.url)
+    webhook_id, (first, second) = _stored_before_a_webhook(api, receiver, ["m1", "m2"])
     with api.rt.transaction() as session:
-        first, second = session.scalars(select(Message).order_by(Message.id)).all()
-        deliveries.refresh_lanes(session, [(webhook["id"], first.chat_id)])  # an idle lane
-    blocked = threading.Event()
-
-    def other_ingest() -> None:
-        with api.rt.transaction() as session:
-            ingest.queue_singles(session, webhook["id"], [first], api.clock.now())
-        blocked.set()
-
+        deliveries.refresh_lanes(session, [(webhook_id, first.chat_id)])  # an idle lane
     with api.rt.transaction() as session:
         session.execute(select(Lane).with_for_update())  # this ingest takes the lane first
-        other = threading.Thread(target=other_ingest)
-        other.start()
+        other, stored = _queue_meanwhile(api, webhook_id, first)
         wait_for(lambda: _waiting_for_a_lock(api), what="the other ingest to wait")
-        ingest.queue_singles(session, webhook["id"], [second], api.clock.now())
+        ingest.queue_singles(session, webhook_id, [second], api.clock.now())
     other.join(10)
-    assert blocked.is_set()
+    assert stored.is_set()
     assert_heads_right(api)
 
 
@@ -147,27 +134,45 @@ def test_an_ingest_never_waits_for_a_recorder_of_its_webhook(
     lanes; an ingest holding one of those lanes must not wait for that row (PostgreSQL
     broke the deadlock by failing one of them: an API request or a batch of results)."""
     api: Service = start_service(run_worker=False)
-    team = api.workspace()
-    team.account()
-    assert team.post("/messages", event("m1", chat="c0")).status_code == 202
-    webhook = team.webhook(receiver.url)
+    webhook_id, (message,) = _stored_before_a_webhook(api, receiver, ["m1"])
     with api.rt.transaction() as session:
-        (message,) = session.scalars(select(Message)).all()
-    stored = threading.Event()
-
-    def ingest_meanwhile() -> None:
-        with api.rt.transaction() as session:
-            ingest.queue_singles(session, webhook["id"], [message], api.clock.now())
-            stored.set()
-
-    with api.rt.transaction() as session:
-        assert webhooks.lock(session, [webhook["id"]])  # as record does, first
-        other = threading.Thread(target=ingest_meanwhile)
-        other.start()
+        assert webhooks.lock(session, [webhook_id])  # as record does, first
+        other, stored = _queue_meanwhile(api, webhook_id, message)
         stored_while_locked = stored.wait(10)
     other.join(10)
     assert stored_while_locked
     assert_heads_right(api)
+
+
+def _stored_before_a_webhook(
+    api: Service, receiver: Receiver, names: list[str]
+) -> tuple[int, list[Message]]:
+    """Messages of one chat stored before its webhook existed (no deliveries yet), and
+    the webhook's id: each test queues their deliveries itself."""
+    team = api.workspace()
+    team.account()
+    for name in names:
+        assert team.post("/messages", event(name, chat="c0")).status_code == 202
+    webhook = team.webhook(receiver.url)
+    with api.rt.transaction() as session:
+        return webhook["id"], list(session.scalars(select(Message).order_by(Message.id)))
+
+
+def _queue_meanwhile(
+    api: Service, webhook_id: int, message: Message
+) -> tuple[threading.Thread, threading.Event]:
+    """Another transaction queues ``message``'s delivery; the event is set once it has
+    (before its commit)."""
+    stored = threading.Event()
+
+    def queue() -> None:
+        with api.rt.transaction() as session:
+            ingest.queue_singles(session, webhook_id, [message], api.clock.now())
+            stored.set()
+
+    other = threading.Thread(target=queue)
+    other.start()
+    return other, stored
 
 
 def _waiting_for_a_lock(service: Service) -> bool:
