@@ -256,10 +256,9 @@ async def _post_test(
     secrets = signing_secrets(
         webhook.secret, webhook.previous_secret, webhook.previous_secret_until, now
     )
-    data = body.encode()
-    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, data)
+    headers = signed_headers(secrets, webhook_id(delivery_uuid), now, body)
     headers[TEST_HEADER] = "true"
-    outcome = await transport.post(webhook.url, headers, data)
+    outcome = await transport.post(webhook.url, headers, body.encode())
     return Sent(webhook.id, None, chat_id, 1, webhook.url, headers, body, outcome, now)
 
 

@@ -259,12 +259,11 @@ class DeliveryWorker:
         secrets = signing_secrets(
             claimed.secret, claimed.previous_secret, claimed.previous_secret_until, at
         )
-        data = job.body.encode()
-        headers = signed_headers(secrets, webhook_id(claimed.uuid), at, data)
+        headers = signed_headers(secrets, webhook_id(claimed.uuid), at, job.body)
         if job.is_test:
             headers[TEST_HEADER] = "true"
         try:
-            outcome = await self.rt.transport.post(claimed.url, headers, data)
+            outcome = await self.rt.transport.post(claimed.url, headers, job.body.encode())
         except Exception as error:
             log.exception(
                 "sending delivery %d failed unexpectedly",
